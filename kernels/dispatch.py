@@ -1,0 +1,60 @@
+"""One entry point for every structural change statistic: `change(code, ...)` routes a term code to
+its kernel, so the MPLE design builder and the (future) MCMC sampler call kernels the same way and
+numba can cache everything (jitted functions passed as arguments defeat numba's cache).
+
+Codes 0-99 belong to kernels/degree.py (dyad, star and degree terms), 100-199 to
+kernels/triadic.py (triangle and shared-partner terms). Adding a term: write its kernel in the
+family module, give it a code and a branch in that module's `change_<family>`, register it in
+tergm/terms.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from kernels.degree import change_degree
+from kernels.network import Network
+from kernels.triadic import change_triadic
+
+
+@njit(cache=True)
+def change(code, net, i, j, par, out, col):
+    """Add the change statistics of term `code` for dyad (i, j) into out[col:...].
+
+    The change is stat(y with i->j) - stat(y without i->j), the rest of y as in `net`
+    (whether or not i->j is currently present), exactly as ergm's MPLE defines it.
+    `par` is the term's parameter vector (float64).
+    """
+    if code < 100:
+        change_degree(code, net, i, j, par, out, col)
+    else:
+        change_triadic(code, net, i, j, par, out, col)
+
+
+@njit(parallel=True, cache=True)
+def dyad_change_matrix(codes, par_offsets, params, col_offsets, net):
+    """Change statistics of several terms for every dyad of `net`, one row per dyad.
+
+    Rows are in ergm's order: tail-major over i != j (directed) or i < j (undirected).
+    Term t has code codes[t], parameters params[par_offsets[t]:par_offsets[t+1]] and writes
+    columns col_offsets[t]:col_offsets[t+1].
+    """
+    n = net.adj.shape[0]
+    m = n * (n - 1) if net.directed else n * (n - 1) // 2
+    out = np.zeros((m, col_offsets[-1]))
+    for i in prange(n):
+        r = i * (n - 1) if net.directed else i * n - i * (i + 1) // 2
+        for j in range(n):
+            if j == i or (not net.directed and j < i):
+                continue
+            for t in range(codes.shape[0]):
+                change(codes[t], net, i, j, params[par_offsets[t] : par_offsets[t + 1]], out[r], col_offsets[t])
+            r += 1
+    return out
+
+
+def dyad_index(n: int, directed: bool) -> np.ndarray:
+    """(m, 2) tail/head indices of the rows `dyad_change_matrix` returns."""
+    tails, heads = np.nonzero(~np.eye(n, dtype=bool)) if directed else np.triu_indices(n, 1)
+    return np.column_stack([tails, heads]).astype(np.int64)
