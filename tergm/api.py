@@ -1,0 +1,110 @@
+"""Public entry points: `btergm` (pooled MPLE over a panel with a period bootstrap) and `ergm`
+(cross-sectional MPLE of one network)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+
+import numpy as np
+
+from tergm.bootstrap import ReplicateResult, draw_resamples, fit_replicates, resample_counts
+from tergm.design import Design
+from tergm.estimate import EstimationError, SeparationWarning, mple
+from tergm.results import Fit
+
+MapBatches = Callable[[Callable, list], list]
+
+
+def _map_locally(fn: Callable, batches: list) -> list:
+    return [fn(batch) for batch in batches]
+
+
+def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
+           map_batches: MapBatches | None = None, batch_size: int = 25,
+           progress: Callable[[int, int], None] | None = None) -> Fit:
+    """Fit a TERGM by bootstrapped pseudolikelihood, as R's btergm::btergm.
+
+    formula: ergm-style right-hand side over the panel (see tergm.design.build_design).
+    R, seed: bootstrap replicates; period draws come from numpy's Generator(seed) (`draw_resamples`).
+    resamples: replay these (R, T) **0-based** period indices instead of drawing (btergm's
+        `boot$t` indices are 1-based: subtract 1).
+    map_batches(fn, batches) -> list: runs fn on each batch (e.g. on Dask workers) and returns the
+        results in order; default runs them here, in order. Batches are fixed by batch_size, never by
+        the number of workers, and each replicate's result does not depend on its batch.
+    progress(done, total): called as replicate batches finish (locally: after each batch).
+    """
+    from tergm.design import build_design  # the design builder is a later addition to this layer
+
+    design = build_design(formula, panel, temporal=True)
+    return fit_design(design, R=R, seed=seed, resamples=resamples, map_batches=map_batches,
+                      batch_size=batch_size, progress=progress, formula=formula)
+
+
+def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=None,
+               map_batches: MapBatches | None = None, batch_size: int = 25,
+               progress: Callable[[int, int], None] | None = None, formula: str | None = None) -> Fit:
+    """btergm on an already built design: MPLE, then R period-bootstrap replicates (see `btergm`)."""
+    estimate = mple(design)
+    T = design.n_periods
+    replayed = resamples is not None
+    if resamples is None:
+        resamples = draw_resamples(T, R, seed)
+    else:
+        resamples = np.asarray(resamples)
+        resample_counts(resamples, T)  # validates shape and range
+        if resamples.shape[1] != T:
+            raise EstimationError(f"resamples must draw {T} periods per replicate, got {resamples.shape[1]}")
+    if batch_size < 1:
+        raise EstimationError(f"batch_size must be >= 1, got {batch_size}")
+    if T == 1:
+        warnings.warn("only one period: the bootstrap intervals are meaningless (every replicate is the fit)",
+                      stacklevel=2)
+    batches = [resamples[lo:lo + batch_size] for lo in range(0, len(resamples), batch_size)]
+    run = partial(fit_replicates, design, estimate.coef)
+    if map_batches is None:
+        results: list[ReplicateResult] = []
+        for batch in batches:
+            results.append(run(batch))
+            if progress is not None:
+                progress(sum(len(r.coef) for r in results), len(resamples))
+    else:
+        results = list(map_batches(run, batches))
+        if len(results) != len(batches):
+            raise EstimationError(f"map_batches returned {len(results)} results for {len(batches)} batches")
+        if progress is not None:
+            progress(len(resamples), len(resamples))
+    p = len(design.names)
+    replicates = np.vstack([r.coef for r in results]) if results else np.zeros((0, p))
+    converged = np.concatenate([r.converged for r in results]) if results else np.zeros(0, bool)
+    diverging = [names for r in results for names in r.diverging]
+    if not converged.all():
+        terms = sorted({name for names in diverging for name in names})
+        warnings.warn(
+            f"{int((~converged).sum())} of {len(converged)} bootstrap replicates have no finite MLE "
+            f"(separation or aliasing in terms {terms}); they keep glm.fit's values, as btergm reports them",
+            SeparationWarning, stacklevel=2)
+    return Fit(mple=estimate, design_matrix=design, replicates=replicates, resamples=resamples,
+               replicate_converged=converged, formula=formula, seed=None if replayed else seed,
+               diverging=diverging)
+
+
+def ergm(formula: str, network, *, directed: bool, nodes: Sequence | None = None,
+         node_attributes: Mapping[str, np.ndarray] | None = None,
+         dyad_covariates: Mapping[str, np.ndarray] | None = None) -> Fit:
+    """Cross-sectional MPLE of one network (ergm(..., estimate = "MPLE")); intervals are Wald
+    intervals from the inverse Hessian, as ergm reports for MPLE."""
+    from storage.panel import Panel
+    from tergm.design import build_design
+
+    panel = Panel.from_arrays(
+        [network], directed=directed, nodes=None if nodes is None else [nodes],
+        node_attributes=node_attributes, dyad_covariates=dyad_covariates,
+    )
+    design = build_design(formula, panel, temporal=False)
+    estimate = mple(design)
+    p = len(design.names)
+    return Fit(mple=estimate, design_matrix=design, replicates=np.zeros((0, p)),
+               resamples=np.zeros((0, design.n_periods), np.int64), replicate_converged=np.zeros(0, bool),
+               formula=formula)

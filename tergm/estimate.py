@@ -1,0 +1,669 @@
+"""Maximum pseudolikelihood: pooled logistic regression of each dyad's tie on its change statistics.
+
+One Newton-Raphson engine fits both the full sample and bootstrap replicates. A "batch" is a set of
+fits that share the design and differ only in how often each period counts (`counts`, shape (b, T)):
+the full fit is a batch of one with every period counted once; a bootstrap replicate that drew a
+period twice counts it twice. The kernel walks the periods in order and each period's rows in
+fixed-size blocks, so every fit's sums are taken in the same order whether it is computed alone or
+with any other fits, on any number of threads: results are bit-identical across batchings.
+
+R's glm.fit is reproduced separately (`glm_compatible_fit`) for the one case where its answer is not
+the MLE: under separation the MLE does not exist and glm.fit reports whatever iterate its deviance
+criterion stopped at; btergm's bootstrap intervals include those numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from tergm.design import Design
+
+BLOCK_ROWS = 2048  # rows per partial sum; fixed (never derived from the thread count) for reproducibility
+
+CONVERGED, NOT_CONVERGED, SINGULAR = 0, 1, 2
+_STEP_FLOOR = 1e-13  # relative Newton step at which the fit is at rounding level
+_HALVINGS = 40
+
+
+class EstimationError(ValueError):
+    """A design that cannot be fitted; the message names the terms and the problem."""
+
+
+class CollinearityError(EstimationError):
+    """The change statistics are linearly dependent: some coefficients are not identified."""
+
+    def __init__(self, message: str, terms: list[str]):
+        super().__init__(message)
+        self.terms = terms
+
+
+class SeparationError(EstimationError):
+    """The pseudolikelihood has no maximum: some coefficients diverge (fitted probabilities 0 or 1)."""
+
+    def __init__(self, message: str, terms: list[str]):
+        super().__init__(message)
+        self.terms = terms
+
+
+class SeparationWarning(UserWarning):
+    """Some bootstrap replicates have no finite MLE; their reported values are glm.fit's stopping point."""
+
+
+@dataclass(frozen=True)
+class MpleResult:
+    names: list[str]
+    coef: np.ndarray  # (p,)
+    iterations: int  # Newton steps taken
+    converged: bool
+    loglik: float  # log pseudolikelihood at coef
+    deviance: float  # -2 loglik (the response is binary, so the saturated loglik is 0)
+    null_deviance: float  # deviance of the model with every probability equal to the weighted tie rate
+    score: np.ndarray  # (p,) gradient of loglik at coef (rounding level at convergence)
+    information: np.ndarray  # (p, p) negative Hessian of loglik at coef
+    nobs: int  # dyads in the likelihood, each counted with its period weight
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Inverse of the information matrix (ergm's MPLE "invHess" covariance)."""
+        return np.linalg.inv(self.information)
+
+    @property
+    def std_errors(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.covariance))
+
+    @property
+    def aic(self) -> float:
+        return self.deviance + 2 * len(self.coef)
+
+
+# --------------------------------------------------------------------------------------------------
+# Kernel: log pseudolikelihood, score and information of many fits at once.
+
+
+LANES = 8  # partial sums per reduction: row i goes to lane i % 8 (a fixed order SIMD can follow)
+_FLUSH_CHUNKS = 64  # lane products of (1 + exp(-|eta|)) are logged every 64 chunks (factors <= 2)
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693145751953125  # ln 2 split so that n * _LN2_HI is exact for |n| <= 1022
+_LN2_LO = 1.4286068203094172e-06
+_EXP_COEF = (1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+             1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0)
+
+
+@njit(cache=True)
+def _lane_dot(a, b, n):
+    """sum(a[:n] * b[:n]) in LANES interleaved partial sums, combined pairwise: a fixed order."""
+    acc = np.zeros(LANES)
+    for i0 in range(0, n, LANES):
+        for lane in range(LANES):
+            acc[lane] += a[i0 + lane] * b[i0 + lane]
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+
+@njit(cache=True, parallel=True)
+def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
+    """Sums over rows for each fit: [loglik, score (p), packed upper-triangular information (q)].
+
+    member_ptr (T+1) / member_fit / member_count list, per period, the fits that count it and how often.
+    B (n_fits, p) holds each fit's coefficients. Work items are (period, row block); each item writes
+    its own partial sums, which are then added per fit in period order, block order. Within a block,
+    rows are transposed so that every per-row step runs over contiguous rows (SIMD); exp(-|eta|) is
+    a branch-free Cody-Waite reduction + degree-13 polynomial (~1 ulp) so that it vectorises too.
+    """
+    p = X.shape[1]
+    q = p * (p + 1) // 2
+    width = 1 + p + q
+    n_periods = offsets.shape[0] - 1
+    # enumerate work items and where each one's partial sums live
+    n_items = 0
+    for t in range(n_periods):
+        if member_ptr[t + 1] > member_ptr[t]:
+            n_items += (offsets[t + 1] - offsets[t] + BLOCK_ROWS - 1) // BLOCK_ROWS
+    item_period = np.empty(n_items, np.int64)
+    item_start = np.empty(n_items, np.int64)
+    item_offset = np.empty(n_items + 1, np.int64)
+    k = 0
+    item_offset[0] = 0
+    for t in range(n_periods):
+        members = member_ptr[t + 1] - member_ptr[t]
+        if members == 0:
+            continue
+        start = offsets[t]
+        while start < offsets[t + 1]:
+            item_period[k] = t
+            item_start[k] = start
+            item_offset[k + 1] = item_offset[k] + members * width
+            start += BLOCK_ROWS
+            k += 1
+    partial = np.zeros(item_offset[n_items], np.float64)
+
+    for item in prange(n_items):
+        t = item_period[item]
+        lo = item_start[item]
+        n_rows = min(lo + BLOCK_ROWS, offsets[t + 1]) - lo
+        n_pad = (n_rows + LANES - 1) // LANES * LANES  # padding rows carry weight 0
+        xt = np.zeros((p, n_pad))
+        yb = np.zeros(n_pad)
+        valid = np.zeros(n_pad)
+        for i in range(n_rows):
+            valid[i] = 1.0
+            yb[i] = y[lo + i]
+            for j in range(p):
+                xt[j, i] = X[lo + i, j]
+        zt = np.empty((q, n_pad))  # products x_j x_l of each row, shared by every fit
+        idx = 0
+        for j in range(p):
+            for l in range(j, p):
+                for i in range(n_pad):
+                    zt[idx, i] = xt[j, i] * xt[l, i]
+                idx += 1
+        eta = np.empty(n_pad)
+        reduced = np.empty(n_pad)
+        bits = np.empty(n_pad, np.int64)
+        scale = bits.view(np.float64)  # 2**n assembled from its exponent bits
+        resid = np.empty(n_pad)
+        weight = np.empty(n_pad)
+        linear = np.empty(n_pad)
+        onepz = np.empty(n_pad)
+        product = np.empty(LANES)
+        m0 = member_ptr[t]
+        M = member_ptr[t + 1] - m0
+        base = item_offset[item]
+        for m in range(M):
+            fit = member_fit[m0 + m]
+            for i in range(n_pad):
+                eta[i] = 0.0
+            for j in range(p):
+                bj = B[fit, j]
+                for i in range(n_pad):
+                    eta[i] += xt[j, i] * bj
+            for i in range(n_pad):
+                x = max(-abs(eta[i]), -708.0)
+                n = math.floor(x * _LOG2E + 0.5)
+                reduced[i] = (x - n * _LN2_HI) - n * _LN2_LO
+                bits[i] = (np.int64(n) + 1023) << 52
+            for i in range(n_pad):
+                r = reduced[i]
+                poly = _EXP_COEF[0]
+                poly = poly * r + _EXP_COEF[1]
+                poly = poly * r + _EXP_COEF[2]
+                poly = poly * r + _EXP_COEF[3]
+                poly = poly * r + _EXP_COEF[4]
+                poly = poly * r + _EXP_COEF[5]
+                poly = poly * r + _EXP_COEF[6]
+                poly = poly * r + _EXP_COEF[7]
+                poly = poly * r + _EXP_COEF[8]
+                poly = poly * r + _EXP_COEF[9]
+                poly = poly * r + _EXP_COEF[10]
+                poly = poly * r + _EXP_COEF[11]
+                poly = poly * r + _EXP_COEF[12]
+                poly = poly * r + _EXP_COEF[13]
+                z = poly * scale[i]  # exp(-|eta|)
+                inv = 1.0 / (1.0 + z)
+                e = eta[i]
+                prob = inv if e >= 0.0 else z * inv
+                v = valid[i]
+                resid[i] = v * (yb[i] - prob)
+                weight[i] = v * (z * inv * inv)
+                linear[i] = v * (yb[i] * e - max(e, 0.0))
+                onepz[i] = 1.0 + v * z
+            # log(1 + exp(-|eta|)) summed as logs of lane products
+            logsum = 0.0
+            for lane in range(LANES):
+                product[lane] = 1.0
+            chunk = 0
+            for i0 in range(0, n_pad, LANES):
+                for lane in range(LANES):
+                    product[lane] *= onepz[i0 + lane]
+                chunk += 1
+                if chunk == _FLUSH_CHUNKS:
+                    for lane in range(LANES):
+                        logsum += math.log(product[lane])
+                        product[lane] = 1.0
+                    chunk = 0
+            for lane in range(LANES):
+                logsum += math.log(product[lane])
+            cm = member_count[m0 + m]
+            out = base + m * width
+            partial[out] = cm * (_lane_dot(linear, valid, n_pad) - logsum)
+            for j in range(p):
+                partial[out + 1 + j] = cm * _lane_dot(xt[j], resid, n_pad)
+            for idx in range(q):
+                partial[out + 1 + p + idx] = cm * _lane_dot(zt[idx], weight, n_pad)
+
+    totals = np.zeros((n_fits, width))
+    for item in range(n_items):
+        t = item_period[item]
+        m0 = member_ptr[t]
+        M = member_ptr[t + 1] - m0
+        for m in range(M):
+            out = item_offset[item] + m * width
+            f = member_fit[m0 + m]
+            for col in range(width):
+                totals[f, col] += partial[out + col]
+    return totals
+
+
+@njit(cache=True)
+def _newton_steps(totals, p):
+    """Newton step H^{-1} g for each fit by Cholesky; ok[f] is False where H is not positive definite."""
+    n = totals.shape[0]
+    steps = np.zeros((n, p))
+    ok = np.ones(n, np.bool_)
+    L = np.empty((p, p))
+    for f in range(n):
+        idx = 0
+        for j in range(p):
+            for l in range(j, p):
+                L[l, j] = totals[f, 1 + p + idx]
+                idx += 1
+        for j in range(p):
+            s = L[j, j]
+            for k in range(j):
+                s -= L[j, k] * L[j, k]
+            if not s > 0.0:
+                ok[f] = False
+                break
+            L[j, j] = math.sqrt(s)
+            for i in range(j + 1, p):
+                s = L[i, j]
+                for k in range(j):
+                    s -= L[i, k] * L[j, k]
+                L[i, j] = s / L[j, j]
+        if not ok[f]:
+            continue
+        v = np.empty(p)
+        for i in range(p):
+            s = totals[f, 1 + i]
+            for k in range(i):
+                s -= L[i, k] * v[k]
+            v[i] = s / L[i, i]
+        for i in range(p - 1, -1, -1):
+            s = v[i]
+            for k in range(i + 1, p):
+                s -= L[k, i] * steps[f, k]
+            steps[f, i] = s / L[i, i]
+    return steps, ok
+
+
+def _members(counts: np.ndarray, fits: np.ndarray):
+    """Per period, the fits (positions in `fits`) with a positive count and that count, as CSR arrays
+    in period order, then fit order."""
+    period_major = counts[fits].T
+    periods, positions = np.nonzero(period_major > 0)
+    ptr = np.zeros(counts.shape[1] + 1, np.int64)
+    ptr[1:] = np.cumsum(np.bincount(periods, minlength=counts.shape[1]))
+    return ptr, positions.astype(np.int64), period_major[periods, positions].astype(np.float64)
+
+
+def evaluate(design: Design, counts: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """(b, 1+p+q) sums [loglik, score, packed information] of b fits at their coefficients (b, p)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    fits = np.arange(counts.shape[0])
+    ptr, member_fit, member_count = _members(counts, fits)
+    return _evaluate(
+        design.X, design.y, design.offsets, ptr, member_fit, member_count,
+        np.ascontiguousarray(coef, dtype=np.float64), counts.shape[0],
+    )
+
+
+def unpack_information(totals_row: np.ndarray, p: int) -> np.ndarray:
+    H = np.empty((p, p))
+    idx = 1 + p
+    for j in range(p):
+        for l in range(j, p):
+            H[j, l] = H[l, j] = totals_row[idx]
+            idx += 1
+    return H
+
+
+@dataclass(frozen=True)
+class NewtonResult:
+    coef: np.ndarray  # (b, p)
+    totals: np.ndarray  # (b, 1+p+q) at coef
+    iterations: np.ndarray  # (b,)
+    status: np.ndarray  # (b,) CONVERGED / NOT_CONVERGED / SINGULAR
+    last_step: np.ndarray  # (b, p) the last Newton step computed (direction of divergence if not converged)
+
+
+def newton(design: Design, counts: np.ndarray, start: np.ndarray, max_iter: int,
+           start_totals: np.ndarray | None = None) -> NewtonResult:
+    """Newton-Raphson with step-halving for b fits that differ in their period counts.
+
+    Each fit stops when its relative Newton step max|d_k|/(1+|b_k|) falls to rounding level
+    (<= 1e-13) or stops shrinking once below 1e-6 (the rounding floor of an ill-conditioned fit).
+    A fit's arithmetic never depends on which other fits are in the batch.
+    """
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    n, p = counts.shape[0], design.X.shape[1]
+    B = np.array(start, dtype=np.float64, copy=True).reshape(n, p)
+    X, y, offsets = design.X, design.y, design.offsets
+
+    def run(fits: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        ptr, member_pos, member_count = _members(counts, fits)
+        return _evaluate(X, y, offsets, ptr, member_pos, member_count, np.ascontiguousarray(coef), len(fits))
+
+    totals = start_totals.copy() if start_totals is not None else run(np.arange(n), B)
+    iterations = np.zeros(n, np.int64)
+    status = np.full(n, NOT_CONVERGED, np.int64)
+    last_step = np.zeros((n, p))
+    previous = np.full(n, np.inf)
+    active = np.arange(n)
+    for _ in range(max_iter + 1):
+        if active.size == 0:
+            break
+        steps, ok = _newton_steps(totals[active], p)
+        status[active[~ok]] = SINGULAR
+        keep = ok.copy()
+        relative = np.max(np.abs(steps) / (1.0 + np.abs(B[active])), axis=1)
+        last_step[active[ok]] = steps[ok]
+        done = ok & ((relative <= _STEP_FLOOR) | ((previous[active] < 1e-6) & (relative > 0.1 * previous[active])))
+        status[active[done]] = CONVERGED
+        keep &= ~done & (iterations[active] < max_iter)
+        previous[active] = relative
+        steps = steps[keep]
+        active = active[keep]
+        if active.size == 0:
+            break
+        old_ll = totals[active, 0]
+        trial = B[active] + steps
+        new_totals = run(active, trial)
+        # step-halving: a step that lowers the log pseudolikelihood is shortened until it does not
+        tolerance = 1e-10 * (1.0 + np.abs(old_ll))
+        worse = ~(new_totals[:, 0] >= old_ll - tolerance)
+        halvings = 0
+        while worse.any() and halvings < _HALVINGS:
+            steps[worse] *= 0.5
+            trial[worse] = B[active[worse]] + steps[worse]
+            new_totals[worse] = run(active[worse], trial[worse])
+            worse = ~(new_totals[:, 0] >= old_ll - tolerance)
+            halvings += 1
+        B[active] = trial
+        totals[active] = new_totals
+        iterations[active] += 1
+    return NewtonResult(B, totals, iterations, status, last_step)
+
+
+# --------------------------------------------------------------------------------------------------
+# Input checks and diagnostics
+
+
+def validate_design(design: Design) -> None:
+    X, y = design.X, design.y
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype != np.float64 or not X.flags.c_contiguous:
+        raise EstimationError("design.X must be a C-contiguous (N, p) float64 array")
+    n, p = X.shape
+    if p != len(design.names):
+        raise EstimationError(f"design.X has {p} columns for {len(design.names)} names {design.names}")
+    if p == 0:
+        raise EstimationError("the design has no terms")
+    if y.shape != (n,) or y.dtype != np.float64:
+        raise EstimationError(f"design.y must be a float64 array of shape ({n},), got {y.dtype} {y.shape}")
+    offsets = np.asarray(design.offsets)
+    if offsets.ndim != 1 or offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 0):
+        raise EstimationError(f"design.offsets must rise from 0 to {n} (the row count), got {offsets}")
+    if len(offsets) != len(design.periods) + 1:
+        raise EstimationError(f"design.offsets has {len(offsets)} entries for {len(design.periods)} periods")
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise EstimationError("the response must be 0/1; found other values")
+    bad = ~np.isfinite(X).all(axis=0)
+    if bad.any():
+        raise EstimationError(f"non-finite change statistics (nan/inf) in terms {_names(design, bad)}")
+
+
+def validate_period_weights(design: Design, period_weights) -> np.ndarray:
+    T = design.n_periods
+    if period_weights is None:
+        return np.ones(T, np.int64)
+    weights = np.asarray(period_weights)
+    if weights.shape != (T,):
+        raise EstimationError(f"period_weights must have one entry per period ({T}), got shape {weights.shape}")
+    if weights.dtype.kind == "f" and not np.all(weights == np.round(weights)):
+        raise EstimationError(f"period_weights must be whole numbers (how often each period counts), got {weights}")
+    weights = weights.astype(np.int64)
+    if (weights < 0).any() or weights.sum() == 0:
+        raise EstimationError(f"period_weights must be >= 0 with at least one positive, got {weights}")
+    return weights
+
+
+def _names(design: Design, mask) -> list[str]:
+    return [name for name, flag in zip(design.names, mask) if flag]
+
+
+def _row_weights(design: Design, weights: np.ndarray) -> np.ndarray:
+    return np.repeat(weights.astype(np.float64), np.diff(design.offsets))
+
+
+def check_identified(design: Design, weights: np.ndarray) -> None:
+    """Raise CollinearityError when the weighted change statistics are linearly dependent.
+
+    Pivoted QR of the column-normalised design (rows of weight 0 dropped): a column whose residual
+    after projecting out the earlier pivots is below 1e-7 of its norm is aliased, glm.fit's criterion.
+    The message names each aliased term and the terms it is a combination of.
+    """
+    from scipy.linalg import qr
+
+    names = design.names
+    row_w = _row_weights(design, weights)
+    rows = row_w > 0
+    X = design.X[rows] * np.sqrt(row_w[rows])[:, None]
+    norms = np.sqrt((X * X).sum(axis=0))
+    zero = norms == 0
+    if zero.any():
+        raise CollinearityError(
+            f"terms {_names(design, zero)} are zero for every dyad in the likelihood: their coefficients "
+            "are not identified (drop them)", _names(design, zero))
+    if _gram_well_conditioned(X / norms):
+        return
+    R_full = _tall_r(X / norms)
+    _, R, piv = qr(R_full, pivoting=True, mode="economic")
+    diag = np.abs(np.diag(R))
+    rank = int(np.sum(diag > 1e-7 * diag[0]))
+    if rank == len(names):
+        return
+    kept, aliased = piv[:rank], piv[rank:]
+    # coefficients expressing each aliased column in the kept ones (in normalised units)
+    combo = np.linalg.lstsq(R[:rank, :rank], R[:rank, rank:], rcond=None)[0]
+    parts = []
+    for a, column in enumerate(aliased):
+        scale = norms[column] / norms[kept]
+        pieces = [f"{combo[k, a] * scale[k]:+.6g}*{names[kept[k]]}" for k in range(rank)
+                  if abs(combo[k, a]) > 1e-8]
+        parts.append(f"{names[column]} = {' '.join(pieces) if pieces else '0'}")
+    raise CollinearityError(
+        "collinear change statistics: terms " + str([names[c] for c in aliased])
+        + " are linear combinations of other terms (" + "; ".join(parts) + "); drop one of each group",
+        [names[c] for c in aliased] + [names[kept[k]] for k in range(rank) if np.any(np.abs(combo[k]) > 1e-8)],
+    )
+
+
+def _gram_well_conditioned(Xn: np.ndarray) -> bool:
+    """Fast path: pivoted Cholesky of the Gram matrix of unit-norm columns. Its pivots are the squared
+    QR residual norms, resolved to ~1e-15; all above 1e-8 means rank is certainly full (QR's 1e-7
+    threshold is 1e-14 here), otherwise the exact pivoted QR decides."""
+    G = Xn.T @ Xn
+    p = G.shape[0]
+    remaining = list(range(p))
+    while remaining:
+        k = max(remaining, key=lambda c: G[c, c])
+        pivot = G[k, k]
+        if not pivot > 1e-8:
+            return False
+        remaining.remove(k)
+        for c in remaining:
+            for d in remaining:
+                G[c, d] -= G[c, k] * G[k, d] / pivot
+    return True
+
+
+def _tall_r(X: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """R factor of a tall matrix by QR of row chunks (memory stays at one chunk)."""
+    R = np.zeros((0, X.shape[1]))
+    for lo in range(0, X.shape[0], chunk):
+        R = np.linalg.qr(np.vstack([R, X[lo:lo + chunk]]), mode="r")
+    return R
+
+
+def diverging_terms(names: list[str], step: np.ndarray) -> list[str]:
+    """Terms along which the (non-converging) Newton iteration keeps moving."""
+    size = np.abs(step)
+    if not np.isfinite(size).all() or size.max() == 0:
+        return list(names)
+    return [name for name, s in zip(names, size) if s >= 0.05 * size.max()]
+
+
+# --------------------------------------------------------------------------------------------------
+# Public estimators
+
+
+def mple(design: Design, period_weights=None, start=None, max_iter: int = 50) -> MpleResult:
+    """Maximum pseudolikelihood estimate: pooled logit of ties on change statistics, Newton-Raphson
+    from `start` (default 0) to machine precision.
+
+    period_weights: how often each period counts (integers; default 1 each).
+    Raises CollinearityError (linearly dependent terms) or SeparationError (coefficients diverge).
+    """
+    validate_design(design)
+    weights = validate_period_weights(design, period_weights)
+    p = len(design.names)
+    check_identified(design, weights)
+    start = np.zeros(p) if start is None else np.asarray(start, dtype=np.float64)
+    if start.shape != (p,) or not np.isfinite(start).all():
+        raise EstimationError(f"start must be {p} finite numbers, got {start}")
+    result = newton(design, weights[None, :], start[None, :], max_iter)
+    coef, totals = result.coef[0], result.totals[0]
+    if result.status[0] != CONVERGED:
+        terms = diverging_terms(design.names, result.last_step[0])
+        eta_extreme = _extreme_fitted(design, weights, coef)
+        raise SeparationError(
+            f"the pseudolikelihood has no finite maximum: after {result.iterations[0]} Newton steps the "
+            f"coefficients of {terms} keep growing and {eta_extreme} dyads have fitted probabilities "
+            "numerically 0 or 1 (separation). Drop or recode these terms.", terms)
+    row_w = _row_weights(design, weights)
+    total = row_w.sum()
+    ties = float(row_w @ design.y)
+    rate = ties / total
+    null_deviance = 0.0
+    if 0 < rate < 1:
+        null_deviance = -2 * (ties * math.log(rate) + (total - ties) * math.log1p(-rate))
+    return MpleResult(
+        names=list(design.names), coef=coef, iterations=int(result.iterations[0]), converged=True,
+        loglik=float(totals[0]), deviance=float(-2 * totals[0]), null_deviance=null_deviance,
+        score=totals[1:1 + p].copy(), information=unpack_information(totals, p), nobs=int(total),
+    )
+
+
+def _extreme_fitted(design: Design, weights: np.ndarray, coef: np.ndarray) -> int:
+    rows = _row_weights(design, weights) > 0
+    eta = design.X[rows] @ coef
+    return int(np.sum(np.abs(eta) > 30))
+
+
+# --------------------------------------------------------------------------------------------------
+# R's glm.fit, step for step (binomial family, logit link, default control)
+
+_GLM_EPSILON = 1e-8
+_GLM_MAXIT = 25
+_GLM_QR_TOL = min(1e-7, _GLM_EPSILON / 1000)  # glm.fit's tolerance for Cdqrls
+_DBL_EPSILON = np.finfo(np.float64).eps
+_THRESH = 30.0
+
+
+def _r_linkinv(eta):
+    tmp = np.where(eta < -_THRESH, _DBL_EPSILON, np.where(eta > _THRESH, 1 / _DBL_EPSILON, np.exp(np.clip(eta, -_THRESH, _THRESH))))
+    return tmp / (1 + tmp)
+
+
+def _r_mu_eta(eta):
+    opexp = 1 + np.exp(np.clip(eta, -_THRESH, _THRESH))
+    return np.where((eta > _THRESH) | (eta < -_THRESH), _DBL_EPSILON, np.exp(np.clip(eta, -_THRESH, _THRESH)) / (opexp * opexp))
+
+
+def _r_deviance(y, mu, weights):
+    with np.errstate(divide="ignore"):
+        return float(np.sum(2 * weights * np.where(y == 1, np.log(1 / mu), np.log(1 / (1 - mu)))))
+
+
+@dataclass(frozen=True)
+class GlmResult:
+    coef: np.ndarray  # (p,) nan where aliased
+    iterations: int
+    converged: bool  # glm.fit's deviance criterion was met within maxit
+    deviance: float
+    fitted_boundary: bool  # fitted probabilities numerically 0 or 1 occurred (glm.fit's warning)
+    last_step: np.ndarray  # (p,) change of coef in the last iteration
+
+
+def compressed_rows(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ergmMPLE's compression: per period, the distinct (response, change statistics) rows and their
+    counts. Returns (representative row index, count, period) for every distinct row."""
+    index, count, period = [], [], []
+    for t in range(design.n_periods):
+        rows = design.period_rows(t)
+        block = np.column_stack([design.y[rows], design.X[rows]])
+        _, first, counts = np.unique(block, axis=0, return_index=True, return_counts=True)
+        index.append(first + rows.start)
+        count.append(counts)
+        period.append(np.full(len(first), t))
+    return np.concatenate(index), np.concatenate(count).astype(np.float64), np.concatenate(period)
+
+
+def glm_compatible_fit(design: Design, period_weights=None, compressed=None) -> GlmResult:
+    """What btergm's `glm.fit(y, x, weights, family = binomial)` returns for these period weights.
+
+    btergm hands glm.fit the compressed design (distinct rows with counts as prior weights), stacking
+    a period's rows once per draw. glm.fit starts from mu = (w*y + 0.5)/(w + 1), runs IRLS (= Newton
+    for the logit link) and stops at the first iterate whose deviance changed by less than 1e-8
+    relative. Where the MLE exists this equals `mple` to ~1e-8; under separation it is an arbitrary
+    iterate, which this reproduces (R's clamping of eta beyond +-30 included).
+    """
+    from scipy.linalg import qr, solve_triangular
+
+    weights = validate_period_weights(design, period_weights)
+    index, count, period = compressed if compressed is not None else compressed_rows(design)
+    draws = weights[period]
+    keep = draws > 0
+    rep = np.repeat(np.arange(len(index))[keep], draws[keep])  # a period drawn twice is stacked twice
+    X = design.X[index[rep]]
+    y = design.y[index[rep]]
+    w = count[rep]
+    p = X.shape[1]
+    mu = (w * y + 0.5) / (w + 1)
+    eta = np.log(mu / (1 - mu))
+    mu = _r_linkinv(eta)
+    devold = _r_deviance(y, mu, w)
+    coef = np.zeros(p)
+    coefold = np.full(p, np.nan)
+    converged = False
+    iterations = 0
+    for iterations in range(1, _GLM_MAXIT + 1):
+        mu_eta = _r_mu_eta(eta)
+        good = (w > 0) & (mu_eta != 0)
+        z = eta[good] + (y[good] - mu[good]) / mu_eta[good]
+        sw = np.sqrt(w[good] * mu_eta[good] ** 2 / (mu[good] * (1 - mu[good])))
+        A = X[good] * sw[:, None]
+        norms = np.sqrt((A * A).sum(axis=0))
+        norms[norms == 0] = 1.0
+        Q, R, piv = qr(A / norms, pivoting=True, mode="economic")
+        diag = np.abs(np.diag(R))
+        rank = int(np.sum(diag > _GLM_QR_TOL * max(diag[0], 1e-300)))
+        coef = np.full(p, np.nan)
+        solved = solve_triangular(R[:rank, :rank], Q[:, :rank].T @ (z * sw))
+        coef[piv[:rank]] = solved / norms[piv[:rank]]
+        eta = X @ np.nan_to_num(coef)
+        mu = _r_linkinv(eta)
+        dev = _r_deviance(y, mu, w)
+        if abs(dev - devold) / (abs(dev) + 0.1) < _GLM_EPSILON:
+            converged = True
+            break
+        devold = dev
+        coefold = coef
+    eps10 = 10 * _DBL_EPSILON
+    return GlmResult(
+        coef=coef, iterations=iterations, converged=converged, deviance=dev,
+        fitted_boundary=bool(np.any(mu > 1 - eps10) or np.any(mu < eps10)),
+        last_step=np.nan_to_num(coef - coefold),
+    )

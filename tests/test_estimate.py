@@ -1,0 +1,172 @@
+"""MPLE against R (glm on btergm's designs, ergm's MPLE), closed forms, and failure modes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import reference_path
+from reference_designs import KNECHT_MODELS, knecht_design, knecht_results
+from tergm.design import Design
+from tergm.estimate import (
+    CollinearityError,
+    EstimationError,
+    SeparationError,
+    compressed_rows,
+    evaluate,
+    glm_compatible_fit,
+    mple,
+)
+
+
+def simple_design(X, y, names, offsets=None) -> Design:
+    X = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+    n = X.shape[0]
+    offsets = np.array([0, n] if offsets is None else offsets, dtype=np.int64)
+    T = len(offsets) - 1
+    return Design(names=list(names), X=X, y=np.asarray(y, dtype=np.float64), offsets=offsets,
+                  periods=[str(t) for t in range(T)], dyads=np.zeros((n, 2), np.int64),
+                  nodes=[np.array(["a", "b"])] * T, directed=True)
+
+
+@pytest.mark.parametrize("model", KNECHT_MODELS)
+def test_knecht_mple_matches_btergm(model):
+    design, ref = knecht_design(model), knecht_results(model)
+    fit = mple(design)
+    expected = np.array([ref["coef"][name] for name in design.names])
+    assert list(ref["coef"]) == design.names
+    np.testing.assert_allclose(fit.coef, expected, rtol=1e-6)
+    assert fit.converged
+    np.testing.assert_allclose(fit.deviance, ref["glm_deviance"], rtol=1e-10)
+    np.testing.assert_allclose(fit.null_deviance, ref["glm_null_deviance"], rtol=1e-10)
+    np.testing.assert_allclose(fit.aic, ref["glm_aic"], rtol=1e-10)
+    assert fit.nobs == ref["sum_weights"]
+    # at the optimum the score is at rounding level
+    assert np.max(np.abs(fit.score)) < 1e-9 * np.max(np.abs(design.X).sum(axis=0))
+
+
+@pytest.mark.parametrize("model", KNECHT_MODELS)
+def test_glm_emulation_matches_r_iterations(model):
+    """glm_compatible_fit retraces glm.fit: same compressed rows, iteration count and estimates."""
+    design, ref = knecht_design(model), knecht_results(model)
+    index, _, _ = compressed_rows(design)
+    assert len(index) == ref["n_rows_mple"]
+    glm = glm_compatible_fit(design)
+    assert glm.iterations == ref["glm_iter"] and glm.converged
+    np.testing.assert_allclose(glm.coef, [ref["coef"][n] for n in design.names], rtol=1e-12)
+    np.testing.assert_allclose(glm.deviance, ref["glm_deviance"], rtol=1e-12)
+
+
+def test_ergm_mple_and_inverse_hessian_match_ergm():
+    """ergm's MPLE of flomarriage ~ edges + triangle: estimate, invHess covariance, loglik."""
+    import json
+
+    frame = pd.read_csv(reference_path("mple_matrices/flomarriage_edges_triangle_mple_dyadlist.csv"))
+    ref = json.loads(reference_path("results/ergm_crosssectional.json").read_text())["flomarriage_edges_triangle_MPLE"]
+    names = list(ref["coef"])
+    design = simple_design(frame[names].to_numpy(), frame["response"].to_numpy(), names)
+    fit = mple(design)
+    np.testing.assert_allclose(fit.coef, list(ref["coef"].values()), rtol=1e-9)
+    # ergm evaluates the Hessian at glm's last iterate (deviance change < 1e-8), not the exact optimum
+    np.testing.assert_allclose(fit.covariance, ref["vcov"], rtol=1e-5)
+    np.testing.assert_allclose(fit.loglik, ref["loglik"], rtol=1e-10)
+
+
+def test_binary_covariate_closed_form():
+    """edges + one binary covariate: the MLE is the log odds in each group."""
+    rng = np.random.default_rng(3)
+    x = rng.random(5000) < 0.3
+    y = np.where(x, rng.random(5000) < 0.4, rng.random(5000) < 0.05)
+    fit = mple(simple_design(np.column_stack([np.ones(5000), x]), y, ["edges", "nodematch.x"]))
+    logodds = lambda v: math.log(v.mean() / (1 - v.mean()))  # noqa: E731
+    base = logodds(y[~x])
+    np.testing.assert_allclose(fit.coef, [base, logodds(y[x]) - base], rtol=1e-13)
+
+
+def test_loglik_score_information_brute_force():
+    rng = np.random.default_rng(5)
+    X = np.column_stack([np.ones(300), rng.normal(size=300), rng.poisson(2, 300)])
+    y = (rng.random(300) < 0.3).astype(float)
+    design = simple_design(X, y, ["a", "b", "c"], offsets=[0, 120, 300])
+    beta = np.array([-0.7, 0.3, 0.1])
+    counts = np.array([[2, 1], [0, 3]])
+    totals = evaluate(design, counts, np.vstack([beta, beta]))
+    for fit, c in enumerate(counts):
+        w = np.repeat(c, [120, 180]).astype(float)
+        eta = X @ beta
+        P = 1 / (1 + np.exp(-eta))
+        ll = np.sum(w * (y * eta - np.log1p(np.exp(eta))))
+        np.testing.assert_allclose(totals[fit, 0], ll, rtol=1e-13)
+        np.testing.assert_allclose(totals[fit, 1:4], X.T @ (w * (y - P)), rtol=1e-12)
+        H = X.T @ (X * (w * P * (1 - P))[:, None])
+        np.testing.assert_allclose(totals[fit, 4:], H[np.triu_indices(3)], rtol=1e-12)
+
+
+def test_period_weights_equal_stacking_the_period_twice():
+    design = knecht_design("knecht_gw_directed")
+    weights = np.array([2, 0, 1])
+    rows = [design.period_rows(0), design.period_rows(0), design.period_rows(2)]
+    stacked = simple_design(np.vstack([design.X[r] for r in rows]), np.concatenate([design.y[r] for r in rows]),
+                            design.names)
+    np.testing.assert_allclose(mple(design, period_weights=weights).coef, mple(stacked).coef, rtol=1e-10)
+
+
+def test_start_values_do_not_change_the_answer():
+    design = knecht_design("knecht_model2a")
+    a = mple(design)
+    b = mple(design, start=a.coef + 0.3)
+    np.testing.assert_allclose(a.coef, b.coef, rtol=1e-12)
+
+
+def test_collinear_terms_are_named():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=400)
+    X = np.column_stack([np.ones(400), x, 2 * x + 1])
+    y = rng.random(400) < 0.3
+    with pytest.raises(CollinearityError) as info:
+        mple(simple_design(X, y, ["edges", "nodecov.a", "nodecov.b"]))
+    assert "nodecov" in str(info.value) and "edges" in str(info.value)
+    assert set(info.value.terms) == {"edges", "nodecov.a", "nodecov.b"}
+
+
+def test_zero_column_is_named():
+    X = np.column_stack([np.ones(50), np.zeros(50)])
+    with pytest.raises(CollinearityError, match="isolates"):
+        mple(simple_design(X, np.arange(50) % 3 == 0, ["edges", "isolates"]))
+
+
+def test_term_constant_within_the_weighted_periods_is_collinear():
+    """A dummy that is 1 only in a period with weight 0 is aliased with nothing: it is all zero."""
+    X = np.column_stack([np.ones(60), np.r_[np.zeros(30), np.ones(30)], np.arange(60) % 2])
+    y = (np.arange(60) % 3 == 0)
+    design = simple_design(X, y, ["edges", "period2", "x"], offsets=[0, 30, 60])
+    with pytest.raises(CollinearityError, match="period2"):
+        mple(design, period_weights=[1, 0])
+
+
+def test_separation_is_reported_with_the_term():
+    rng = np.random.default_rng(2)
+    x = rng.random(500) < 0.2
+    y = x.copy()  # the covariate predicts every tie: complete separation
+    X = np.column_stack([np.ones(500), x, rng.normal(size=500)])
+    with pytest.raises(SeparationError) as info:
+        mple(simple_design(X, y, ["edges", "edgecov.perfect", "nodecov.noise"]))
+    assert "edgecov.perfect" in info.value.terms and "nodecov.noise" not in info.value.terms
+    assert "separation" in str(info.value)
+
+
+def test_bad_input_errors():
+    X = np.column_stack([np.ones(10), np.arange(10.0)])
+    with pytest.raises(EstimationError, match="0/1"):
+        mple(simple_design(X, np.full(10, 2.0), ["a", "b"]))
+    X[3, 1] = np.nan
+    with pytest.raises(EstimationError, match=r"non-finite.*\['b'\]"):
+        mple(simple_design(X, np.arange(10) % 2, ["a", "b"]))
+    X[3, 1] = 1.0
+    with pytest.raises(EstimationError, match="period_weights"):
+        mple(simple_design(X, np.arange(10) % 2, ["a", "b"]), period_weights=[1, 1])
+    with pytest.raises(EstimationError, match="start"):
+        mple(simple_design(X, np.arange(10) % 2, ["a", "b"]), start=[0.0])
