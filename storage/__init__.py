@@ -1,0 +1,42 @@
+"""Data layer: raw inputs (CSV, Parquet, Stata) -> validated, versioned columnar store -> Panel.
+
+Public API:
+    ingest(spec, store_path, progress=None) -> IngestReport
+    open_panel(store_path) -> Panel            (periods loaded lazily from the store)
+    read_manifest(store_path) -> dict          (periods, node universe, content hashes)
+    export_long(store_path) -> DataFrame       (period, i, j, y, dyadic covariates)
+    write_derived / read_derived               (per-period arrays cached next to the data)
+    demo.write_demo_dataset(directory, ...)    (a realistic customs-agreement panel + spec)
+"""
+
+from storage.panel import Panel, PanelError, Period
+from storage.readers import IngestError
+from storage.spec import DatasetSpec, SpecError, load_spec
+from storage.store import (
+    IngestReport,
+    StoreError,
+    export_long,
+    ingest,
+    open_panel,
+    read_derived,
+    read_manifest,
+    write_derived,
+)
+
+__all__ = [
+    "DatasetSpec",
+    "IngestError",
+    "IngestReport",
+    "Panel",
+    "PanelError",
+    "Period",
+    "SpecError",
+    "StoreError",
+    "export_long",
+    "ingest",
+    "load_spec",
+    "open_panel",
+    "read_derived",
+    "read_manifest",
+    "write_derived",
+]

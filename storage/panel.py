@@ -28,6 +28,9 @@ class Period:
     network: np.ndarray  # (n, n) uint8 in {0, 1}, zero diagonal, symmetric when undirected
     node_attributes: Mapping[str, np.ndarray] = field(default_factory=dict)  # name -> (n,)
     dyad_covariates: Mapping[str, np.ndarray] = field(default_factory=dict)  # name -> (n, n) float64
+    # (n, n) bool: False = dyad excluded from the likelihood (missing data under missing = "drop-dyad");
+    # None = every dyad observed.
+    observed: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -75,7 +78,9 @@ class Panel:
         def load(t: int) -> Period:
             period = self[t]
             network = _validated_network(networks[t], period.name, self.directed, period.n)
-            return Period(period.name, period.nodes, network, period.node_attributes, period.dyad_covariates)
+            return Period(
+                period.name, period.nodes, network, period.node_attributes, period.dyad_covariates, period.observed
+            )
 
         return Panel(directed=self.directed, period_names=self.period_names, load=load)
 

@@ -1,0 +1,599 @@
+"""From a dataset spec's raw files to per-period arrays over the node universe, validated.
+
+Conventions (documented for users in storage/spec.py):
+- The node universe and who is present when come from the nodes table (one row per node and
+  period; composition change is normal). Without a nodes table, every node named by the network (or
+  by the matrices' labels, per period) is present in every period (matrices: in the periods whose
+  matrix lists it).
+- Undirected data: ties are stored symmetric. A dyad may be listed in either orientation or in both
+  (both must agree). A dyadic covariate *matrix* is read from its upper triangle, as ergm reads it:
+  a symmetric matrix or an upper-triangular one (lower triangle all zero, in the file's own order) is
+  accepted and stored symmetric; any other asymmetric matrix is refused.
+- Dyads a long covariate table does not list take the covariate's `fill` (default 0).
+- Missing values (NA in a tie, an attribute or a covariate of a present node/dyad):
+  "error" (default) refuses them; "drop-dyad" excludes the affected dyads from the likelihood (a dyad
+  with a missing tie or covariate, every dyad of a node with a missing attribute) and records that in
+  Period.observed; "fill-mode" replaces each missing value by the most frequent value of the same
+  variable in the same period (ties and per-period covariates: over that period's present dyads;
+  attributes: over present nodes; static covariates: over all dyads), as btergm's
+  handleMissings(method = "fillmode") does for matrices. Ties between equally frequent values go to
+  the smallest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage.readers import IngestError, Matrix, Table, read_matrix, read_table
+from storage.spec import CovariateSpec, DatasetSpec
+
+MISSING = np.iinfo(np.int64).min  # period index of an empty cell (an agreement that has not ended)
+
+
+@dataclass
+class PeriodArrays:
+    """One period over the whole universe (absent nodes: zero rows, NaN attributes)."""
+
+    present: np.ndarray  # (N,) bool
+    network: np.ndarray  # (N, N) uint8
+    node_attributes: dict[str, np.ndarray]  # name -> (N,) float64, or int32 codes for categorical
+    dyad_covariates: dict[str, np.ndarray]  # per-period covariates only: name -> (N, N) float64
+    observed: np.ndarray | None = None  # (N, N) bool; None = every present dyad observed
+
+
+@dataclass
+class _LongRows:
+    """Rows of a long table converted to codes, grouped by period (static: one group)."""
+
+    table: Table
+    i_column: str  # named in errors about a row's nodes
+    i: np.ndarray  # universe codes
+    j: np.ndarray
+    t: np.ndarray | None  # period index per row (None: static)
+    values: dict[str, np.ndarray]  # column -> float64 (NaN = missing)
+    order: np.ndarray = field(init=False)
+    offsets: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        if self.t is None:
+            self.order = np.arange(len(self.i))
+            self.offsets = np.array([0, len(self.i)])
+        else:
+            self.order = np.argsort(self.t, kind="stable")
+            self.offsets = np.searchsorted(self.t[self.order], np.arange(self.t.max(initial=-1) + 2))
+
+    def rows(self, t: int | None) -> np.ndarray:
+        if t is None:
+            return self.order
+        if t + 1 >= len(self.offsets):
+            return self.order[:0]
+        return self.order[self.offsets[t] : self.offsets[t + 1]]
+
+
+class Dataset:
+    """A dataset spec's inputs, read and checked; `periods()` yields each period's arrays in turn."""
+
+    def __init__(self, spec: DatasetSpec):
+        self.spec = spec
+        self.T = len(spec.periods)
+        self.directed = spec.directed
+        self.policy = spec.missing
+        self._period_position = {label: t for t, label in enumerate(spec.periods)}
+        self._network_matrices: list[Matrix] | None = None
+        if spec.network.format == "matrices":
+            self._network_matrices = [
+                read_matrix(spec.period_path(spec.network.path, p), encoding=spec.network.encoding, role="network")
+                for p in spec.periods
+            ]
+        self._read_nodes()
+        self._read_network()
+        self._read_covariates()
+
+    # ----------------------------------------------------------------------------------------- nodes
+    def _read_nodes(self) -> None:
+        spec = self.spec.nodes
+        self.node_labels: list[str] | None = None
+        self.attribute_names: list[str] = []
+        self.categories: dict[str, list[str]] = {}
+        self._attribute_values: dict[str, np.ndarray] = {}  # name -> (T, N)
+        if spec is None:
+            self._universe_without_nodes_table()
+            return
+        own = [spec.node] + ([spec.period] if spec.period else []) + ([spec.label] if spec.label else [])
+        table = read_table(spec.path, None, encoding=spec.encoding, role="nodes")
+        if table.n_rows == 0:
+            raise IngestError(f"{spec.path}: the nodes file has no rows; it must list every node (per period)")
+        for name in own:
+            if name not in table.header:
+                raise IngestError(f"{spec.path}: the nodes file has no column {name!r}; its columns are {table.header}")
+        attributes = list(spec.attributes) if spec.attributes is not None else [c for c in table.header if c not in own]
+        for name in list(attributes) + list(spec.categorical):
+            if name not in table.header:
+                raise IngestError(f"{spec.path}: the nodes file has no attribute column {name!r}; its columns are {table.header}")
+        for name in spec.categorical:
+            if name not in attributes:
+                attributes.append(name)
+        ids = table.text(spec.node, what="node id").to_numpy(zero_copy_only=False).astype(object)
+        self.universe = np.asarray(pd.unique(ids), dtype=str)
+        self._index = {label: k for k, label in enumerate(self.universe.tolist())}
+        codes = pd.Index(self.universe).get_indexer(ids)
+        N = len(self.universe)
+        if spec.period:
+            t = self._period_codes(table, spec.period)
+        else:
+            t = None
+        self.present = np.zeros((self.T, N), dtype=bool)
+        if t is None:
+            self.present[:] = True
+            key = codes
+        else:
+            self.present[t, codes] = True
+            key = t.astype(np.int64) * N + codes
+        _refuse_duplicates(table, key, lambda r: f"node {ids[r]!r} is listed twice" + (
+            f" for period {self.spec.periods[t[r]]}" if t is not None else ""), spec.node)
+        if spec.label:
+            labels = table.text(spec.label, what="node label", allow_missing=True).to_pylist()
+            first = {}
+            for code, label in zip(codes.tolist(), labels):
+                first.setdefault(code, label if label is not None else self.universe[code])
+            self.node_labels = [first[k] for k in range(N)]
+        rows_t = t if t is not None else None
+        for name in attributes:
+            if name in spec.categorical:
+                text = table.text(name, what=name, allow_missing=True)
+                values = text.to_numpy(zero_copy_only=False).astype(object)
+                missing = pd.isna(values)
+                categories = sorted(set(values[~missing].tolist()))
+                self.categories[name] = categories
+                column = np.full(len(values), np.nan)
+                column[~missing] = pd.Index(categories).get_indexer(values[~missing])
+            else:
+                column = table.numbers(name, what=f"attribute {name!r}")
+                missing = np.isnan(column)
+            if missing.any() and self.policy == "error":
+                raise table.fail(_missing_message(), int(np.flatnonzero(missing)[0]), name)
+            grid = np.full((self.T, N), np.nan)
+            if rows_t is None:
+                grid[:, codes] = column
+            else:
+                grid[rows_t, codes] = column
+            self._attribute_values[name] = grid
+            self.attribute_names.append(name)
+
+    def _universe_without_nodes_table(self) -> None:
+        net = self.spec.network
+        if self._network_matrices is not None:
+            labels = list(dict.fromkeys(label for m in self._network_matrices for label in m.rows))
+            self.universe = np.asarray(labels, dtype=str)
+            self._index = {label: k for k, label in enumerate(labels)}
+            self.present = np.zeros((self.T, len(labels)), dtype=bool)
+            for t, matrix in enumerate(self._network_matrices):
+                self.present[t, [self._index[v] for v in matrix.rows]] = True
+            return
+        table = self._network_table()
+        i = table.text(net.i, what="node id").to_numpy(zero_copy_only=False).astype(object)
+        j = table.text(net.j, what="node id").to_numpy(zero_copy_only=False).astype(object)
+        self.universe = np.asarray(pd.unique(np.column_stack([i, j]).ravel()), dtype=str)
+        self._index = {label: k for k, label in enumerate(self.universe.tolist())}
+        self.present = np.ones((self.T, len(self.universe)), dtype=bool)
+
+    # -------------------------------------------------------------------------------------- helpers
+    def _label(self, code) -> str:
+        return str(self.universe[int(code)])
+
+    @property
+    def N(self) -> int:
+        return len(self.universe)
+
+    def _period_codes(self, table: Table, column: str, *, clip: bool = False, allow_missing: bool = False) -> np.ndarray:
+        """Period index of each row (MISSING where empty and allowed); a period outside the dataset's
+        range is an error unless `clip` (agreements signed before the first period are fine)."""
+        periods = self.spec.periods
+        span = f"{periods[0]}..{periods[-1]}" if self.spec.first_year is not None else str(list(periods))
+        if self.spec.first_year is not None:
+            values = table.numbers(column, what="period")
+            missing = np.isnan(values)
+            if missing.any() and not allow_missing:
+                raise table.fail("missing period", int(np.flatnonzero(missing)[0]), column)
+            fractional = ~missing & (values != np.round(values))
+            if fractional.any():
+                r = int(np.flatnonzero(fractional)[0])
+                raise table.fail(f"period {values[r]} is not a whole number", r, column)
+            index = np.where(missing, 0, values - self.spec.first_year).astype(np.int64)
+            if not clip:
+                outside = ~missing & ((index < 0) | (index >= self.T))
+                if outside.any():
+                    r = int(np.flatnonzero(outside)[0])
+                    raise table.fail(f"period {int(values[r])} is outside the dataset's periods {span}", r, column)
+            index[missing] = MISSING
+            return index
+        text = table.text(column, what="period", allow_missing=allow_missing)
+        found = pc.index_in(text, value_set=pa.array(list(periods)))
+        unknown = np.asarray(pc.and_(found.is_null(), text.is_valid()).to_numpy(zero_copy_only=False), dtype=bool)
+        if unknown.any():
+            r = int(np.flatnonzero(unknown)[0])
+            raise table.fail(f"period {text[r].as_py()!r} is outside the dataset's periods {span}", r, column)
+        return pc.fill_null(pc.cast(found, pa.int64()), MISSING).to_numpy(zero_copy_only=False)
+
+    def _node_codes(self, table: Table, column: str) -> np.ndarray:
+        text = table.text(column, what="node id")
+        codes = pc.index_in(text, value_set=pa.array(self.universe.tolist()))
+        if codes.null_count:
+            r = _first_null(codes)
+            source = "the nodes table" if self.spec.nodes else "the network"
+            raise table.fail(f"unknown node id {text[r].as_py()!r} (not in {source})", r, column)
+        return codes.to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def _matrix_codes(self, matrix: Matrix) -> np.ndarray:
+        unknown = [label for label in matrix.rows if label not in self._index]
+        if unknown:
+            r = matrix.rows.index(unknown[0])
+            source = "the nodes table" if self.spec.nodes else "the network"
+            raise IngestError(f"{matrix.path}, row {unknown[0]!r} (line {matrix.lines[r] + 2}): unknown node id "
+                              f"{unknown[0]!r} (not in {source})")
+        return np.array([self._index[label] for label in matrix.rows], dtype=np.int64)
+
+    def _network_table(self) -> Table:
+        if not hasattr(self, "_net_table"):
+            net = self.spec.network
+            columns = {
+                "edges": [net.period, net.i, net.j],
+                "dyad_years": None,
+                "agreements": [net.i, net.j, net.start] + ([net.end] if net.end else []),
+            }[net.format]
+            self._net_table = read_table(net.path, columns, encoding=net.encoding, role="network")
+        return self._net_table
+
+    # ------------------------------------------------------------------------------------ network
+    def _read_network(self) -> None:
+        net = self.spec.network
+        self.network_covariates: list[str] = []
+        if net.format == "matrices":
+            return
+        table = self._network_table()
+        for column in ([net.period, net.i, net.j, net.y] if net.format == "dyad_years" else []):
+            if column not in table.header:
+                raise IngestError(f"{net.path}: the network file has no column {column!r}; its columns are {table.header}")
+        i = self._node_codes(table, net.i)
+        j = self._node_codes(table, net.j)
+        loops = np.flatnonzero(i == j)
+        if len(loops):
+            r = int(loops[0])
+            raise table.fail(f"self-loop: node {self._label(i[r])!r} is tied to itself", r, net.j)
+        if net.format == "agreements":
+            start = self._period_codes(table, net.start, clip=True)
+            end = self._period_codes(table, net.end, clip=True, allow_missing=True) if net.end else np.full(len(i), MISSING)
+            end = np.where(end == MISSING, self.T - 1, end)  # no end: active through the last period
+            span = f"{self.spec.periods[0]}..{self.spec.periods[-1]}"
+            for bad, column, problem in (
+                (start >= self.T, net.start, f"the tie starts after the dataset's periods {span}"),
+                (end < 0, net.end, f"the tie ends before the dataset's periods {span}"),
+                (end < start, net.end, "the tie ends before it starts"),
+            ):
+                if bad.any():
+                    raise table.fail(problem, int(np.flatnonzero(bad)[0]), column)
+            start = np.clip(start, 0, self.T - 1)
+            end = np.clip(end, 0, self.T - 1)
+            key = np.minimum(i, j) * self.N + np.maximum(i, j) if not self.directed else i * self.N + j
+            order = np.lexsort((start, key))
+            same = key[order][1:] == key[order][:-1]
+            overlap = same & (start[order][1:] <= end[order][:-1])
+            if overlap.any():
+                k = int(np.flatnonzero(overlap)[0])
+                first, second = int(order[k]), int(order[k + 1])
+                raise table.fail(
+                    f"duplicate dyad: {self._label(i[second])!r}-{self._label(j[second])!r} is already tied in "
+                    f"these periods by row {first + 1}", second, net.i)
+            self._agreements = (table, i, j, start, end)
+            return
+        t = self._period_codes(table, net.period)
+        values = {}
+        if net.format == "dyad_years":
+            y = table.numbers(net.y, what="tie")
+            bad = ~np.isnan(y) & (y != 0) & (y != 1)
+            if bad.any():
+                r = int(np.flatnonzero(bad)[0])
+                raise table.fail(f"a tie must be 0 or 1, got {y[r]:g}", r, net.y)
+            values[net.y] = y
+            own = {net.period, net.i, net.j, net.y}
+            covariates = list(net.covariates) if net.covariates is not None else [c for c in table.header if c not in own]
+            for name in covariates:
+                if name not in table.header:
+                    raise IngestError(f"{net.path}: the network file has no covariate column {name!r}")
+                values[name] = table.numbers(name, what=f"covariate {name!r}")
+            self.network_covariates = covariates
+        else:
+            values["__tie__"] = np.ones(len(i))
+        self._network_rows = _LongRows(table, net.i, i, j, t, values)
+        self._refuse_duplicate_rows(self._network_rows, net.i)
+
+    def _refuse_duplicate_rows(self, rows: _LongRows, column: str) -> None:
+        """The same (period, i, j) twice is an error; in undirected data so is (j, i) with other values."""
+        N = self.N
+        t = rows.t if rows.t is not None else np.zeros(len(rows.i), dtype=np.int64)
+        key = (t * N + rows.i) * N + rows.j
+        _refuse_duplicates(rows.table, key, lambda r: f"duplicate dyad: {self._label(rows.i[r])!r}-"
+                           f"{self._label(rows.j[r])!r} is listed twice" + (
+                               f" for period {self.spec.periods[t[r]]}" if rows.t is not None else ""), column)
+        if self.directed:
+            return
+        reverse = (t * N + rows.j) * N + rows.i
+        position = pd.Index(key).get_indexer(reverse)
+        both = np.flatnonzero(position >= 0)
+        for name, values in rows.values.items():
+            a, b = values[both], values[position[both]]
+            differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+            if differ.any():
+                r = int(both[np.flatnonzero(differ)[0]])
+                q = int(position[r])
+                what = "tie" if name in (self.spec.network.y, "__tie__") else f"covariate {name!r}"
+                raise rows.table.fail(
+                    f"asymmetric {what} in undirected data: {self._label(rows.i[r])!r}-{self._label(rows.j[r])!r} "
+                    f"is {a[np.flatnonzero(differ)[0]]:g} here but {b[np.flatnonzero(differ)[0]]:g} in row {q + 1}",
+                    r, name)
+
+    # --------------------------------------------------------------------------------- covariates
+    def _read_covariates(self) -> None:
+        self.covariate_names: list[str] = list(self.network_covariates)
+        self.static_covariates: dict[str, np.ndarray] = {}
+        self._long_covariates: list[tuple[CovariateSpec, _LongRows]] = []
+        self._matrix_covariates: list[tuple[CovariateSpec, list[Matrix]]] = []
+        for cov in self.spec.dyad_covariates:
+            for name in cov.names:
+                if name in self.covariate_names:
+                    raise IngestError(f"{cov.path}: covariate {name!r} is also a column of the network table")
+                self.covariate_names.append(name)
+            if cov.format == "long":
+                columns = [cov.i, cov.j] + ([cov.period] if cov.period else []) + list(cov.names)
+                table = read_table(cov.path, columns, encoding=cov.encoding, role="dyadic covariate")
+                i = self._node_codes(table, cov.i)
+                j = self._node_codes(table, cov.j)
+                loops = np.flatnonzero(i == j)
+                if len(loops):
+                    r = int(loops[0])
+                    raise table.fail(f"self-dyad: a covariate row for node {self._label(i[r])!r} with itself", r, cov.j)
+                t = self._period_codes(table, cov.period) if cov.period else None
+                values = {name: table.numbers(name, what=f"covariate {name!r}") for name in cov.names}
+                rows = _LongRows(table, cov.i, i, j, t, values)
+                self._refuse_duplicate_rows(rows, cov.i)
+                if not cov.per_period:
+                    for name in cov.names:
+                        self.static_covariates[name] = self._long_to_matrix(rows, None, name, cov.fill)
+                else:
+                    self._long_covariates.append((cov, rows))
+            else:
+                if cov.per_period:
+                    matrices = [read_matrix(self.spec.period_path(cov.path, p), encoding=cov.encoding,
+                                            role="dyadic covariate") for p in self.spec.periods]
+                    self._matrix_covariates.append((cov, matrices))
+                else:
+                    matrix = read_matrix(cov.path, encoding=cov.encoding, role="dyadic covariate")
+                    self.static_covariates[cov.names[0]] = self._matrix_to_universe(matrix, None)
+        if self.policy == "fill-mode":
+            for name, matrix in self.static_covariates.items():
+                off_diagonal = ~np.eye(self.N, dtype=bool)
+                missing = np.isnan(matrix) & off_diagonal
+                if missing.any():
+                    matrix[missing] = _mode(matrix[off_diagonal & ~missing])
+
+    def _long_to_matrix(self, rows: _LongRows, t: int | None, name: str, fill: float) -> np.ndarray:
+        selected = rows.rows(t)
+        i, j, v = rows.i[selected], rows.j[selected], rows.values[name][selected]
+        if t is not None:
+            self._refuse_absent(rows.table, selected, i, j, t, rows.i_column)
+        if self.policy == "error":
+            missing = np.isnan(v)
+            if missing.any():
+                raise rows.table.fail(_missing_message(), int(selected[np.flatnonzero(missing)[0]]), name)
+        matrix = np.full((self.N, self.N), float(fill))
+        matrix[i, j] = v
+        if not self.directed:
+            matrix[j, i] = v
+        np.fill_diagonal(matrix, 0.0)
+        return matrix
+
+    def _refuse_absent(self, table: Table, selected, i, j, t: int, column: str) -> None:
+        present = self.present[t]
+        absent = ~(present[i] & present[j])
+        if absent.any():
+            k = int(np.flatnonzero(absent)[0])
+            node = i[k] if not present[i[k]] else j[k]
+            raise table.fail(
+                f"node {self._label(node)!r} is absent in period {self.spec.periods[t]} "
+                f"({'not in the nodes table for that period' if self.spec.nodes else 'not in that period'}), "
+                "yet this row gives it a tie or covariate", int(selected[k]), column)
+
+    def _matrix_to_universe(self, matrix: Matrix, t: int | None, *, network: bool = False) -> np.ndarray:
+        """A matrix file as an (N, N) float64 over the universe, checked (t=None: a static covariate)."""
+        codes = self._matrix_codes(matrix)
+        values = matrix.values.copy()
+        n = len(codes)
+        if network:
+            diagonal = np.diagonal(values)
+            loops = np.flatnonzero(~np.isnan(diagonal) & (diagonal != 0))
+            if len(loops):
+                k = int(loops[0])
+                raise IngestError(f"{matrix.where(k, k)}: self-loop (the diagonal must be 0)")
+            bad = ~np.isnan(values) & (values != 0) & (values != 1)
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                raise IngestError(f"{matrix.where(r, c)}: a tie must be 0 or 1, got {values[r, c]:g}")
+        if network:
+            np.fill_diagonal(values, 0.0)
+        else:  # the diagonal never enters a model; kept as given (0 where empty)
+            np.fill_diagonal(values, np.nan_to_num(np.diagonal(values)))
+        if not self.directed:
+            values = self._symmetric(values, matrix, network)
+        if t is None:
+            needed = self.present.any(axis=0)
+            covered = np.zeros(self.N, dtype=bool)
+            covered[codes] = True
+            lacking = np.flatnonzero(needed & ~covered)
+            if len(lacking):
+                raise IngestError(f"{matrix.path}: the matrix has no row for node {self._label(lacking[0])!r} "
+                                  f"(and {len(lacking) - 1} more); a static matrix must cover every node")
+            inside = np.ones(n, dtype=bool)
+        else:
+            present = self.present[t]
+            inside = present[codes]
+            lacking = np.flatnonzero(present & ~np.isin(np.arange(self.N), codes))
+            if len(lacking):
+                raise IngestError(f"{matrix.path}: the matrix has no row for node {self._label(lacking[0])!r}, "
+                                  f"present in period {self.spec.periods[t]}")
+            outside = np.flatnonzero(~inside)
+            for k in outside:
+                row, column = values[k], values[:, k]
+                if np.nansum(np.abs(row)) or np.nansum(np.abs(column)):
+                    c = int(np.flatnonzero(np.nan_to_num(row) != 0)[0]) if np.nansum(np.abs(row)) else k
+                    what = "ties" if network else "covariate values"
+                    raise IngestError(
+                        f"{matrix.where(k, c)}: node {matrix.rows[k]!r} is absent in period {self.spec.periods[t]} "
+                        f"but has {what}; absent nodes' rows and columns must be 0 or empty")
+        if self.policy == "error":
+            block = values[np.ix_(inside, inside)]
+            missing = np.isnan(block)
+            if missing.any():
+                r, c = np.argwhere(missing)[0]
+                rows_inside = np.flatnonzero(inside)
+                raise IngestError(f"{matrix.where(rows_inside[r], rows_inside[c])}: {_missing_message()}")
+        full = np.zeros((self.N, self.N))
+        keep = codes[inside]
+        full[np.ix_(keep, keep)] = values[np.ix_(inside, inside)]
+        return full
+
+    def _symmetric(self, values: np.ndarray, matrix: Matrix, network: bool) -> np.ndarray:
+        same = (values == values.T) | (np.isnan(values) & np.isnan(values.T))
+        if same.all():
+            return values
+        lower = np.tril(np.nan_to_num(values, nan=1.0), -1)
+        if not network and not lower.any():
+            upper = np.triu(values, 1)
+            return upper + upper.T + np.diag(np.diagonal(values))
+        r, c = np.argwhere(~same)[0]
+        if network:
+            raise IngestError(
+                f"{matrix.where(r, c)}: asymmetric tie in undirected data ({values[r, c]:g} here, "
+                f"{values[c, r]:g} at row {matrix.rows[c]!r}, column {matrix.cols[r]!r})")
+        raise IngestError(
+            f"{matrix.where(r, c)}: the covariate matrix of undirected data is neither symmetric nor upper-triangular "
+            f"({values[r, c]:g} here, {values[c, r]:g} at row {matrix.rows[c]!r}, column {matrix.cols[r]!r})")
+
+    # ------------------------------------------------------------------------------------ periods
+    def float32_exact(self, name: str) -> bool:
+        """Whether every value of covariate/attribute `name` survives a float32 round trip."""
+        arrays = []
+        if name in self._attribute_values:
+            arrays.append(self._attribute_values[name])
+        if name in self.static_covariates:
+            arrays.append(self.static_covariates[name])
+        if name in self.network_covariates:
+            arrays.append(self._network_rows.values[name])
+        for cov, rows in self._long_covariates:
+            if name in cov.names:
+                arrays += [rows.values[name], np.array([cov.fill])]
+        for cov, matrices in self._matrix_covariates:
+            if name in cov.names:
+                arrays += [m.values for m in matrices]
+        for values in arrays:
+            finite = values[np.isfinite(values)]
+            if not np.array_equal(finite.astype(np.float32).astype(np.float64), finite):
+                return False
+        return True
+
+    @property
+    def per_period_covariates(self) -> list[str]:
+        return [name for name in self.covariate_names if name not in self.static_covariates]
+
+    def periods(self) -> Iterator[PeriodArrays]:
+        for t in range(self.T):
+            yield self.period(t)
+
+    def period(self, t: int) -> PeriodArrays:
+        present = self.present[t]
+        N = self.N
+        tie_missing = None
+        if self._network_matrices is not None:
+            network = self._matrix_to_universe(self._network_matrices[t], t, network=True)
+        elif hasattr(self, "_agreements"):
+            table, i, j, start, end = self._agreements
+            active = np.flatnonzero((start <= t) & (end >= t))
+            self._refuse_absent(table, active, i[active], j[active], t, self.spec.network.i)
+            network = np.zeros((N, N))
+            network[i[active], j[active]] = 1
+            if not self.directed:
+                network[j[active], i[active]] = 1
+        else:
+            rows = self._network_rows
+            name = self.spec.network.y if self.spec.network.format == "dyad_years" else "__tie__"
+            network = self._long_to_matrix(rows, t, name, 0.0)
+        covariates = {}
+        for name in self.network_covariates:
+            covariates[name] = self._long_to_matrix(self._network_rows, t, name, 0.0)
+        for cov, rows in self._long_covariates:
+            for name in cov.names:
+                covariates[name] = self._long_to_matrix(rows, t, name, cov.fill)
+        for cov, matrices in self._matrix_covariates:
+            covariates[cov.names[0]] = self._matrix_to_universe(matrices[t], t)
+        attributes = {name: grid[t].copy() for name, grid in self._attribute_values.items()}
+
+        dyads = np.outer(present, present)
+        np.fill_diagonal(dyads, False)
+        observed = None
+        tie_missing = np.isnan(network) & dyads
+        if self.policy == "drop-dyad":
+            observed = dyads & ~tie_missing
+            for matrix in list(covariates.values()) + list(self.static_covariates.values()):
+                observed &= ~np.isnan(matrix)
+            for values in attributes.values():
+                lacking = np.isnan(values) & present
+                observed[lacking, :] = False
+                observed[:, lacking] = False
+            if observed.sum() == dyads.sum():
+                observed = None
+        elif self.policy == "fill-mode":
+            if tie_missing.any():
+                network[tie_missing] = _mode(network[dyads & ~tie_missing])
+            for matrix in covariates.values():
+                missing = np.isnan(matrix) & dyads
+                if missing.any():
+                    matrix[missing] = _mode(matrix[dyads & ~missing])
+            for values in attributes.values():
+                missing = np.isnan(values) & present
+                if missing.any():
+                    values[missing] = _mode(values[present & ~missing])
+        network = np.nan_to_num(network, nan=0.0)
+        network[~dyads] = 0
+        among_present = np.outer(present, present)
+        for matrix in covariates.values():
+            matrix[~among_present] = 0.0
+        return PeriodArrays(present.copy(), network.astype(np.uint8), attributes, covariates, observed)
+
+
+def _mode(values: np.ndarray) -> float:
+    if len(values) == 0:
+        return 0.0
+    unique, counts = np.unique(values, return_counts=True)
+    return float(unique[np.argmax(counts)])  # np.unique sorts, argmax takes the first: the smallest tie
+
+
+def _missing_message() -> str:
+    return ('missing value; fix the data, or set missing = "drop-dyad" (exclude the affected dyads) or '
+            'missing = "fill-mode" (use the most frequent value) in the dataset spec')
+
+
+def _first_null(array) -> int:
+    return int(np.flatnonzero(np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool))[0])
+
+
+def _refuse_duplicates(table: Table, key: np.ndarray, describe, column: str) -> None:
+    order = np.argsort(key, kind="stable")
+    repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
+    if len(repeated):
+        first, second = int(order[repeated[0]]), int(order[repeated[0] + 1])
+        raise table.fail(f"{describe(second)} (first in row {first + 1})", second, column)

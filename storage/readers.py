@@ -1,0 +1,321 @@
+"""Reading the tables users bring (CSV, optionally gzipped; Parquet; Stata .dta) into typed columns,
+with errors that name the file, the row and the column.
+
+Rows are numbered from 1 over the data rows; for CSV the message also gives the line (header = line 1).
+
+Stata value labels: pandas turns a labelled column into text categories. dyadflow uses those labels
+for node ids and periods (they are what the user sees in Stata) and for attributes declared
+`categorical`; a labelled column read as a number (a tie, a covariate, a numeric attribute) is
+refused, because the codes behind the labels are rarely meaningful magnitudes — the message says to
+drop the labels in Stata (`label values <var>`) or to declare the attribute categorical.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from storage.panel import PanelError
+
+NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "."]
+
+
+class IngestError(PanelError):
+    """Input data that cannot be ingested; the message names the file, row and column."""
+
+
+def file_kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz", ".txt", ".txt.gz")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".dta", ".dta.gz")):
+        return "stata"
+    raise IngestError(f"{path}: unsupported file type; use .csv (or .csv.gz), .parquet or .dta")
+
+
+@dataclass
+class Table:
+    """Named columns of one input file; every column has `n_rows` entries."""
+
+    path: Path
+    kind: str
+    header: list[str]
+    columns: dict[str, pa.ChunkedArray]
+    n_rows: int
+    labelled: set[str] = field(default_factory=set)  # columns that carried Stata value labels
+
+    def where(self, row: int | None = None, column: str | None = None) -> str:
+        parts = [str(self.path)]
+        if row is not None:
+            parts.append(f"row {row + 1}" + (f" (line {row + 2})" if self.kind == "csv" else ""))
+        if column is not None:
+            parts.append(f"column {column!r}")
+        return ", ".join(parts)
+
+    def fail(self, problem: str, row: int | None = None, column: str | None = None) -> IngestError:
+        return IngestError(f"{self.where(row, column)}: {problem}")
+
+    def _column(self, name: str) -> pa.ChunkedArray:
+        return self.columns[name]
+
+    def text(self, name: str, *, what: str = "value", allow_missing: bool = False) -> pa.ChunkedArray:
+        """The column as strings (integral numbers written without a decimal point)."""
+        column = self._column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if pa.types.is_floating(column.type):
+            values = column.to_numpy(zero_copy_only=False)
+            finite = values[~np.isnan(values)]
+            if np.all(finite == np.round(finite)):
+                column = pc.cast(column, pa.int64(), safe=False)
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            column = pc.cast(column, pa.string())
+        column = pc.utf8_trim_whitespace(column)
+        if not allow_missing and column.null_count:
+            row = _first_true(column.is_null())
+            raise self.fail(f"missing {what}", row, name)
+        return column
+
+    def numbers(self, name: str, *, what: str = "value") -> np.ndarray:
+        """The column as float64, NaN where missing; a non-numeric cell is an error naming its row."""
+        column = self._column(name)
+        if name in self.labelled:
+            labels = column.combine_chunks().dictionary.to_pylist()[:4] if pa.types.is_dictionary(column.type) else []
+            raise self.fail(
+                f"the {what} column carries Stata value labels ({', '.join(map(repr, labels))}, ...) instead of "
+                "numbers; remove the labels in Stata (label values <var>) to use the codes, or declare a node "
+                "attribute `categorical`",
+                None,
+                name,
+            )
+        if pa.types.is_boolean(column.type) or pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False) if column.null_count == 0 else (
+                pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+            )
+        if pa.types.is_null(column.type):
+            return np.full(self.n_rows, np.nan)
+        text = self.text(name, allow_missing=True).to_pandas()
+        parsed = pd.to_numeric(text, errors="coerce")
+        bad = parsed.isna() & text.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise self.fail(f"{what} {text.iloc[row]!r} is not a number", row, name)
+        return parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _first_true(mask) -> int:
+    return int(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))[0])
+
+
+def read_table(
+    path: Path,
+    columns: Sequence[str] | None,
+    *,
+    encoding: str = "utf-8",
+    role: str = "input",
+) -> Table:
+    """Read `columns` (all when None) of a CSV, Parquet or Stata file; missing columns are an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: {role} file not found")
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path}: the {role} file is empty")
+    kind = file_kind(path)
+    if kind == "csv":
+        return _read_csv(path, columns, encoding, role)
+    if kind == "parquet":
+        return _read_parquet(path, columns, role)
+    return _read_stata(path, columns, role)
+
+
+def _require(path: Path, header: list[str], columns: Sequence[str] | None, role: str) -> list[str]:
+    if columns is None:
+        return list(header)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise IngestError(f"{path}: the {role} file has no column {missing[0]!r}; its columns are {header}")
+    return list(dict.fromkeys(columns))
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _csv_header(path: Path, encoding: str, role: str) -> list[str]:
+    try:
+        with _open_bytes(path) as handle:
+            first = handle.readline()
+    except (OSError, EOFError) as error:
+        raise IngestError(f"{path}: cannot read the {role} file ({error}); is it truncated or not gzip?") from None
+    try:
+        line = first.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise IngestError(
+            f"{path}, line 1: byte {first[error.start]:#04x} is not valid {encoding}; save the file as UTF-8 "
+            "or set `encoding` (e.g. \"latin-1\") for this input in the dataset spec"
+        ) from None
+    if not line.strip():
+        raise IngestError(f"{path}: the {role} file is empty (no header row)")
+    header = next(csv.reader([line.lstrip("\ufeff")]))
+    if len(set(header)) != len(header):
+        duplicated = sorted({h for h in header if header.count(h) > 1})
+        raise IngestError(f"{path}, line 1: duplicate column names {duplicated}")
+    return header
+
+
+def _first_bad_line(path: Path, encoding: str) -> tuple[int, int] | None:
+    with _open_bytes(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as error:
+                return number, raw[error.start]
+    return None
+
+
+def _read_csv(path: Path, columns, encoding: str, role: str) -> Table:
+    header = _csv_header(path, encoding, role)
+    wanted = _require(path, header, columns, role)
+    as_text: dict[str, pa.DataType] = {}
+    for _ in range(len(wanted) + 1):
+        try:
+            table = pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(encoding=encoding),
+                parse_options=pacsv.ParseOptions(newlines_in_values=False),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=wanted,
+                    null_values=NULL_VALUES,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                    column_types=as_text,
+                ),
+            )
+            break
+        except (pa.ArrowInvalid, OSError, EOFError) as error:
+            message = str(error)
+            retype = re.search(r"In CSV column #(\d+): .*conversion error", message)
+            if retype:
+                # A column whose first block looked numeric has text further down: read it as text so
+                # the numeric check below can name the exact row.
+                as_text[header[int(retype.group(1))]] = pa.string()
+                continue
+            if "UTF8" in message or "utf-8" in message.lower() or "decode" in message.lower():
+                bad = _first_bad_line(path, encoding)
+                if bad:
+                    raise IngestError(
+                        f"{path}, line {bad[0]}: byte {bad[1]:#04x} is not valid {encoding}; save the file as "
+                        "UTF-8 or set `encoding` (e.g. \"latin-1\") for this input in the dataset spec"
+                    ) from None
+            if "Expected" in message and "columns" in message:
+                raise IngestError(
+                    f"{path}: a row has the wrong number of fields ({message.splitlines()[0]}); "
+                    "is the file truncated or are there unquoted commas?"
+                ) from None
+            raise IngestError(f"{path}: cannot read the {role} file as CSV ({message.splitlines()[0]})") from None
+    columns_out = {name: table.column(name) for name in wanted}
+    for column in columns_out.values():
+        try:
+            if pa.types.is_binary(column.type):  # pyarrow reads text that is not valid UTF-8 as bytes
+                raise pa.ArrowInvalid("invalid UTF-8")
+        except pa.ArrowInvalid:
+            bad = _first_bad_line(path, encoding)
+            line, byte = bad if bad else ("?", 0)
+            raise IngestError(
+                f"{path}, line {line}: byte {byte:#04x} is not valid {encoding}; save the file as UTF-8 "
+                "or set `encoding` (e.g. \"latin-1\") for this input in the dataset spec"
+            ) from None
+    return Table(path, "csv", header, columns_out, table.num_rows)
+
+
+def _read_parquet(path: Path, columns, role: str) -> Table:
+    try:
+        schema = pq.read_schema(path)
+        header = list(schema.names)
+        wanted = _require(path, header, columns, role)
+        table = pq.read_table(path, columns=wanted)
+    except IngestError:
+        raise
+    except (pa.ArrowException, OSError) as error:
+        raise IngestError(
+            f"{path}: cannot read the {role} file as Parquet ({str(error).splitlines()[0]}); is it truncated?"
+        ) from None
+    return Table(path, "parquet", header, {name: table.column(name) for name in wanted}, table.num_rows)
+
+
+def _read_stata(path: Path, columns, role: str) -> Table:
+    try:
+        frame = pd.read_stata(path, convert_categoricals=True, convert_missing=False)
+    except Exception as error:  # pandas raises ValueError/OSError/struct.error/... for damaged files
+        raise IngestError(
+            f"{path}: cannot read the {role} file as Stata .dta ({type(error).__name__}: {error}); is it truncated?"
+        ) from None
+    header = [str(c) for c in frame.columns]
+    wanted = _require(path, header, columns, role)
+    labelled = {name for name in wanted if isinstance(frame[name].dtype, pd.CategoricalDtype)}
+    converted = {}
+    for name in wanted:
+        series = frame[name]
+        if name in labelled:
+            converted[name] = pa.chunked_array([pa.array(series.astype(object).where(series.notna(), None), pa.string())])
+        else:
+            converted[name] = pa.chunked_array([pa.array(series.to_numpy(), from_pandas=True)])
+    return Table(path, "stata", header, converted, len(frame), labelled)
+
+
+@dataclass
+class Matrix:
+    """A square table: first column = row labels, header = column labels."""
+
+    path: Path
+    kind: str
+    rows: list[str]
+    cols: list[str]
+    values: np.ndarray  # float64, NaN = missing
+    lines: list[int]  # data row number (0-based) in the file of each row
+
+    def where(self, r: int, c: int) -> str:
+        line = f" (line {self.lines[r] + 2})" if self.kind == "csv" else ""
+        return f"{self.path}, row {self.rows[r]!r}{line}, column {self.cols[c]!r}"
+
+
+def read_matrix(path: Path, *, encoding: str = "utf-8", role: str = "matrix") -> Matrix:
+    table = read_table(path, None, encoding=encoding, role=role)
+    if len(table.header) < 2:
+        raise table.fail("a matrix file needs a first column of row labels and one column per node")
+    label_column, value_columns = table.header[0], table.header[1:]
+    rows = table.text(label_column, what="row label").to_pylist()
+    cols = [c.strip() for c in value_columns]
+    for labels, what in ((rows, "row"), (cols, "column")):
+        if len(set(labels)) != len(labels):
+            duplicated = sorted({v for v in labels if labels.count(v) > 1})[:5]
+            raise table.fail(f"duplicate {what} labels {duplicated}")
+    if set(rows) != set(cols):
+        extra = sorted(set(rows) ^ set(cols))[:5]
+        raise table.fail(f"row and column labels differ (e.g. {extra}); a matrix needs the same nodes on both axes")
+    values = np.empty((len(rows), len(cols)), dtype=np.float64)
+    for c, name in enumerate(value_columns):
+        values[:, c] = table.numbers(name, what="matrix cell")
+    lines = list(range(len(rows)))
+    if rows != cols:  # rows in the columns' order so that cell (k, k) is the diagonal
+        position = {label: k for k, label in enumerate(rows)}
+        lines = [position[label] for label in cols]
+        values = values[lines]
+        rows = cols
+    return Matrix(path, table.kind, rows, cols, values, lines)
+
+
+__all__ = ["IngestError", "Matrix", "Table", "file_kind", "read_matrix", "read_table"]
