@@ -13,12 +13,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from kernels.cache import stamp_with_kernel_sources
 from kernels.degree import change_degree
 from kernels.network import Network
 from kernels.triadic import change_triadic
 
 
-@njit(cache=True)
+# inline="always": compiled into the driver loop with the degree kernels (see kernels/degree.py).
+@njit(cache=True, inline="always")
 def change(code, net, i, j, par, out, col):
     """Add the change statistics of term `code` for dyad (i, j) into out[col:...].
 
@@ -32,6 +34,25 @@ def change(code, net, i, j, par, out, col):
         change_triadic(code, net, i, j, par, out, col)
 
 
+@njit(cache=True)
+def _tail_rows(codes, par_offsets, params, col_offsets, net, i, out):
+    """Rows of every dyad with tail i: heads j != i (directed) or j > i (undirected), ascending."""
+    n = net.adj.shape[0]
+    if net.directed:
+        r = i * (n - 1)
+        first = 0
+    else:
+        r = i * n - i * (i + 1) // 2
+        first = i + 1
+    for j in range(first, n):
+        if j == i:
+            continue
+        row = out[r]
+        for t in range(codes.shape[0]):
+            change(codes[t], net, i, j, params[par_offsets[t] : par_offsets[t + 1]], row, col_offsets[t])
+        r += 1
+
+
 @njit(parallel=True, cache=True)
 def dyad_change_matrix(codes, par_offsets, params, col_offsets, net):
     """Change statistics of several terms for every dyad of `net`, one row per dyad.
@@ -43,15 +64,21 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net):
     n = net.adj.shape[0]
     m = n * (n - 1) if net.directed else n * (n - 1) // 2
     out = np.zeros((m, col_offsets[-1]))
-    for i in prange(n):
-        r = i * (n - 1) if net.directed else i * n - i * (i + 1) // 2
-        for j in range(n):
-            if j == i or (not net.directed and j < i):
-                continue
-            for t in range(codes.shape[0]):
-                change(codes[t], net, i, j, params[par_offsets[t] : par_offsets[t + 1]], out[r], col_offsets[t])
-            r += 1
+    if net.directed:
+        for i in prange(n):
+            _tail_rows(codes, par_offsets, params, col_offsets, net, i, out)
+    else:
+        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
+        # rows, so numba's static split of the tasks over threads stays balanced.
+        for task in prange((n + 1) // 2):
+            _tail_rows(codes, par_offsets, params, col_offsets, net, task, out)
+            if n - 1 - task != task:
+                _tail_rows(codes, par_offsets, params, col_offsets, net, n - 1 - task, out)
     return out
+
+
+# All three compile the kernels of every family into themselves: their disk cache must follow those files.
+stamp_with_kernel_sources(change, _tail_rows, dyad_change_matrix)
 
 
 def dyad_index(n: int, directed: bool) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 
 class Network(NamedTuple):
@@ -23,16 +24,19 @@ class Network(NamedTuple):
 
 
 def network_state(adj: np.ndarray, directed: bool) -> Network:
-    """Build the state of a 0/1 adjacency matrix (validated upstream: square, binary, zero diagonal)."""
+    """Build the state of a 0/1 adjacency matrix: square, binary, zero diagonal, symmetric when
+    undirected (checked here too: a kernel fed anything else returns silently wrong numbers)."""
+    adj = np.asarray(adj)
+    if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
+        raise ValueError(f"adjacency matrix must be square, got shape {adj.shape}")
+    if not ((adj == 0) | (adj == 1)).all():
+        raise ValueError("adjacency matrix must contain only 0 and 1")
     adj = np.ascontiguousarray(adj, dtype=np.uint8)
-    # float64 BLAS products are exact for counts below 2**53 and far faster than integer matmul.
-    a = adj.astype(np.float64)
-    paths = (a @ a).astype(np.int64)
-    if directed:
-        out_shared = (a @ a.T).astype(np.int64)
-        in_shared = (a.T @ a).astype(np.int64)
-    else:
-        out_shared = in_shared = paths
+    if np.diagonal(adj).any():
+        raise ValueError("adjacency matrix must have a zero diagonal (no self-loops)")
+    if not directed and not np.array_equal(adj, adj.T):
+        raise ValueError("adjacency matrix of an undirected network must be symmetric")
+    paths, out_shared, in_shared = _two_step_counts(adj, bool(directed))
     return Network(
         adj,
         bool(directed),
@@ -42,3 +46,31 @@ def network_state(adj: np.ndarray, directed: bool) -> Network:
         out_shared,
         in_shared,
     )
+
+
+@njit(cache=True)
+def _two_step_counts(adj, directed):
+    """A @ A, A @ A.T and A.T @ A as int64, by adding 0/1 rows: O(n * edges), exact, and no BLAS
+    threads competing with numba's or Dask's (measured: dense BLAS products cost 2-6 ms per
+    230-node period on a busy 2-core machine, this about 1 ms). Undirected: all three are A @ A."""
+    n = adj.shape[0]
+    paths = np.zeros((n, n), np.int64)
+    for i in range(n):
+        for k in range(n):
+            if adj[i, k]:
+                for j in range(n):  # i->k->j
+                    paths[i, j] += adj[k, j]
+    if not directed:
+        return paths, paths, paths
+    adj_t = np.ascontiguousarray(adj.T)
+    out_shared = np.zeros((n, n), np.int64)
+    in_shared = np.zeros((n, n), np.int64)
+    for i in range(n):
+        for k in range(n):
+            if adj[i, k]:
+                for j in range(n):  # j->k: k is a common out-neighbour of i and j
+                    out_shared[i, j] += adj_t[k, j]
+            if adj_t[i, k]:
+                for j in range(n):  # k->j: k is a common in-neighbour of i and j
+                    in_shared[i, j] += adj[k, j]
+    return paths, out_shared, in_shared

@@ -1,17 +1,436 @@
-"""Triangle and shared-partner terms (codes 100-199). See kernels/dispatch.py for the contract."""
+"""Triangle and shared-partner terms (codes 100-199). See kernels/dispatch.py for the contract.
+
+Every kernel adds stat(y + ij) - stat(y - ij) for one dyad, with the rest of y as in `net`, whether
+or not (i, j) is currently a tie. Definitions follow ergm 4.6 (src/changestats.c,
+src/changestats_dgw_sp.c, R/InitErgmTerm.dgw_sp.R):
+
+* Shared partners of the ordered pair (i, j), by type: OTP k with i->k->j; ITP k with j->k->i;
+  RTP k with i<->k<->j; OSP k with i->k, j->k; ISP k with k->i, k->j. Undirected networks always
+  use plain shared partners (ergm's UTP) and ignore the type.
+* esp(d) counts edges with exactly d shared partners, dsp(d) dyads (ordered pairs when directed),
+  nsp(d) = dsp(d) - esp(d).
+* gwesp(decay, fixed=TRUE) = e^decay * sum over edges of 1 - (1 - e^-decay)^SP (no cutoff when the
+  decay is fixed); gwdsp likewise over dyads; gwnsp = gwdsp - gwesp.
+* triangle: undirected triangles; on a directed network ttriple + ctriple.
+  transitiveties / cyclicalties: edges with at least one OTP / ITP shared partner.
+
+Shared-partner counts come from the precomputed path-count matrices in `Network` (paths = OTP,
+out_shared = OSP, in_shared = ISP; undirected: paths), which already include the focal tie when it
+is present -- exactly ergm's shared-partner cache, so the arithmetic below is ergm's. RTP counts are
+not precomputed and are counted on the fly (they only matter where h->t exists). Each dyad costs
+O(n): one pass over the nodes per affected-edge family, stopped early once the known number of
+affected edges (a path count or a degree) has been seen. Partners are visited in ergm's order
+(ascending node id; for undirected neighbour lists first the higher ids, then the lower ones) so
+that gw sums are added in the same order as in R.
+"""
+
+import math
 
 from numba import njit
 
 TRIANGLE = 100
+TTRIPLE = 101
+CTRIPLE = 102
+TRANSITIVETIES = 103
+CYCLICALTIES = 104
+GWESP = 105
+GWDSP = 106
+GWNSP = 107
+ESP = 108
+DSP = 109
+NSP = 110
+
+# Shared-partner type codes used in the parameter vectors (gw*: par[1]; esp/dsp/nsp: par[0]).
+SP_OTP = 0
+SP_ITP = 1
+SP_RTP = 2
+SP_OSP = 3
+SP_ISP = 4
+SP_TYPES = {"OTP": SP_OTP, "ITP": SP_ITP, "RTP": SP_RTP, "OSP": SP_OSP, "ISP": SP_ISP}
+_SP_UNDIRECTED = -1  # ergm's UTP; chosen automatically for undirected networks
+
+# How the shared-partner enumerators report each affected edge/dyad.
+_MODE_GW = 0  # return the geometrically weighted sum
+_MODE_COUNT = 1  # add +-1 into the columns of the requested counts d (esp/dsp/nsp)
+
+
+def sp_type_code(type_name: str) -> int:
+    """Code of an ergm shared-partner type name ("OTP", "ITP", "RTP", "OSP", "ISP"; any case)."""
+    try:
+        return SP_TYPES[str(type_name).upper()]
+    except KeyError:
+        raise ValueError(
+            f"unknown shared-partner type {type_name!r}; valid types are {', '.join(SP_TYPES)}"
+        ) from None
+
+
+@njit(cache=True)
+def _sp_type(net, code):
+    if not net.directed:
+        return _SP_UNDIRECTED
+    return int(code)
+
+
+@njit(cache=True)
+def _path(mode, count, mult, edgestate, r, ds, out, col, sign):
+    """One affected edge or dyad other than (t, h): `count` = its shared partners now (including
+    the one the focal tie provides when present); adding (t, h) moves it up by one. Returns the gw
+    contribution (ergm: pow(1 - e^-a, count - edgestate), doubled for symmetric dsp types)."""
+    without = count - edgestate  # its count with the focal tie absent
+    if mode == _MODE_GW:
+        return mult * math.pow(r, float(without))
+    for j in range(ds.shape[0]):
+        d = int(ds[j])
+        out[col + j] += sign * mult * (int(without + 1 == d) - int(without == d))
+    return 0.0
+
+
+@njit(cache=True)
+def _focus(mode, count, alpha, r, ds, out, col, sign):
+    """The focal edge (t, h) itself, with `count` shared partners, appears."""
+    if mode == _MODE_GW:
+        if alpha < 100.0:  # ergm's large-decay limit switch
+            return math.exp(alpha) * (1.0 - math.pow(r, float(count)))
+        return float(count)
+    for j in range(ds.shape[0]):
+        out[col + j] += sign * int(count == int(ds[j]))
+    return 0.0
+
+
+@njit(cache=True)
+def _rtp_count(adj, a, b):
+    """Reciprocated two-paths a<->k<->b."""
+    count = 0
+    for k in range(adj.shape[0]):
+        count += adj[a, k] & adj[k, a] & adj[k, b] & adj[b, k]
+    return count
+
+
+@njit(cache=True)
+def _esp_terms(net, t, h, sptype, mode, alpha, r, ds, out, col, sign):
+    """Edgewise shared partners: visit every edge whose SP count adding (t, h) changes, then (t, h)
+    itself. Returns the gw change (mode _MODE_GW) or adds `sign` times the count changes into
+    out[col:] (mode _MODE_COUNT; sign -1 lets nsp = dsp - esp share the code)."""
+    adj = net.adj
+    n = adj.shape[0]
+    e = int(adj[t, h])
+    acc = 0.0
+    if sptype == _SP_UNDIRECTED:
+        paths = net.paths
+        focus = paths[t, h]
+        remaining = focus  # common neighbours u: edges {t,u} and {u,h} both change
+        for step in range(n - 1):
+            if remaining == 0:
+                break
+            u = h + 1 + step
+            if u >= n:
+                u -= n
+            if adj[u, h] and adj[u, t]:
+                acc += _path(mode, paths[t, u], 1, e, r, ds, out, col, sign)
+                acc += _path(mode, paths[u, h], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+    elif sptype == SP_OTP:
+        paths = net.paths
+        focus = paths[t, h]
+        remaining = net.out_shared[t, h]  # edges t->k with h->k gain/lose partner h
+        for k in range(n):
+            if remaining == 0:
+                break
+            if adj[t, k] and adj[h, k]:
+                acc += _path(mode, paths[t, k], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+        remaining = net.in_shared[t, h]  # edges k->h with k->t gain/lose partner t
+        for k in range(n):
+            if remaining == 0:
+                break
+            if adj[k, h] and adj[k, t]:
+                acc += _path(mode, paths[k, h], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+    elif sptype == SP_ITP:
+        paths = net.paths
+        focus = paths[h, t]
+        remaining = focus  # edges h->k with k->t (partner t of h->k via k->t->h)
+        for k in range(n):
+            if remaining == 0:
+                break
+            if adj[h, k] and adj[k, t]:
+                acc += _path(mode, paths[k, h], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+        remaining = focus  # edges k->t with h->k (partner h of k->t via t->h->k)
+        for k in range(n):
+            if remaining == 0:
+                break
+            if adj[k, t] and adj[h, k]:
+                acc += _path(mode, paths[t, k], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+    elif sptype == SP_OSP:
+        out_shared = net.out_shared
+        focus = out_shared[t, h]
+        remaining = net.paths[t, h]  # edges t->k with k->h
+        for k in range(n):
+            if remaining == 0:
+                break
+            if adj[t, k] and adj[k, h]:
+                acc += _path(mode, out_shared[t, k], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+        remaining = net.in_shared[t, h]  # edges k->t with k->h
+        for k in range(n):
+            if remaining == 0:
+                break
+            if adj[k, t] and adj[k, h]:
+                acc += _path(mode, out_shared[k, t], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+    elif sptype == SP_ISP:
+        in_shared = net.in_shared
+        focus = in_shared[t, h]
+        remaining = net.paths[t, h]  # edges k->h with t->k
+        for k in range(n):
+            if remaining == 0:
+                break
+            if adj[k, h] and adj[t, k]:
+                acc += _path(mode, in_shared[k, h], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+        remaining = net.out_shared[t, h]  # edges h->k with t->k
+        for k in range(n):
+            if remaining == 0:
+                break
+            if adj[h, k] and adj[t, k]:
+                acc += _path(mode, in_shared[h, k], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+    else:  # SP_RTP: only a reciprocated t<->h can create or destroy reciprocated two-paths
+        focus = _rtp_count(adj, t, h)
+        if adj[h, t]:
+            for k in range(n):  # edges k->t with h<->k
+                if k != h and adj[k, t] and adj[h, k] and adj[k, h]:
+                    acc += _path(mode, _rtp_count(adj, k, t), 1, e, r, ds, out, col, sign)
+            for k in range(n):  # edges t->k with h<->k
+                if k != h and adj[t, k] and adj[h, k] and adj[k, h]:
+                    acc += _path(mode, _rtp_count(adj, t, k), 1, e, r, ds, out, col, sign)
+            for k in range(n):  # edges k->h with t<->k
+                if k != t and adj[k, h] and adj[t, k] and adj[k, t]:
+                    acc += _path(mode, _rtp_count(adj, k, h), 1, e, r, ds, out, col, sign)
+            for k in range(n):  # edges h->k with t<->k
+                if k != t and adj[h, k] and adj[t, k] and adj[k, t]:
+                    acc += _path(mode, _rtp_count(adj, h, k), 1, e, r, ds, out, col, sign)
+    acc += _focus(mode, focus, alpha, r, ds, out, col, sign)
+    return acc
+
+
+@njit(cache=True)
+def _dsp_terms(net, t, h, sptype, mode, alpha, r, ds, out, col, sign):
+    """Dyadwise shared partners: visit every dyad whose SP count the toggle of (t, h) changes
+    ((t, h)'s own count never does). Symmetric types count both orders of a dyad (weight 2)."""
+    adj = net.adj
+    n = adj.shape[0]
+    e = int(adj[t, h])
+    acc = 0.0
+    if sptype == _SP_UNDIRECTED:
+        paths = net.paths
+        remaining = net.outdeg[h] - e  # dyads {t,u}, u a neighbour of h
+        for step in range(n - 1):
+            if remaining == 0:
+                break
+            u = h + 1 + step
+            if u >= n:
+                u -= n
+            if u != t and adj[h, u]:
+                acc += _path(mode, paths[t, u], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+        remaining = net.outdeg[t] - e  # dyads {u,h}, u a neighbour of t
+        for step in range(n - 1):
+            if remaining == 0:
+                break
+            u = t + 1 + step
+            if u >= n:
+                u -= n
+            if u != h and adj[t, u]:
+                acc += _path(mode, paths[u, h], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+    elif sptype == SP_OTP or sptype == SP_ITP:
+        # Over all ordered dyads the ITP counts are the OTP counts transposed, so both types
+        # change the same way (as in ergm, which shares the code).
+        paths = net.paths
+        ht = int(adj[h, t])
+        remaining = net.outdeg[h] - ht  # dyads (t,k), h->k: partner h via t->h->k
+        for k in range(n):
+            if remaining == 0:
+                break
+            if k != t and adj[h, k]:
+                acc += _path(mode, paths[t, k], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+        remaining = net.indeg[t] - ht  # dyads (k,h), k->t: partner t via k->t->h
+        for k in range(n):
+            if remaining == 0:
+                break
+            if k != h and adj[k, t]:
+                acc += _path(mode, paths[k, h], 1, e, r, ds, out, col, sign)
+                remaining -= 1
+    elif sptype == SP_OSP:
+        out_shared = net.out_shared
+        remaining = net.indeg[h] - e  # dyads (t,k) and (k,t), k->h: partner h
+        for k in range(n):
+            if remaining == 0:
+                break
+            if k != t and adj[k, h]:
+                acc += _path(mode, out_shared[t, k], 2, e, r, ds, out, col, sign)
+                remaining -= 1
+    elif sptype == SP_ISP:
+        in_shared = net.in_shared
+        remaining = net.outdeg[t] - e  # dyads (k,h) and (h,k), t->k: partner t
+        for k in range(n):
+            if remaining == 0:
+                break
+            if k != h and adj[t, k]:
+                acc += _path(mode, in_shared[k, h], 2, e, r, ds, out, col, sign)
+                remaining -= 1
+    else:  # SP_RTP
+        if adj[h, t]:
+            for k in range(n):  # dyads (k,h) and (h,k), t<->k: partner t
+                if k != h and adj[t, k] and adj[k, t]:
+                    acc += _path(mode, _rtp_count(adj, k, h), 2, e, r, ds, out, col, sign)
+            for k in range(n):  # dyads (k,t) and (t,k), h<->k: partner h
+                if k != t and adj[h, k] and adj[k, h]:
+                    acc += _path(mode, _rtp_count(adj, k, t), 2, e, r, ds, out, col, sign)
+    return acc
 
 
 @njit(cache=True)
 def triangle(net, i, j, par, out, col):
-    # Undirected: every shared partner of i and j closes one triangle with the new edge.
-    out[col] += net.paths[i, j]
+    if net.directed:
+        # Every third node k closes one triangle per tie between i and k times tie between j and k
+        # (ergm: transitive + cyclic triples).
+        change = net.paths[i, j] + net.paths[j, i] + net.out_shared[i, j] + net.in_shared[i, j]
+    else:
+        change = net.paths[i, j]
+    out[col] += change
+
+
+@njit(cache=True)
+def ttriple(net, i, j, par, out, col):
+    # i->j as the i->j, j->k or i->k leg of a transitive triple.
+    out[col] += (net.out_shared[i, j] + net.in_shared[i, j] + net.paths[i, j])
+
+
+@njit(cache=True)
+def ctriple(net, i, j, par, out, col):
+    out[col] += net.paths[j, i]
+
+
+@njit(cache=True)
+def transitiveties(net, i, j, par, out, col):
+    """Edges with at least one OTP shared partner: i->j itself, plus edges i->k (h->k) and k->j
+    (k->i) for which j, resp. i, is the only such partner."""
+    adj = net.adj
+    paths = net.paths
+    n = adj.shape[0]
+    e = int(adj[i, j])
+    change = 1 if paths[i, j] > 0 else 0
+    remaining = net.out_shared[i, j]
+    for k in range(n):
+        if remaining == 0:
+            break
+        if adj[j, k] and adj[i, k]:
+            change += int(paths[i, k] - e == 0)
+            remaining -= 1
+    remaining = net.in_shared[i, j]
+    for k in range(n):
+        if remaining == 0:
+            break
+        if adj[k, j] and adj[k, i]:
+            change += int(paths[k, j] - e == 0)
+            remaining -= 1
+    out[col] += change
+
+
+@njit(cache=True)
+def cyclicalties(net, i, j, par, out, col):
+    """Edges with at least one ITP shared partner: i->j itself, plus edges k->i and j->k (for
+    j->k->i) for which j, resp. i, is the only such partner."""
+    adj = net.adj
+    paths = net.paths
+    n = adj.shape[0]
+    e = int(adj[i, j])
+    change = 1 if paths[j, i] > 0 else 0
+    remaining = paths[j, i]
+    for k in range(n):
+        if remaining == 0:
+            break
+        if adj[j, k] and adj[k, i]:
+            change += int(paths[i, k] - e == 0) + int(paths[k, j] - e == 0)
+            remaining -= 1
+    out[col] += change
+
+
+@njit(cache=True)
+def gwesp(net, i, j, par, out, col):
+    alpha = par[0]
+    r = 1.0 - math.exp(-alpha)
+    ds = par[2:2]  # no counts requested
+    acc = _esp_terms(net, i, j, _sp_type(net, par[1]), _MODE_GW, alpha, r, ds, out, col, 1)
+    out[col] += acc
+
+
+@njit(cache=True)
+def gwdsp(net, i, j, par, out, col):
+    alpha = par[0]
+    r = 1.0 - math.exp(-alpha)
+    ds = par[2:2]
+    acc = _dsp_terms(net, i, j, _sp_type(net, par[1]), _MODE_GW, alpha, r, ds, out, col, 1)
+    out[col] += acc
+
+
+@njit(cache=True)
+def gwnsp(net, i, j, par, out, col):
+    alpha = par[0]
+    r = 1.0 - math.exp(-alpha)
+    ds = par[2:2]
+    sptype = _sp_type(net, par[1])
+    acc = _dsp_terms(net, i, j, sptype, _MODE_GW, alpha, r, ds, out, col, 1) - _esp_terms(
+        net, i, j, sptype, _MODE_GW, alpha, r, ds, out, col, 1
+    )
+    out[col] += acc
+
+
+@njit(cache=True)
+def esp(net, i, j, par, out, col):
+    _esp_terms(net, i, j, _sp_type(net, par[0]), _MODE_COUNT, 0.0, 0.0, par[1:], out, col, 1)
+
+
+@njit(cache=True)
+def dsp(net, i, j, par, out, col):
+    _dsp_terms(net, i, j, _sp_type(net, par[0]), _MODE_COUNT, 0.0, 0.0, par[1:], out, col, 1)
+
+
+@njit(cache=True)
+def nsp(net, i, j, par, out, col):
+    sptype = _sp_type(net, par[0])
+    _esp_terms(net, i, j, sptype, _MODE_COUNT, 0.0, 0.0, par[1:], out, col, -1)
+    _dsp_terms(net, i, j, sptype, _MODE_COUNT, 0.0, 0.0, par[1:], out, col, 1)
 
 
 @njit(cache=True)
 def change_triadic(code, net, i, j, par, out, col):
     if code == TRIANGLE:
         triangle(net, i, j, par, out, col)
+    elif code == TTRIPLE:
+        ttriple(net, i, j, par, out, col)
+    elif code == CTRIPLE:
+        ctriple(net, i, j, par, out, col)
+    elif code == TRANSITIVETIES:
+        transitiveties(net, i, j, par, out, col)
+    elif code == CYCLICALTIES:
+        cyclicalties(net, i, j, par, out, col)
+    elif code == GWESP:
+        gwesp(net, i, j, par, out, col)
+    elif code == GWDSP:
+        gwdsp(net, i, j, par, out, col)
+    elif code == GWNSP:
+        gwnsp(net, i, j, par, out, col)
+    elif code == ESP:
+        esp(net, i, j, par, out, col)
+    elif code == DSP:
+        dsp(net, i, j, par, out, col)
+    elif code == NSP:
+        nsp(net, i, j, par, out, col)
+    else:
+        raise ValueError("unknown triangle/shared-partner term code (valid: 100-110)")
