@@ -1,13 +1,41 @@
 """The MPLE design: one row per dyad of every period in the likelihood, one column per coefficient.
 
 Contract between the design builder (formula + terms -> Design) and the estimators (Design -> Fit).
+
+Building a design has three steps, exposed separately so a workflow can compute and cache periods
+one at a time:
+
+    model = parse_model(formula, panel, temporal=True)   # parse + validate once
+    X_t, y_t, dyads_t = design_for_period(model, panel, t)  # any period t >= model.lag
+    design = assemble(model, panel, pieces)              # stack the periods
+
+`build_design(formula, panel)` does all three (writing periods straight into the stacked arrays). Rows of a period are its dyads in ergm's order
+(tail-major over i != j when directed, i < j when undirected); structural columns come from one
+`kernels.dispatch.dyad_change_matrix` call per period, covariate columns from fancy indexing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
+
+from kernels.dispatch import dyad_change_matrix, dyad_index
+from kernels.network import network_state
+from storage.panel import Panel, Period
+from tergm.formula import Formula, FormulaError, parse_formula
+from tergm.terms import (
+    CompiledTerm,
+    CovariateTerm,
+    PeriodView,
+    StructuralTerm,
+    TermContext,
+    TermError,
+    compile_term,
+    term_lag,
+)
 
 
 @dataclass(frozen=True)
@@ -27,3 +55,266 @@ class Design:
 
     def period_rows(self, t: int) -> slice:
         return slice(int(self.offsets[t]), int(self.offsets[t + 1]))
+
+
+@dataclass(frozen=True)
+class Model:
+    """A parsed, validated formula compiled against one panel's directedness and attributes."""
+
+    formula: Formula
+    terms: tuple[CompiledTerm, ...]
+    names: list[str]
+    directed: bool
+    temporal: bool
+    lag: int  # periods dropped at the start (the largest lag of any temporal term)
+    n_periods: int  # periods of the panel it was compiled for
+    # Inputs of kernels.dispatch.dyad_change_matrix for the structural terms:
+    codes: np.ndarray = field(repr=False)
+    par_offsets: np.ndarray = field(repr=False)
+    params: np.ndarray = field(repr=False)
+    kernel_col_offsets: np.ndarray = field(repr=False)
+    structural_columns: np.ndarray = field(repr=False)  # design column of each kernel output column
+    covariate_columns: tuple[tuple[CovariateTerm, int], ...] = field(repr=False)  # (term, first column)
+
+    @property
+    def likelihood_periods(self) -> range:
+        """Indices (into the panel) of the periods whose dyads enter the likelihood."""
+        return range(self.lag, self.n_periods)
+
+
+def parse_model(formula: str | Formula, panel: Panel, *, temporal: bool = True) -> Model:
+    """Parse `formula` and validate every term against `panel` (directedness, covariates, lags).
+
+    temporal=True names dyadic covariates as btergm does ("edgecov.primary[[i]]"), False as a
+    cross-sectional ergm fit does ("edgecov.primary"). Factor levels are taken over all periods in
+    the likelihood, so every period has the same columns.
+    """
+    parsed = parse_formula(formula) if isinstance(formula, str) else formula
+    if len(panel) == 0:
+        raise FormulaError("the panel has no periods")
+
+    # Lags are known from the arguments alone; compile once with a provisional context to learn
+    # them, then again with levels taken over the periods that actually enter the likelihood.
+    def levels_over(periods: range):
+        @lru_cache(maxsize=None)
+        def levels(attr: str) -> list:
+            values = []
+            for t in periods:
+                period = panel[t]
+                _require_node_attribute(period, attr, "the formula")
+                values.append(np.asarray(period.node_attributes[attr]))
+            return _sorted_unique(np.concatenate(values))
+
+        return levels
+
+    def compile_all(periods: range) -> list[CompiledTerm]:
+        context = TermContext(panel.directed, temporal, levels_over(periods), len(panel))
+        return [compile_term(call, context) for call in parsed.terms]
+
+    try:
+        lag = max((term_lag(call) for call in parsed.terms), default=0)
+    except TermError:
+        lag = 0  # compile_all below reports the problem
+    if lag >= len(panel):
+        lagged = [call.text for call in parsed.terms if term_lag(call) == lag]
+        raise FormulaError(
+            f"{', '.join(lagged)} needs at least {lag + 1} periods (the first {lag} only provide earlier "
+            f"networks), but the panel has {len(panel)}"
+        )
+    terms = compile_all(range(lag, len(panel)))
+    if max((t.lag for t in terms), default=0) != lag:
+        raise AssertionError("term lags disagree with their arguments")
+
+    names = [name for t in terms for name in t.names]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise FormulaError(f"the formula gives the same coefficient more than once: {', '.join(duplicates)}")
+
+    first = panel[lag]
+    for t in terms:
+        if isinstance(t, CovariateTerm):
+            for attr in t.node_attributes:
+                _require_node_attribute(first, attr, t.names[0])
+            for name in t.dyad_covariates:
+                _require_dyad_covariate(first, name, t.names[0])
+
+    codes, par_offsets, params, kernel_offsets, structural_columns = [], [0], [], [0], []
+    covariate_columns = []
+    column = 0
+    for t in terms:
+        if isinstance(t, StructuralTerm):
+            codes.append(t.code)
+            params.extend(t.kernel_par)
+            par_offsets.append(len(params))
+            kernel_offsets.append(kernel_offsets[-1] + len(t.names))
+            structural_columns.extend(range(column, column + len(t.names)))
+        else:
+            covariate_columns.append((t, column))
+        column += len(t.names)
+
+    return Model(
+        formula=parsed,
+        terms=tuple(terms),
+        names=names,
+        directed=panel.directed,
+        temporal=temporal,
+        lag=lag,
+        n_periods=len(panel),
+        codes=np.asarray(codes, dtype=np.int64),
+        par_offsets=np.asarray(par_offsets, dtype=np.int64),
+        params=np.asarray(params, dtype=np.float64),
+        kernel_col_offsets=np.asarray(kernel_offsets, dtype=np.int64),
+        structural_columns=np.asarray(structural_columns, dtype=np.int64),
+        covariate_columns=tuple(covariate_columns),
+    )
+
+
+def design_for_period(
+    model: Model, panel: Panel, t: int, *, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The design rows of panel period t: (X_t (m, p), y_t (m,), dyads_t (m, 2) tail/head indices).
+
+    `out`, if given, is the (m, p) float64 array to fill (e.g. a slice of the stacked design).
+    """
+    if not model.lag <= t < len(panel):
+        raise IndexError(
+            f"period index {t} is not in the likelihood (periods {model.lag}..{len(panel) - 1} of {len(panel)})"
+        )
+    if panel.directed != model.directed:
+        raise FormulaError("the model was compiled for a panel of other directedness")
+    period = panel[t]
+    n = period.n
+    dyads = dyad_index(n, model.directed)
+    tails, heads = dyads[:, 0], dyads[:, 1]
+    shape = (len(dyads), len(model.names))
+    if out is None:
+        X = np.empty(shape, dtype=np.float64)
+    elif out.shape != shape or out.dtype != np.float64:
+        raise ValueError(f"out must be a float64 array of shape {shape}, got {out.dtype} {out.shape}")
+    else:
+        X = out
+
+    if len(model.codes):
+        changes = dyad_change_matrix(
+            model.codes,
+            model.par_offsets,
+            model.params,
+            model.kernel_col_offsets,
+            network_state(period.network, model.directed),
+        )
+        X[:, model.structural_columns] = changes
+
+    if model.covariate_columns:
+        view = PeriodView(period, model.directed, t + 1, len(panel), _previous_networks(panel, t))
+        for term, first in model.covariate_columns:
+            for attr in term.node_attributes:
+                _require_node_attribute(period, attr, term.names[0])
+            for name in term.dyad_covariates:
+                _require_dyad_covariate(period, name, term.names[0])
+            count = 0
+            for k, matrix in enumerate(term.matrices(view)):
+                X[:, first + k] = matrix[tails, heads]
+                count += 1
+            if count != len(term.names):
+                raise AssertionError(f"{term.names} built {count} columns")
+
+    y = period.network[tails, heads].astype(np.float64)
+    return X, y, dyads
+
+
+def assemble(model: Model, panel: Panel, pieces: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Design:
+    """Stack per-period pieces (from design_for_period, in likelihood order) into a Design."""
+    periods = list(model.likelihood_periods)
+    if len(pieces) != len(periods):
+        raise ValueError(f"got {len(pieces)} period pieces for {len(periods)} periods in the likelihood")
+    sizes = [len(y) for _, y, _ in pieces]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return Design(
+        names=list(model.names),
+        X=np.concatenate([X for X, _, _ in pieces]) if pieces else np.empty((0, len(model.names))),
+        y=np.concatenate([y for _, y, _ in pieces]),
+        offsets=offsets,
+        periods=[panel.period_names[t] for t in periods],
+        dyads=np.concatenate([d for _, _, d in pieces]),
+        nodes=[panel[t].nodes for t in periods],
+        directed=model.directed,
+    )
+
+
+def build_design(formula: str | Formula, panel: Panel, *, temporal: bool = True) -> Design:
+    """The MPLE design of `formula` on `panel` (the response name on the left is informational)."""
+    model = parse_model(formula, panel, temporal=temporal)
+    periods = list(model.likelihood_periods)
+    sizes = [_dyad_count(panel[t].n, model.directed) for t in periods]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    # Periods are written straight into the stacked matrix: no second copy of the design.
+    X = np.empty((int(offsets[-1]), len(model.names)), dtype=np.float64)
+    y = np.empty(int(offsets[-1]), dtype=np.float64)
+    dyads = np.empty((int(offsets[-1]), 2), dtype=np.int64)
+    for k, t in enumerate(periods):
+        rows = slice(int(offsets[k]), int(offsets[k + 1]))
+        _, y[rows], dyads[rows] = design_for_period(model, panel, t, out=X[rows])
+    return Design(
+        names=list(model.names),
+        X=X,
+        y=y,
+        offsets=offsets,
+        periods=[panel.period_names[t] for t in periods],
+        dyads=dyads,
+        nodes=[panel[t].nodes for t in periods],
+        directed=model.directed,
+    )
+
+
+def _dyad_count(n: int, directed: bool) -> int:
+    return n * (n - 1) if directed else n * (n - 1) // 2
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _previous_networks(panel: Panel, t: int):
+    """lag -> the network of period t - lag aligned by node label to period t's nodes.
+
+    A node of period t that is absent from period t - lag gets no earlier ties (a zero row and
+    column); nodes only in the earlier period are dropped.
+    """
+
+    @lru_cache(maxsize=None)
+    def previous(lag: int) -> np.ndarray:
+        current, earlier = panel[t], panel[t - lag]
+        if np.array_equal(current.nodes, earlier.nodes):
+            return earlier.network
+        position = {label: k for k, label in enumerate(earlier.nodes.tolist())}
+        index = np.array([position.get(label, -1) for label in current.nodes.tolist()], dtype=np.int64)
+        present = np.flatnonzero(index >= 0)
+        aligned = np.zeros((current.n, current.n), dtype=np.uint8)
+        aligned[np.ix_(present, present)] = earlier.network[np.ix_(index[present], index[present])]
+        return aligned
+
+    return previous
+
+
+def _sorted_unique(values: np.ndarray) -> list:
+    """Distinct values in R's sort order for numbers, lexicographic for text; Python scalars."""
+    if values.dtype.kind in "biuf":
+        return [v.item() for v in np.unique(values)]
+    return sorted({str(v) for v in values.tolist()})
+
+
+def _require_node_attribute(period: Period, attr: str, user: str):
+    if attr not in period.node_attributes:
+        available = ", ".join(sorted(period.node_attributes)) or "none"
+        raise FormulaError(
+            f"{user} uses node attribute '{attr}', which period {period.name} does not have; "
+            f"available node attributes: {available}"
+        )
+
+
+def _require_dyad_covariate(period: Period, name: str, user: str):
+    if name not in period.dyad_covariates:
+        available = ", ".join(sorted(period.dyad_covariates)) or "none"
+        raise FormulaError(
+            f"{user} uses dyadic covariate '{name}', which period {period.name} does not have; "
+            f"available dyadic covariates: {available}"
+        )
