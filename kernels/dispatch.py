@@ -16,7 +16,7 @@ from numba import njit, prange
 from kernels.cache import stamp_with_kernel_sources
 from kernels.degree import change_degree
 from kernels.network import Network
-from kernels.triadic import change_triadic
+from kernels.triadic import change_triadic, triadic_tail_rows
 
 
 # inline="always": compiled into the driver loop with the degree kernels (see kernels/degree.py).
@@ -44,13 +44,21 @@ def _tail_rows(codes, par_offsets, params, col_offsets, net, i, out):
     else:
         r = i * n - i * (i + 1) // 2
         first = i + 1
-    for j in range(first, n):
-        if j == i:
-            continue
-        row = out[r]
-        for t in range(codes.shape[0]):
-            change(codes[t], net, i, j, params[par_offsets[t] : par_offsets[t + 1]], row, col_offsets[t])
-        r += 1
+    rows = out[r : r + n - first - (1 if first <= i else 0)]
+    # Terms write disjoint columns, so they may fill the rows one term at a time: degree kernels are
+    # inlined here per dyad, triangle/shared-partner kernels get one call per tail (see
+    # kernels.triadic.triadic_tail_rows).
+    for t in range(codes.shape[0]):
+        par = params[par_offsets[t] : par_offsets[t + 1]]
+        if codes[t] < 100:
+            k = 0
+            for j in range(first, n):
+                if j == i:
+                    continue
+                change_degree(codes[t], net, i, j, par, rows[k], col_offsets[t])
+                k += 1
+        else:
+            triadic_tail_rows(codes[t], net, i, par, rows, col_offsets[t])
 
 
 @njit(parallel=True, cache=True)

@@ -21,6 +21,13 @@ class Network(NamedTuple):
     paths: np.ndarray  # (n, n) int64 A @ A: #k with i->k->j (undirected: shared partners of i, j)
     out_shared: np.ndarray  # (n, n) int64 A @ A.T: #k with i->k and j->k
     in_shared: np.ndarray  # (n, n) int64 A.T @ A: #k with k->i and k->j
+    # Neighbour lists (CSR, ascending node id): out-neighbours of i are out_nbr[out_ptr[i]:out_ptr[i+1]],
+    # in-neighbours in_nbr[in_ptr[i]:in_ptr[i+1]] (undirected: the same arrays). Shared-partner
+    # kernels walk these instead of scanning all n nodes (and instead of strided column scans).
+    out_ptr: np.ndarray  # (n+1,) int64
+    out_nbr: np.ndarray  # (edges,) int64
+    in_ptr: np.ndarray  # (n+1,) int64
+    in_nbr: np.ndarray  # (edges,) int64
 
 
 def network_state(adj: np.ndarray, directed: bool) -> Network:
@@ -37,6 +44,8 @@ def network_state(adj: np.ndarray, directed: bool) -> Network:
     if not directed and not np.array_equal(adj, adj.T):
         raise ValueError("adjacency matrix of an undirected network must be symmetric")
     paths, out_shared, in_shared = _two_step_counts(adj, bool(directed))
+    out_ptr, out_nbr = _neighbour_lists(adj)
+    in_ptr, in_nbr = _neighbour_lists(np.ascontiguousarray(adj.T)) if directed else (out_ptr, out_nbr)
     return Network(
         adj,
         bool(directed),
@@ -45,7 +54,31 @@ def network_state(adj: np.ndarray, directed: bool) -> Network:
         paths,
         out_shared,
         in_shared,
+        out_ptr,
+        out_nbr,
+        in_ptr,
+        in_nbr,
     )
+
+
+@njit(cache=True)
+def _neighbour_lists(adj):
+    """CSR lists of each row's nonzero columns, ascending."""
+    n = adj.shape[0]
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        count = 0
+        for j in range(n):
+            count += adj[i, j]
+        ptr[i + 1] = ptr[i] + count
+    nbr = np.empty(ptr[n], np.int64)
+    for i in range(n):
+        k = ptr[i]
+        for j in range(n):
+            if adj[i, j]:
+                nbr[k] = j
+                k += 1
+    return ptr, nbr
 
 
 @njit(cache=True)

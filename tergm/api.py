@@ -35,8 +35,13 @@ def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
         the number of workers, and each replicate's result does not depend on its batch.
     progress(done, total): called as replicate batches finish (locally: after each batch).
     """
+    from storage.panel import Panel
     from tergm.design import build_design  # the design builder is a later addition to this layer
 
+    if not isinstance(panel, Panel):
+        raise TypeError(
+            f"btergm needs a Panel (storage.panel.Panel.from_arrays or storage.open_panel), got {type(panel).__name__}"
+        )
     design = build_design(formula, panel, temporal=True)
     return fit_design(design, R=R, seed=seed, resamples=resamples, map_batches=map_batches,
                       batch_size=batch_size, progress=progress, formula=formula)

@@ -89,6 +89,8 @@ def parse_model(formula: str | Formula, panel: Panel, *, temporal: bool = True) 
     cross-sectional ergm fit does ("edgecov.primary"). Factor levels are taken over all periods in
     the likelihood, so every period has the same columns.
     """
+    if not isinstance(formula, (str, Formula)):
+        raise FormulaError(f"the formula must be a string such as 'y ~ edges', got {type(formula).__name__}")
     parsed = parse_formula(formula) if isinstance(formula, str) else formula
     if len(panel) == 0:
         raise FormulaError("the panel has no periods")
@@ -174,6 +176,9 @@ def design_for_period(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The design rows of panel period t: (X_t (m, p), y_t (m,), dyads_t (m, 2) tail/head indices).
 
+    Rows are the period's observed dyads in ergm's order: dyads the period's `observed` mask
+    excludes (missing data under missing = "drop-dyad") have no row; change statistics of the other
+    dyads are computed on the network as stored (an unobserved tie counts as absent, as in ergm).
     `out`, if given, is the (m, p) float64 array to fill (e.g. a slice of the stacked design).
     """
     if not model.lag <= t < len(panel):
@@ -185,6 +190,9 @@ def design_for_period(
     period = panel[t]
     n = period.n
     dyads = dyad_index(n, model.directed)
+    kept = _observed_rows(period, dyads, model.directed)
+    if kept is not None:
+        dyads = dyads[kept]
     tails, heads = dyads[:, 0], dyads[:, 1]
     shape = (len(dyads), len(model.names))
     if out is None:
@@ -202,7 +210,7 @@ def design_for_period(
             model.kernel_col_offsets,
             network_state(period.network, model.directed),
         )
-        X[:, model.structural_columns] = changes
+        X[:, model.structural_columns] = changes if kept is None else changes[kept]
 
     if model.covariate_columns:
         view = PeriodView(period, model.directed, t + 1, len(panel), _previous_networks(panel, t))
@@ -245,7 +253,7 @@ def build_design(formula: str | Formula, panel: Panel, *, temporal: bool = True)
     """The MPLE design of `formula` on `panel` (the response name on the left is informational)."""
     model = parse_model(formula, panel, temporal=temporal)
     periods = list(model.likelihood_periods)
-    sizes = [_dyad_count(panel[t].n, model.directed) for t in periods]
+    sizes = [_observed_dyad_count(panel[t], model.directed) for t in periods]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     # Periods are written straight into the stacked matrix: no second copy of the design.
     X = np.empty((int(offsets[-1]), len(model.names)), dtype=np.float64)
@@ -268,6 +276,40 @@ def build_design(formula: str | Formula, panel: Panel, *, temporal: bool = True)
 
 def _dyad_count(n: int, directed: bool) -> int:
     return n * (n - 1) if directed else n * (n - 1) // 2
+
+
+def _observed_mask(period: Period, directed: bool) -> np.ndarray | None:
+    """The period's validated (n, n) bool mask of dyads in the likelihood, or None (all observed).
+
+    Undirected: a dyad is observed only if both orientations are (storage keeps the mask symmetric;
+    a hand-built asymmetric one excludes the dyad if either cell says so)."""
+    if period.observed is None:
+        return None
+    mask = np.asarray(period.observed)
+    if mask.shape != (period.n, period.n):
+        raise FormulaError(
+            f"period {period.name}: the observed-dyad mask has shape {mask.shape}, expected {(period.n, period.n)}"
+        )
+    if mask.dtype != np.bool_:
+        raise FormulaError(f"period {period.name}: the observed-dyad mask must be boolean, got dtype {mask.dtype}")
+    return mask if directed else mask & mask.T
+
+
+def _observed_rows(period: Period, dyads: np.ndarray, directed: bool) -> np.ndarray | None:
+    """Which of `dyads` (ergm's order) are observed; None when all are."""
+    mask = _observed_mask(period, directed)
+    if mask is None:
+        return None
+    kept = mask[dyads[:, 0], dyads[:, 1]]
+    return None if kept.all() else kept
+
+
+def _observed_dyad_count(period: Period, directed: bool) -> int:
+    mask = _observed_mask(period, directed)
+    if mask is None:
+        return _dyad_count(period.n, directed)
+    off_diagonal = mask & ~np.eye(period.n, dtype=bool)
+    return int(off_diagonal.sum()) if directed else int(np.triu(off_diagonal, 1).sum())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""Fanning work out to Dask as plain tasks, with every finished item checkpointed to disk.
+
+Prefect orchestrates stages; the hundreds of refits inside a stage are plain distributed futures (a
+Prefect task per refit would cost ~100 ms of bookkeeping each). Each item has a content key (the hash
+of everything its result depends on), so:
+
+- results never depend on the number of workers or the order they finish in (they are placed by index);
+- a worker that dies mid-item has its items re-run elsewhere (distributed reschedules them; `retries`
+  covers an exception raised by a dying worker's task);
+- a re-run after a crash loads finished items from the checkpoint directory instead of recomputing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def content_key(*parts) -> str:
+    """A stable hash of nested tuples/lists of arrays, numbers and strings (never of object identity)."""
+    digest = hashlib.sha256()
+
+    def feed(obj):
+        if isinstance(obj, np.ndarray):
+            digest.update(f"nd{obj.dtype.str}{obj.shape}".encode())
+            digest.update(np.ascontiguousarray(obj).tobytes())
+        elif isinstance(obj, (list, tuple)):
+            digest.update(f"seq{len(obj)}(".encode())
+            for item in obj:
+                feed(item)
+            digest.update(b")")
+        elif isinstance(obj, dict):
+            feed(sorted(obj.items()))
+        elif isinstance(obj, (str, int, float, bool, np.integer, np.floating)) or obj is None:
+            digest.update(f"{type(obj).__name__}:{obj!r};".encode())
+        else:
+            raise TypeError(f"cannot build a content key from a {type(obj).__name__}")
+
+    feed(parts)
+    return digest.hexdigest()[:24]
+
+
+class Checkpoints:
+    """Finished results, one file per key under a directory: an array as .npy, a dict of arrays as
+    .npz (never pickle). Writes are atomic, so a crash never leaves a half-written checkpoint."""
+
+    def __init__(self, directory: str | Path | None):
+        self.directory = Path(directory) if directory is not None else None
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+
+    def load(self, key: str) -> np.ndarray | dict[str, np.ndarray] | None:
+        if self.directory is None:
+            return None
+        array, archive = self.directory / f"{key}.npy", self.directory / f"{key}.npz"
+        if array.exists():
+            return np.load(array, allow_pickle=False)
+        if archive.exists():
+            with np.load(archive, allow_pickle=False) as content:
+                return {name: content[name] for name in content.files}
+        return None
+
+    def save(self, key: str, value: np.ndarray | dict[str, np.ndarray]) -> None:
+        if self.directory is None:
+            return
+        if isinstance(value, dict):
+            arrays = {name: np.asarray(v) for name, v in value.items()}
+            suffix, write = ".npz", lambda handle: np.savez(handle, **arrays)
+        else:
+            arrays = {"value": np.asarray(value)}
+            suffix, write = ".npy", lambda handle: np.save(handle, arrays["value"], allow_pickle=False)
+        if any(array.dtype == object for array in arrays.values()):
+            raise TypeError("checkpointed results must be numeric or string arrays")
+        path = self.directory / f"{key}{suffix}"
+        partial = self.directory / f".{key}{suffix}.partial"
+        with open(partial, "wb") as handle:
+            write(handle)
+        partial.replace(path)
+
+
+def _call(fn, item):
+    return fn(item)
+
+
+def map_on_dask(
+    client,
+    fn: Callable,
+    items: Sequence,
+    *,
+    label: str,
+    keys: Sequence[str] | None = None,
+    checkpoints: Checkpoints | None = None,
+    progress: Callable[[int], None] | None = None,
+    retries: int = 3,
+    encode: Callable | None = None,
+    decode: Callable | None = None,
+) -> list:
+    """[fn(item) for item in items], computed as Dask tasks, in item order.
+
+    fn is shipped to the workers once (it usually holds a large design); each item is one task.
+    keys: the content key of each item (default: content_key(item)); with checkpoints, finished
+    items are loaded, not recomputed, and new results are saved as they arrive.
+    progress(n) is called with the number of items just finished (cached ones included).
+    encode(result) -> array or dict of arrays / decode(that) -> result: how results that are not
+    arrays are checkpointed (default: results are arrays).
+    """
+    from distributed import as_completed
+
+    items = list(items)
+    keys = list(keys) if keys is not None else [content_key(label, item) for item in items]
+    if len(keys) != len(items):
+        raise ValueError(f"{len(keys)} keys for {len(items)} items")
+    checkpoints = checkpoints or Checkpoints(None)
+    results: list = [None] * len(items)
+    todo = []
+    for k, key in enumerate(keys):
+        cached = checkpoints.load(key)
+        if cached is None:
+            todo.append(k)
+        else:
+            results[k] = decode(cached) if decode else cached
+    if progress and len(todo) < len(items):
+        progress(len(items) - len(todo))
+    if not todo:
+        return results
+    [fn_future] = client.scatter([fn], broadcast=True, hash=False)
+    futures = client.map(
+        _call,
+        [fn_future] * len(todo),
+        [items[k] for k in todo],
+        key=[f"{label}-{keys[k]}" for k in todo],
+        retries=retries,
+        pure=False,
+    )
+    index = {future.key: k for future, k in zip(futures, todo)}
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            value = future.result()
+            k = index[future.key]
+            results[k] = value
+            checkpoints.save(keys[k], encode(value) if encode else value)
+            if progress:
+                progress(1)
+    finally:
+        client.cancel(futures)
+        fn_future.release()
+    return results
+
+
+def batch_mapper(client, *, label: str, key_parts=(), checkpoints: Checkpoints | None = None, progress=None,
+                 encode=None, decode=None):
+    """A `map_batches(fn, batches) -> list` for tergm.btergm / fit_design, keyed by (key_parts, batch)."""
+
+    def map_batches(fn, batches):
+        batches = list(batches)
+        keys = [content_key(label, key_parts, batch) for batch in batches]
+        return map_on_dask(client, fn, batches, label=label, keys=keys, checkpoints=checkpoints,
+                           progress=progress, encode=encode, decode=decode)
+
+    return map_batches

@@ -1,0 +1,81 @@
+"""Fixtures for the workflow tests (flows/, cluster/): real Dask clusters and an isolated Prefect.
+
+Import them into a test module with `from flows_conftest import *  # noqa: F401,F403`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def worker_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests"), env.get("PYTHONPATH", "")])
+    return env
+
+
+@pytest.fixture(scope="module")
+def subprocess_cluster(tmp_path_factory):
+    """A `dask scheduler` and a `dask worker` (2 processes) started as subprocesses on 127.0.0.1;
+    yields the scheduler address."""
+    directory = tmp_path_factory.mktemp("dask")
+    scheduler_file = directory / "scheduler.json"
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    env = worker_environment()
+    scheduler = subprocess.Popen(
+        dask + ["--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    processes = [scheduler]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            if time.monotonic() > deadline or scheduler.poll() is not None:
+                raise RuntimeError("the dask scheduler did not start")
+            time.sleep(0.2)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file),
+             "--nthreads", "1", "--nworkers", "2", "--no-dashboard", "--host", "127.0.0.1"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        processes.append(worker)
+        address = json.loads(scheduler_file.read_text())["address"]
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def isolated_prefect(tmp_path_factory):
+    """Prefect with its own PREFECT_HOME and a temporary API server (prefect_test_harness), once per
+    module; telemetry off."""
+    os.environ["DO_NOT_TRACK"] = "1"
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    import flows  # noqa: F401
+    from prefect.settings import PREFECT_HOME, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with temporary_settings({PREFECT_HOME: str(home)}):
+        with prefect_test_harness(server_startup_timeout=120):
+            yield

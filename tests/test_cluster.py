@@ -1,0 +1,169 @@
+"""The cluster layer and the Dask fan-out: real LocalClusters with process workers and a
+`dask scheduler` + `dask worker` started as subprocesses; results compared number for number."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import cloudpickle
+import numpy as np
+import pytest
+
+from cluster import ClusterSpec, ClusterSpecError, dask_client
+from flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
+from flows_conftest import subprocess_cluster  # noqa: F401  (fixture)
+
+# Workers started as subprocesses cannot import this test module; ship its functions by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def seeded_estimate(scale: float, item: int) -> np.ndarray:
+    """A stand-in for one refit: a deterministic function of the item (least squares on seeded data)."""
+    rng = np.random.default_rng(item)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) * scale + rng.normal(size=200)
+    return np.linalg.lstsq(X, y, rcond=None)[0]
+
+
+def slow_estimate(delay: float, item: int) -> np.ndarray:
+    time.sleep(delay)
+    return seeded_estimate(1.0, item)
+
+
+def refuse(item):
+    raise AssertionError("a checkpointed item was recomputed")
+
+
+def expected(items, scale=1.0):
+    return [seeded_estimate(scale, i) for i in items]
+
+
+def test_cluster_spec_parsing_and_errors():
+    assert ClusterSpec.from_mapping(None).kind == "local"
+    spec = ClusterSpec.from_mapping({"kind": "local", "workers": 3})
+    assert spec.workers == 3 and spec.worker_env()["NUMBA_NUM_THREADS"] == "1"
+    assert ClusterSpec.from_mapping({"workers": 2}, address="tcp://127.0.0.1:8786").kind == "address"
+    with pytest.raises(ClusterSpecError, match="kind"):
+        ClusterSpec.from_mapping({"kind": "yarn"})
+    with pytest.raises(ClusterSpecError, match="workers"):
+        ClusterSpec.from_mapping({"workers": 0})
+    with pytest.raises(ClusterSpecError, match="address"):
+        ClusterSpec.from_mapping({"kind": "address"})
+    with pytest.raises(ClusterSpecError, match="unknown keys"):
+        ClusterSpec.from_mapping({"kind": "local", "cores": 4})
+
+
+def test_optional_backends_name_their_extra():
+    pytest.importorskip("distributed")
+    try:
+        import dask_jobqueue  # noqa: F401
+    except ImportError:
+        with pytest.raises(ClusterSpecError, match=r"dyadflow\[slurm\]"):
+            with dask_client(ClusterSpec(kind="slurm")):
+                pass
+
+
+def test_content_key_is_stable_and_discriminating():
+    a = content_key("x", np.arange(4), [1, 2.5, "s"])
+    assert a == content_key("x", np.arange(4), [1, 2.5, "s"])
+    assert a != content_key("x", np.arange(4).astype(np.int32), [1, 2.5, "s"])
+    assert a != content_key("x", np.arange(5), [1, 2.5, "s"])
+    with pytest.raises(TypeError):
+        content_key(object())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_cluster_results_are_identical_for_any_worker_count(workers, tmp_path):
+    import functools
+
+    items = list(range(12))
+    with dask_client(ClusterSpec(workers=workers)) as client:
+        threads = client.run(lambda: os.environ.get("NUMBA_NUM_THREADS"))
+        assert len(threads) == workers and set(threads.values()) == {"1"}
+        pids = client.run(os.getpid)
+        assert os.getpid() not in pids.values()  # process workers
+        seen = []
+        results = map_on_dask(client, functools.partial(seeded_estimate, 2.0), items, label="t", progress=seen.append)
+    assert sum(seen) == len(items)
+    for got, want in zip(results, expected(items, 2.0)):
+        assert np.array_equal(got, want)
+
+
+def test_checkpoints_are_reused_after_a_crash(tmp_path):
+    import functools
+
+    items = list(range(6))
+    checkpoints = Checkpoints(tmp_path / "ck")
+    keys = [content_key("ck", i) for i in items]
+    with dask_client(ClusterSpec(workers=1)) as client:
+        first = map_on_dask(client, functools.partial(seeded_estimate, 1.0), items, label="ck", keys=keys,
+                            checkpoints=checkpoints)
+        # Simulate a crash that lost two items: their checkpoints are gone, the rest must be reused.
+        for key in keys[:2]:
+            (tmp_path / "ck" / f"{key}.npy").unlink()
+        with pytest.raises(Exception, match="recomputed"):
+            map_on_dask(client, refuse, items, label="ck", keys=keys, checkpoints=checkpoints)
+        second = map_on_dask(client, functools.partial(seeded_estimate, 1.0), items, label="ck", keys=keys,
+                             checkpoints=checkpoints)
+        third = map_on_dask(client, refuse, items, label="ck", keys=keys, checkpoints=checkpoints)
+    for a, b, c, want in zip(first, second, third, expected(items)):
+        assert np.array_equal(a, want) and np.array_equal(b, want) and np.array_equal(c, want)
+
+
+def test_batch_mapper_keys_batches_by_content(tmp_path):
+    import functools
+
+    batches = [np.arange(3), np.arange(3, 6)]
+    calls = []
+    checkpoints = Checkpoints(tmp_path / "b")
+    with dask_client(ClusterSpec(workers=1)) as client:
+        mapper = batch_mapper(client, label="b", key_parts=("design",), checkpoints=checkpoints, progress=calls.append)
+        got = mapper(functools.partial(_sum_estimates, 1.0), batches)
+    assert len(list((tmp_path / "b").glob("*.npy"))) == 2
+    for batch, result in zip(batches, got):
+        assert np.array_equal(result, np.vstack([seeded_estimate(1.0, int(i)) for i in batch]))
+
+
+def _sum_estimates(scale, batch):
+    return np.vstack([seeded_estimate(scale, int(i)) for i in batch])
+
+
+def test_a_killed_worker_does_not_change_the_result():
+    import functools
+
+    items = list(range(16))
+    with dask_client(ClusterSpec(workers=2)) as client:
+        pids = sorted(client.run(os.getpid).values())
+        done = []
+        killed = threading.Event()
+
+        def progress(n):
+            done.append(n)
+            if sum(done) >= 3 and not killed.is_set():
+                killed.set()
+                os.kill(pids[0], signal.SIGKILL)  # the nanny restarts it; its tasks are rescheduled
+
+        results = map_on_dask(client, functools.partial(slow_estimate, 0.3), items, label="kill", progress=progress)
+        assert killed.is_set()
+        assert pids[0] not in client.run(os.getpid).values()  # the killed worker is gone (or replaced)
+    for got, want in zip(results, expected(items)):
+        assert np.array_equal(got, want)
+
+
+def test_existing_scheduler_from_subprocesses(subprocess_cluster):
+    import functools
+
+    items = list(range(8))
+    spec = ClusterSpec.from_mapping({}, address=subprocess_cluster)
+    with dask_client(spec) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        results = map_on_dask(client, functools.partial(seeded_estimate, 3.0), items, label="addr")
+    for got, want in zip(results, expected(items, 3.0)):
+        assert np.array_equal(got, want)
+    # the cluster belongs to someone else: it is still running after the client closed
+    with dask_client(spec) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
