@@ -206,7 +206,8 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
                 e = eta[i]
                 prob = inv if e >= 0.0 else z * inv
                 v = valid[i]
-                resid[i] = v * (yb[i] - prob)
+                # y - p written as (y - 1) + (1 - p) for eta >= 0: 1 - p = z/(1+z) keeps its digits where p rounds to 1.
+                resid[i] = v * ((yb[i] - 1.0) + z * inv if e >= 0.0 else yb[i] - prob)
                 weight[i] = v * (z * inv * inv)
                 linear[i] = v * (yb[i] * e - max(e, 0.0))
                 onepz[i] = 1.0 + v * z

@@ -242,9 +242,6 @@ def test_empty_network_has_no_mple():
         tergm.ergm("y ~ edges", np.zeros((5, 5)), directed=True)
 
 
-@pytest.mark.xfail(strict=True, reason="tergm/estimate.py: for a tie (y=1) with a large linear predictor the "
-                   "residual y - 1/(1+exp(-eta)) rounds to 0, so Newton 'converges' at eta ~ 37 instead of "
-                   "reporting separation (the empty network, y=0, is caught)")
 def test_complete_network_has_no_mple():
     complete = np.ones((5, 5), dtype=np.uint8)
     np.fill_diagonal(complete, 0)
