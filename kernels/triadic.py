@@ -27,6 +27,7 @@ that gw sums are added in the same order as in R.
 
 import math
 
+import numpy as np
 from numba import njit
 
 TRIANGLE = 100
@@ -454,13 +455,138 @@ def change_triadic(code, net, i, j, par, out, col):
         raise ValueError("unknown triangle/shared-partner term code (valid: 100-110)")
 
 
+# ---------------------------------------------------------------------------------------------
+# Edgewise shared partners of every dyad of one tail at once (the MPLE design's path).
+#
+# _esp_terms visits, for one dyad (t, h), the edges k whose shared-partner count the dyad changes:
+# k runs over the intersection of a neighbour list of t and one of h, ascending. Turned around --
+# k over t's list, then every h whose list holds k -- one pass per tail finds the same (h, k) pairs
+# in O(sum of the visited degrees) instead of one call chain per dyad, and each h still receives
+# its k in ascending order. Accumulating per h in that order, parts in the same sequence and the
+# focal edge last, gives _esp_terms' sums bit for bit.
+
+# Where an affected edge's count is read: counts[t, k], counts[k, t], counts[k, h], counts[h, k].
+_AT_TK = 0
+_AT_KT = 1
+_AT_KH = 2
+_AT_HK = 3
+_AT_NONE = -1
+# Which k of an undirected pass (ergm visits t's neighbours above h first, then those below h).
+_K_ANY = 0
+_K_ABOVE_H = 1
+_K_BELOW_H = 2
+
+
+@njit(cache=True)
+def _count_at(counts, at, t, k, h):
+    if at == _AT_TK:
+        return counts[t, k]
+    if at == _AT_KT:
+        return counts[k, t]
+    if at == _AT_KH:
+        return counts[k, h]
+    return counts[h, k]
+
+
+@njit(cache=True)
+def _power(powers, r, k):
+    """pow(r, k) as _path computes it, each power computed once per tail (entries start at -1)."""
+    if powers[k] < 0.0:
+        powers[k] = math.pow(r, float(k))
+    return powers[k]
+
+
+@njit(cache=True)
+def _tail_row(t, h, first):
+    """Row of head h among tail t's rows (heads from `first`, skipping t itself)."""
+    return h - first - (1 if first <= t < h else 0)
+
+
+@njit(cache=True)
+def _esp_tail_part(adj, t, first, t_ptr, t_nbr, k_ptr, k_nbr, counts, at_first, at_second, which,
+                   mode, r, powers, ds, acc, rows, col, sign):
+    """One family of affected edges for every head h >= first of tail t: k over t's list t_nbr,
+    h over k's list k_nbr; each (h, k) adds the path term of counts[at_first] and, when at_second is
+    set (undirected: two edges per partner), right after it that of counts[at_second]."""
+    for slot in range(t_ptr[t], t_ptr[t + 1]):
+        k = t_nbr[slot]
+        for h_slot in range(k_ptr[k], k_ptr[k + 1]):
+            h = k_nbr[h_slot]
+            if h < first or h == t:
+                continue
+            if (which == _K_ABOVE_H and not k > h) or (which == _K_BELOW_H and not k < h):
+                continue
+            e = int(adj[t, h])
+            for at in (at_first, at_second):
+                if at == _AT_NONE:
+                    continue
+                without = _count_at(counts, at, t, k, h) - e
+                if mode == _MODE_GW:
+                    acc[h] += _power(powers, r, without)
+                else:
+                    row = _tail_row(t, h, first)
+                    for c in range(ds.shape[0]):
+                        d = int(ds[c])
+                        rows[row, col + c] += sign * (int(without + 1 == d) - int(without == d))
+
+
+@njit(cache=True)
+def _esp_tail(net, t, sptype, mode, alpha, r, ds, rows, col, sign):
+    """_esp_terms for every dyad of tail t (rows as in triadic_tail_rows), any type but RTP."""
+    adj = net.adj
+    n = adj.shape[0]
+    first = 0 if net.directed else t + 1
+    acc = np.zeros(n)
+    powers = np.full(n + 1, -1.0)
+    op, on, ip, inn = net.out_ptr, net.out_nbr, net.in_ptr, net.in_nbr
+    args = (mode, r, powers, ds, acc, rows, col, sign)
+    if sptype == _SP_UNDIRECTED:
+        focus, transpose = net.paths, False
+        for which in (_K_ABOVE_H, _K_BELOW_H):
+            _esp_tail_part(adj, t, first, op, on, op, on, net.paths, _AT_TK, _AT_KH, which, *args)
+    elif sptype == SP_OTP:
+        focus, transpose = net.paths, False
+        _esp_tail_part(adj, t, first, op, on, ip, inn, net.paths, _AT_TK, _AT_NONE, _K_ANY, *args)
+        _esp_tail_part(adj, t, first, ip, inn, op, on, net.paths, _AT_KH, _AT_NONE, _K_ANY, *args)
+    elif sptype == SP_ITP:
+        focus, transpose = net.paths, True
+        _esp_tail_part(adj, t, first, ip, inn, ip, inn, net.paths, _AT_KH, _AT_NONE, _K_ANY, *args)
+        _esp_tail_part(adj, t, first, ip, inn, ip, inn, net.paths, _AT_TK, _AT_NONE, _K_ANY, *args)
+    elif sptype == SP_OSP:
+        focus, transpose = net.out_shared, False
+        _esp_tail_part(adj, t, first, op, on, op, on, net.out_shared, _AT_TK, _AT_NONE, _K_ANY, *args)
+        _esp_tail_part(adj, t, first, ip, inn, op, on, net.out_shared, _AT_KT, _AT_NONE, _K_ANY, *args)
+    else:  # SP_ISP
+        focus, transpose = net.in_shared, False
+        _esp_tail_part(adj, t, first, op, on, op, on, net.in_shared, _AT_KH, _AT_NONE, _K_ANY, *args)
+        _esp_tail_part(adj, t, first, op, on, ip, inn, net.in_shared, _AT_HK, _AT_NONE, _K_ANY, *args)
+    for h in range(first, n):
+        if h == t:
+            continue
+        count = focus[h, t] if transpose else focus[t, h]
+        row = _tail_row(t, h, first)
+        if mode == _MODE_GW:
+            rows[row, col] += acc[h] + _focus(mode, count, alpha, r, ds, rows[row], col, sign)
+        else:
+            _focus(mode, count, alpha, r, ds, rows[row], col, sign)
+
+
 @njit(cache=True)
 def triadic_tail_rows(code, net, i, par, out, col):
     """change_triadic for every dyad with tail i, rows in kernels.dispatch's order (heads j != i when
     directed, j > i undirected; out[0] is the first of them). The dispatcher calls this once per
-    tail instead of once per dyad. Measured: the per-dyad calls below (change_triadic -> gwesp ->
-    _esp_terms, separately cached numba functions) still cost ~120 ns per dyad on an empty graph --
-    the next thing to remove (e.g. by inlining the kernel chain here)."""
+    tail instead of once per dyad. gwesp and esp (the model's usual triadic terms; RTP aside) take
+    the per-tail pass above; the other terms call their per-dyad kernel, ~120 ns of call overhead
+    per dyad (separately cached numba functions)."""
+    if code == GWESP or code == ESP:
+        sptype = _sp_type(net, par[1] if code == GWESP else par[0])
+        if sptype != SP_RTP:
+            if code == GWESP:
+                alpha = par[0]
+                _esp_tail(net, i, sptype, _MODE_GW, alpha, 1.0 - math.exp(-alpha), par[2:2], out, col, 1)
+            else:
+                _esp_tail(net, i, sptype, _MODE_COUNT, 0.0, 0.0, par[1:], out, col, 1)
+            return
     n = net.adj.shape[0]
     first = 0 if net.directed else i + 1
     r = 0
