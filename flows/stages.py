@@ -7,7 +7,6 @@ bootstrap (batches on Dask) -> report; sensitivity (refits of rewired networks o
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -18,7 +17,7 @@ import numpy as np
 from flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
 from flows.spec import RunSpec, SensitivitySpec
 from storage.panel import Panel, Period
-from tergm.design import Design, assemble, build_design, design_for_period, parse_model
+from tergm.design import Design, assemble, build_design, design_for_period, design_with_networks, parse_model
 from tergm.rewire import rewire_networks
 from tergm.sensitivity import aggregate, simulation_seeds
 
@@ -175,26 +174,48 @@ def design_key(design: Design) -> str:
 # ------------------------------------------------------------------------------------- sensitivity
 
 
-def _refit_rewired(parts, formula: str, mode: str, job: tuple[float, int]) -> np.ndarray:
-    """One sensitivity refit: rewire with the job's seed, rebuild the design, fit; NaNs if it fails."""
-    from tergm import EstimationError, mple
+class RewiredRefit:
+    """One sensitivity refit per call: rewire with the job's seed, recompute what depends on the
+    networks, fit from `start` (the baseline estimate: a few Newton steps from the answer, the same
+    start on every worker); NaNs if the rewired panel has no finite MPLE.
 
-    panel = panel_from_parts(parts)
-    share, seed = job
-    nodes = [panel[t].nodes for t in range(len(panel))]
-    networks = rewire_networks(
-        [panel[t].network for t in range(len(panel))],
-        share,
-        np.random.default_rng(int(seed)),
-        directed=panel.directed,
-        mode=mode,
-        nodes=nodes,
-    )
-    design = build_design(formula, panel.with_networks(networks))
-    try:
-        return np.asarray(mple(design).coef, dtype=float)
-    except EstimationError:  # separation or collinearity in this rewired panel: counted as failed
-        return np.full(len(design.names), np.nan)
+    Shipped to each worker once; the observed design it updates is built there on first use and
+    kept for the worker's later refits (never serialised)."""
+
+    def __init__(self, parts, formula: str, mode: str, start: np.ndarray):
+        self.parts, self.formula, self.mode = parts, formula, mode
+        self.start = np.asarray(start, dtype=np.float64)
+        self._observed = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_observed": None}
+
+    def observed(self):
+        """(panel, model, design) of the observed networks."""
+        if self._observed is None:
+            panel = panel_from_parts(self.parts)
+            model = parse_model(self.formula, panel, temporal=True)
+            self._observed = panel, model, build_design(model.formula, panel)
+        return self._observed
+
+    def __call__(self, job: tuple[float, int]) -> np.ndarray:
+        from tergm import EstimationError, mple
+
+        panel, model, observed = self.observed()
+        share, seed = job
+        networks = rewire_networks(
+            [panel[t].network for t in range(len(panel))],
+            share,
+            np.random.default_rng(int(seed)),
+            directed=panel.directed,
+            mode=self.mode,
+            nodes=[panel[t].nodes for t in range(len(panel))],
+        )
+        design = design_with_networks(model, observed, panel.with_networks(networks))
+        try:
+            return np.asarray(mple(design, start=self.start).coef, dtype=float)
+        except EstimationError:  # separation or collinearity in this rewired panel: counted as failed
+            return np.full(len(design.names), np.nan)
 
 
 def sensitivity(
@@ -218,8 +239,8 @@ def sensitivity(
     for i, level in enumerate(spec.levels):
         for s in range(spec.simulations):
             jobs.append((float(level), int(seeds[i, s])))
-            keys.append(content_key("refit-v1", data_hash, formula, spec.mode, float(level), int(seeds[i, s])))
-    fn = functools.partial(_refit_rewired, panel_parts(panel), formula, spec.mode)
+            keys.append(content_key("refit-v2", data_hash, formula, spec.mode, float(level), int(seeds[i, s])))
+    fn = RewiredRefit(panel_parts(panel), formula, spec.mode, baseline)
     results = map_on_dask(client, fn, jobs, label="refit", keys=keys, checkpoints=checkpoints, progress=progress)
     estimates = np.asarray(results, dtype=float).reshape(len(spec.levels), spec.simulations, len(names))
     table = aggregate(

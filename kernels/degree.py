@@ -25,6 +25,7 @@ Parameter layouts (float64 `par`):
 
 import math
 
+import numpy as np
 from numba import njit
 
 EDGES = 0
@@ -229,3 +230,47 @@ def change_degree(code, net, i, j, par, out, col):
         gwodegree(net, i, j, par, out, col)
     else:
         raise ValueError("unknown degree-family change-statistic code")
+
+
+# ---------------------------------------------------------------------------------------------
+# Every dyad of one tail at once (the MPLE design's path, kernels.dispatch._tail_rows): edges and the
+# gw-degree terms, whose per-dyad cost is otherwise a libm pow or two. Each weight pow(1 - e^-decay, d)
+# is computed once per degree value and reused -- the same numbers as the per-dyad kernels, bit for bit.
+
+
+@njit(cache=True)
+def _table_weight(table, one_minus_r, d):
+    """_gw_weight(d, one_minus_r), remembered in `table` (entries start at -1)."""
+    if table[d] < 0.0:
+        table[d] = _gw_weight(d, one_minus_r)
+    return table[d]
+
+
+@njit(cache=True)
+def degree_tail_rows(code, net, i, par, rows, col):
+    """Rows of every dyad with tail i (heads j != i when directed, j > i undirected, ascending), for
+    the codes with a per-tail pass; returns False (nothing written) for the others."""
+    if code != EDGES and code != GWDEGREE and code != GWIDEGREE and code != GWODEGREE:
+        return False
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    if code == EDGES:
+        for r in range(rows.shape[0]):
+            rows[r, col] += 1.0
+        return True
+    one_minus_r = 1.0 - math.exp(-par[0])
+    table = np.full(2 * n + 1, -1.0)  # degrees (directed DEG: in + out) stay below 2n
+    r = 0
+    for j in range(first, n):
+        if j == i:
+            continue
+        tie = net.adj[i, j]
+        if code == GWDEGREE:
+            rows[r, col] += _table_weight(table, one_minus_r, _degree_minus(net, i, tie)) + _table_weight(
+                table, one_minus_r, _degree_minus(net, j, tie))
+        elif code == GWIDEGREE:
+            rows[r, col] += _table_weight(table, one_minus_r, net.indeg[j] - tie)
+        else:
+            rows[r, col] += _table_weight(table, one_minus_r, net.outdeg[i] - tie)
+        r += 1
+    return True

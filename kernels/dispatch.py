@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.cache import stamp_with_kernel_sources
-from kernels.degree import change_degree
+from kernels.degree import change_degree, degree_tail_rows
 from kernels.network import Network
 from kernels.triadic import change_triadic, triadic_tail_rows
 
@@ -45,12 +45,15 @@ def _tail_rows(codes, par_offsets, params, col_offsets, net, i, out):
         r = i * n - i * (i + 1) // 2
         first = i + 1
     rows = out[r : r + n - first - (1 if first <= i else 0)]
-    # Terms write disjoint columns, so they may fill the rows one term at a time: degree kernels are
-    # inlined here per dyad, triangle/shared-partner kernels get one call per tail (see
-    # kernels.triadic.triadic_tail_rows).
+    # Terms write disjoint columns, so they may fill the rows one term at a time: edges and the
+    # gw-degree terms, and the triangle/shared-partner terms, get one call per tail
+    # (kernels.degree.degree_tail_rows, kernels.triadic.triadic_tail_rows); the other degree
+    # kernels are inlined here per dyad.
     for t in range(codes.shape[0]):
         par = params[par_offsets[t] : par_offsets[t + 1]]
         if codes[t] < 100:
+            if degree_tail_rows(codes[t], net, i, par, rows, col_offsets[t]):
+                continue
             k = 0
             for j in range(first, n):
                 if j == i:

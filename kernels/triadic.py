@@ -560,15 +560,21 @@ def _esp_tail(net, t, sptype, mode, alpha, r, ds, rows, col, sign):
         focus, transpose = net.in_shared, False
         _esp_tail_part(adj, t, first, op, on, op, on, net.in_shared, _AT_KH, _AT_NONE, _K_ANY, *args)
         _esp_tail_part(adj, t, first, op, on, ip, inn, net.in_shared, _AT_HK, _AT_NONE, _K_ANY, *args)
-    for h in range(first, n):
-        if h == t:
-            continue
-        count = focus[h, t] if transpose else focus[t, h]
-        row = _tail_row(t, h, first)
-        if mode == _MODE_GW:
-            rows[row, col] += acc[h] + _focus(mode, count, alpha, r, ds, rows[row], col, sign)
-        else:
-            _focus(mode, count, alpha, r, ds, rows[row], col, sign)
+    if mode == _MODE_GW:
+        # _focus's value for each count, computed once per tail (e^a (1 - r^count) as it computes it)
+        focal = np.full(n + 1, np.nan)
+        for h in range(first, n):
+            if h == t:
+                continue
+            count = focus[h, t] if transpose else focus[t, h]
+            if np.isnan(focal[count]):
+                focal[count] = _focus(mode, count, alpha, r, ds, rows[0], col, sign)
+            rows[_tail_row(t, h, first), col] += acc[h] + focal[count]
+    else:
+        for h in range(first, n):
+            if h != t:
+                count = focus[h, t] if transpose else focus[t, h]
+                _focus(mode, count, alpha, r, ds, rows[_tail_row(t, h, first)], col, sign)
 
 
 @njit(cache=True)

@@ -17,7 +17,7 @@ one at a time:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -202,6 +202,14 @@ def design_for_period(
     else:
         X = out
 
+    _fill_structural(model, period, kept, X)
+    _fill_covariates(model, panel, t, X, tails, heads, networks_only=False)
+    y = period.network[tails, heads].astype(np.float64)
+    return X, y, dyads
+
+
+def _fill_structural(model: Model, period: Period, kept: np.ndarray | None, X: np.ndarray) -> None:
+    """The change-statistic columns of the period's (observed) dyads, written into X."""
     if len(model.codes):
         changes = dyad_change_matrix(
             model.codes,
@@ -212,22 +220,50 @@ def design_for_period(
         )
         X[:, model.structural_columns] = changes if kept is None else changes[kept]
 
-    if model.covariate_columns:
-        view = PeriodView(period, model.directed, t + 1, len(panel), _previous_networks(panel, t))
-        for term, first in model.covariate_columns:
-            for attr in term.node_attributes:
-                _require_node_attribute(period, attr, term.names[0])
-            for name in term.dyad_covariates:
-                _require_dyad_covariate(period, name, term.names[0])
-            count = 0
-            for k, matrix in enumerate(term.matrices(view)):
-                X[:, first + k] = matrix[tails, heads]
-                count += 1
-            if count != len(term.names):
-                raise AssertionError(f"{term.names} built {count} columns")
 
-    y = period.network[tails, heads].astype(np.float64)
-    return X, y, dyads
+def _fill_covariates(model: Model, panel: Panel, t: int, X: np.ndarray, tails: np.ndarray, heads: np.ndarray,
+                     *, networks_only: bool) -> None:
+    """The covariate columns of period t (networks_only: just those that read earlier networks)."""
+    terms = [(term, first) for term, first in model.covariate_columns if term.reads_networks or not networks_only]
+    if not terms:
+        return
+    period = panel[t]
+    view = PeriodView(period, model.directed, t + 1, len(panel), _previous_networks(panel, t))
+    for term, first in terms:
+        for attr in term.node_attributes:
+            _require_node_attribute(period, attr, term.names[0])
+        for name in term.dyad_covariates:
+            _require_dyad_covariate(period, name, term.names[0])
+        count = 0
+        for k, matrix in enumerate(term.matrices(view)):
+            X[:, first + k] = matrix[tails, heads]
+            count += 1
+        if count != len(term.names):
+            raise AssertionError(f"{term.names} built {count} columns")
+
+
+def design_with_networks(model: Model, design: Design, panel: Panel) -> Design:
+    """`design` (built for `model` on a panel with the same periods, nodes and covariates as `panel`)
+    recomputed for `panel`'s networks: change statistics, the terms that read earlier networks
+    (memory, delrecip) and the response; the other covariate columns are copied, not rebuilt.
+    What a rewiring refit needs, at the cost of the kernels alone."""
+    periods = list(model.likelihood_periods)
+    if len(panel) != model.n_periods or [panel.period_names[t] for t in periods] != list(design.periods):
+        raise ValueError("the panel's periods differ from those the design was built on")
+    X = design.X.copy()
+    y = np.empty_like(design.y)
+    for k, t in enumerate(periods):
+        period = panel[t]
+        if not np.array_equal(period.nodes, design.nodes[k]):
+            raise ValueError(f"period {period.name}: the panel's nodes differ from those the design was built on")
+        rows = design.period_rows(k)
+        dyads = design.dyads[rows]
+        tails, heads = dyads[:, 0], dyads[:, 1]
+        _fill_structural(model, period, _observed_rows(period, dyad_index(period.n, model.directed), model.directed),
+                         X[rows])
+        _fill_covariates(model, panel, t, X[rows], tails, heads, networks_only=True)
+        y[rows] = period.network[tails, heads]
+    return replace(design, X=X, y=y)
 
 
 def assemble(model: Model, panel: Panel, pieces: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Design:

@@ -103,6 +103,16 @@ def _lane_dot(a, b, n):
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 
 
+@njit(cache=True)
+def _lane_dot_product(a, b, w, n):
+    """_lane_dot(a * b, w, n) without storing a * b: the same roundings in the same order."""
+    acc = np.zeros(LANES)
+    for i0 in range(0, n, LANES):
+        for lane in range(LANES):
+            acc[lane] += (a[i0 + lane] * b[i0 + lane]) * w[i0 + lane]
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+
 @njit(cache=True, parallel=True)
 def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
     """Sums over rows for each fit: [loglik, score (p), packed upper-triangular information (q)].
@@ -153,13 +163,18 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
             yb[i] = y[lo + i]
             for j in range(p):
                 xt[j, i] = X[lo + i, j]
-        zt = np.empty((q, n_pad))  # products x_j x_l of each row, shared by every fit
-        idx = 0
-        for j in range(p):
-            for l in range(j, p):
-                for i in range(n_pad):
-                    zt[idx, i] = xt[j, i] * xt[l, i]
-                idx += 1
+        m0 = member_ptr[t]
+        M = member_ptr[t + 1] - m0
+        # Products x_j x_l of each row, stored once when several fits share them; a lone fit forms
+        # them on the fly (_lane_dot_product: bit-identical, and no (q, rows) array to stream).
+        zt = np.empty((q if M > 1 else 0, n_pad))
+        if M > 1:
+            idx = 0
+            for j in range(p):
+                for l in range(j, p):
+                    for i in range(n_pad):
+                        zt[idx, i] = xt[j, i] * xt[l, i]
+                    idx += 1
         eta = np.empty(n_pad)
         reduced = np.empty(n_pad)
         bits = np.empty(n_pad, np.int64)
@@ -169,8 +184,6 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
         linear = np.empty(n_pad)
         onepz = np.empty(n_pad)
         product = np.empty(LANES)
-        m0 = member_ptr[t]
-        M = member_ptr[t + 1] - m0
         base = item_offset[item]
         for m in range(M):
             fit = member_fit[m0 + m]
@@ -232,8 +245,15 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
             partial[out] = cm * (_lane_dot(linear, valid, n_pad) - logsum)
             for j in range(p):
                 partial[out + 1 + j] = cm * _lane_dot(xt[j], resid, n_pad)
-            for idx in range(q):
-                partial[out + 1 + p + idx] = cm * _lane_dot(zt[idx], weight, n_pad)
+            if M > 1:
+                for idx in range(q):
+                    partial[out + 1 + p + idx] = cm * _lane_dot(zt[idx], weight, n_pad)
+            else:
+                idx = 0
+                for j in range(p):
+                    for l in range(j, p):
+                        partial[out + 1 + p + idx] = cm * _lane_dot_product(xt[j], xt[l], weight, n_pad)
+                        idx += 1
 
     totals = np.zeros((n_fits, width))
     for item in range(n_items):
@@ -448,17 +468,25 @@ def check_identified(design: Design, weights: np.ndarray) -> None:
     from scipy.linalg import qr
 
     names = design.names
-    row_w = _row_weights(design, weights)
-    rows = row_w > 0
-    X = design.X[rows] * np.sqrt(row_w[rows])[:, None]
-    norms = np.sqrt((X * X).sum(axis=0))
+    # The weighted Gram matrix, period by period on views of X (no copy of the design): enough to
+    # settle the usual full-rank case; only a suspect design pays for the weighted copy and QR below.
+    gram = np.zeros((len(names), len(names)))
+    for t, weight in enumerate(weights):
+        if weight > 0:
+            rows_t = design.X[design.offsets[t]:design.offsets[t + 1]]
+            gram += weight * (rows_t.T @ rows_t)
+    norms = np.sqrt(np.diag(gram))
     zero = norms == 0
     if zero.any():
         raise CollinearityError(
             f"terms {_names(design, zero)} are zero for every dyad in the likelihood: their coefficients "
             "are not identified (drop them)", _names(design, zero))
-    if _gram_well_conditioned(X / norms):
+    if _gram_well_conditioned(gram / np.outer(norms, norms)):
         return
+    row_w = _row_weights(design, weights)
+    rows = row_w > 0
+    X = design.X[rows] * np.sqrt(row_w[rows])[:, None]
+    norms = np.sqrt((X * X).sum(axis=0))
     R_full = _tall_r(X / norms)
     _, R, piv = qr(R_full, pivoting=True, mode="economic")
     diag = np.abs(np.diag(R))
@@ -481,11 +509,11 @@ def check_identified(design: Design, weights: np.ndarray) -> None:
     )
 
 
-def _gram_well_conditioned(Xn: np.ndarray) -> bool:
-    """Fast path: pivoted Cholesky of the Gram matrix of unit-norm columns. Its pivots are the squared
-    QR residual norms, resolved to ~1e-15; all above 1e-8 means rank is certainly full (QR's 1e-7
-    threshold is 1e-14 here), otherwise the exact pivoted QR decides."""
-    G = Xn.T @ Xn
+def _gram_well_conditioned(G: np.ndarray) -> bool:
+    """Fast path: pivoted Cholesky of the Gram matrix of unit-norm columns (unit diagonal). Its pivots
+    are the squared QR residual norms, resolved to ~1e-15; all above 1e-8 means rank is certainly full
+    (QR's 1e-7 threshold is 1e-14 here), otherwise the exact pivoted QR decides."""
+    G = G.copy()
     p = G.shape[0]
     remaining = list(range(p))
     while remaining:

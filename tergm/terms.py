@@ -82,13 +82,20 @@ class PeriodView:
 
 @dataclass(frozen=True)
 class CovariateTerm:
-    """Network-independent columns: `matrices(view)` yields one (n, n) float64 matrix per column."""
+    """Columns from covariates (and, for lagged terms, earlier networks): `matrices(view)` yields one (n, n)
+    float64 matrix per column."""
 
     names: tuple[str, ...]
     matrices: Callable[[PeriodView], Iterator[np.ndarray]]
     node_attributes: tuple[str, ...] = ()  # node attributes it reads (validated against the panel)
     dyad_covariates: tuple[str, ...] = ()  # dyadic covariates it reads
     lag: int = 0  # how many earlier periods it needs (temporal terms)
+
+    @property
+    def reads_networks(self) -> bool:
+        """Its columns depend on the networks (the earlier periods' ties), so a refit on other
+        networks (rewiring, simulation) must rebuild them; lagged terms are exactly those."""
+        return self.lag > 0
 
 
 CompiledTerm = StructuralTerm | CovariateTerm

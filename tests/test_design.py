@@ -391,3 +391,27 @@ def test_period_pieces_assemble_to_the_same_design():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(IndexError, match="not in the likelihood"):
         design_for_period(model, panel, 0)
+
+
+@pytest.mark.parametrize("mode", ["period", "agreement"])
+def test_design_with_networks_equals_a_full_rebuild_on_the_new_networks(mode):
+    """Refits of rewired panels rebuild only the network-dependent columns (change statistics,
+    memory/delrecip) and copy the rest: the result must be exactly the design built from scratch."""
+    from tergm.design import design_with_networks
+    from tergm.rewire import rewire_networks
+
+    panel = knecht_panel()  # waves of 26, 26, 25, 25 pupils: node sets differ
+    formula = ("friends ~ edges + mutual + gwesp(0.5, fixed=TRUE) + ttriple + nodeicov('idegsqrt')"
+               " + nodematch('sex') + edgecov(primary) + memory(type='stability') + delrecip + timecov(transform='linear')")
+    model = parse_model(formula, panel)
+    observed = build_design(formula, panel)
+    networks = rewire_networks([panel[t].network for t in range(len(panel))], 0.4, np.random.default_rng(5),
+                               directed=True, mode=mode, nodes=[panel[t].nodes for t in range(len(panel))])
+    rewired = panel.with_networks(networks)
+    fast, full = design_with_networks(model, observed, rewired), build_design(formula, rewired)
+    assert not np.array_equal(fast.X, observed.X)
+    for field in ("X", "y", "offsets", "dyads"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(full, field))
+    assert fast.names == full.names and fast.periods == full.periods
+    with pytest.raises(ValueError, match="periods differ"):
+        design_with_networks(model, observed, knecht_panel(waves=(1, 2, 3)))

@@ -196,6 +196,26 @@ def test_change_equals_brute_force_difference(directed, density):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"n={n} density={density}")
 
 
+@pytest.mark.parametrize("directed", [False, True], ids=["undirected", "directed"])
+@pytest.mark.parametrize("density", [0.05, 0.3, 0.9])
+def test_per_tail_passes_equal_the_per_dyad_kernel_bit_for_bit(directed, density):
+    """edges and the gw-degree terms are filled per tail (kernels.degree.degree_tail_rows) from a
+    weight table; the numbers must be exactly those of `change` called per dyad."""
+    terms = [(code, par) for code, par in (DIRECTED_TERMS if directed else UNDIRECTED_TERMS)
+             if code in (K.EDGES, K.GWDEGREE, K.GWIDEGREE, K.GWODEGREE)]
+    terms += [(K.GWDEGREE, [0.7])] if directed else []  # DEG() = in + out, the table's longest range
+    rng = np.random.default_rng(int(density * 100) + directed)
+    adj = random_graph(40, density, directed, rng)
+    net = network_state(adj, directed)
+    packed = pack(terms)
+    codes, par_offsets, params, col_offsets = packed
+    want = np.zeros((len(dyad_index(40, directed)), col_offsets[-1]))
+    for row, (i, j) in enumerate(dyad_index(40, directed)):
+        for t, code in enumerate(codes):
+            change(code, net, i, j, params[par_offsets[t]:par_offsets[t + 1]], want[row], col_offsets[t])
+    np.testing.assert_array_equal(dyad_change_matrix(*packed, net), want)
+
+
 def test_directed_degree_terms_use_total_degree():
     """kstar/degree/gwdegree on a directed network use ergm's DEG() = in + out (brute force agrees)."""
     terms = [(K.KSTAR, STARS), (K.DEGREE, DEGREES), (K.GWDEGREE, [0.7])]
