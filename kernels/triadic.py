@@ -23,6 +23,11 @@ affected edges (a path count or a degree) has been seen; the edgewise kernels wa
 of `Network` instead (O(degree) per dyad, in the same ascending order). Partners are visited in ergm's order
 (ascending node id; for undirected neighbour lists first the higher ids, then the lower ones) so
 that gw sums are added in the same order as in R.
+
+The per-dyad kernels are what an MCMC sampler calls. The MPLE design takes every dyad of a tail at
+once (`triadic_tail_rows`): gwesp and esp then run one pass over the neighbour lists per tail
+(`_esp_tail`), which visits the same partners in the same order and so gives the same numbers bit
+for bit (tests/test_kernels_triadic.py checks this against the per-dyad kernels).
 """
 
 import math

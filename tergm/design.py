@@ -259,8 +259,9 @@ def design_with_networks(model: Model, design: Design, panel: Panel) -> Design:
         rows = design.period_rows(k)
         dyads = design.dyads[rows]
         tails, heads = dyads[:, 0], dyads[:, 1]
-        _fill_structural(model, period, _observed_rows(period, dyad_index(period.n, model.directed), model.directed),
-                         X[rows])
+        kept = None if period.observed is None else _observed_rows(period, dyad_index(period.n, model.directed),
+                                                                   model.directed)
+        _fill_structural(model, period, kept, X[rows])
         _fill_covariates(model, panel, t, X[rows], tails, heads, networks_only=True)
         y[rows] = period.network[tails, heads]
     return replace(design, X=X, y=y)

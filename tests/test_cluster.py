@@ -167,3 +167,107 @@ def test_existing_scheduler_from_subprocesses(subprocess_cluster):
     # the cluster belongs to someone else: it is still running after the client closed
     with dask_client(spec) as client:
         assert len(client.scheduler_info()["workers"]) == 2
+
+
+# ------------------------------------------------------------------ batch-system and Kubernetes kinds
+#
+# No Slurm, PBS or Kubernetes runs here, so each kind is driven through its real client library
+# against a stand-in for the one thing outside this machine: the batch system's submit/cancel
+# commands (they run the job script dask-jobqueue wrote, detached, on this machine) and the
+# Kubernetes operator's cluster class (it records what dyadflow asked for and starts local workers).
+
+FAKE_SUBMIT = """#!/usr/bin/env bash
+# Stand-in for {submit}: run the job script here, detached, and answer as {kind} does.
+set -e
+script="{spool}/job-$RANDOM$RANDOM.sh"
+cp "$1" "$script"  # dask-jobqueue deletes its temporary job script once submitted
+setsid bash "$script" > "$script.log" 2>&1 < /dev/null &
+echo "$!" >> "{spool}/jobs"
+echo "{reply}"
+"""
+FAKE_CANCEL = """#!/usr/bin/env bash
+# Stand-in for {cancel}: end each job's process group.
+for job in "$@"; do kill -- -"$job" 2>/dev/null || true; echo "$job" >> "{spool}/cancelled"; done
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("kind,submit,cancel,reply", [
+    ("slurm", "sbatch", "scancel", "Submitted batch job $!"),
+    ("pbs", "qsub", "qdel", "$!.pbs-server"),
+])
+def test_batch_system_kinds_run_their_workers_as_jobs(kind, submit, cancel, reply, tmp_path, monkeypatch):
+    import functools
+
+    pytest.importorskip("dask_jobqueue")
+    bin_dir, spool = tmp_path / "bin", tmp_path / "spool"
+    bin_dir.mkdir()
+    spool.mkdir()
+    for name, text in ((submit, FAKE_SUBMIT), (cancel, FAKE_CANCEL)):
+        path = bin_dir / name
+        path.write_text(text.format(submit=submit, cancel=cancel, kind=kind, spool=spool, reply=reply))
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "7")  # jobs inherit it: the spec's prologue must override it
+    spec = ClusterSpec.from_mapping({"kind": kind, "workers": 2, "options": {
+        "scheduler_options": {"host": "127.0.0.1"}, "worker_extra_args": ["--host", "127.0.0.1"]}})
+    items = list(range(10))
+    with dask_client(spec) as client:
+        client.wait_for_workers(2, timeout=120)
+        threads = client.run(lambda: os.environ.get("NUMBA_NUM_THREADS"))
+        results = map_on_dask(client, functools.partial(seeded_estimate, 1.5), items, label=kind)
+    assert len(threads) == 2 and set(threads.values()) == {"1"}
+    for got, want in zip(results, expected(items, 1.5)):
+        assert np.array_equal(got, want)
+    jobs = [int(job) for job in (spool / "jobs").read_text().split()]
+    assert len(jobs) == 2  # one job per worker
+    script = next(spool.glob("job-*.sh")).read_text()
+    directive = "#SBATCH" if kind == "slurm" else "#PBS"
+    assert directive in script and "export NUMBA_NUM_THREADS=1" in script
+    # closing the cluster cancelled every job, and their workers are gone
+    assert sorted(int(job) for job in (spool / "cancelled").read_text().split()) == sorted(jobs)
+    deadline = time.monotonic() + 30
+    while any(_alive(job) for job in jobs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(job) for job in jobs)
+
+
+def test_kubernetes_kind_passes_the_spec_to_the_operator(monkeypatch):
+    import functools
+    import types
+
+    from distributed import LocalCluster
+
+    asked = {}
+
+    class StandInKubeCluster(LocalCluster):
+        """What dask_kubernetes.operator.KubeCluster is given, with local process workers behind it."""
+
+        def __init__(self, *, name, n_workers, env, **options):
+            asked.update(name=name, n_workers=n_workers, env=env, **options)
+            super().__init__(n_workers=n_workers, threads_per_worker=1, processes=True, env=env,
+                             dashboard_address=":0", host="127.0.0.1")
+
+    package, operator = types.ModuleType("dask_kubernetes"), types.ModuleType("dask_kubernetes.operator")
+    operator.KubeCluster = StandInKubeCluster
+    package.operator = operator
+    monkeypatch.setitem(sys.modules, "dask_kubernetes", package)
+    monkeypatch.setitem(sys.modules, "dask_kubernetes.operator", operator)
+    spec = ClusterSpec.from_mapping({"kind": "kubernetes", "workers": 2, "threads_per_worker": 1,
+                                     "options": {"image": "registry.example/dyadflow:1", "namespace": "research"}})
+    with dask_client(spec) as client:
+        client.wait_for_workers(2, timeout=60)
+        threads = client.run(lambda: os.environ.get("NUMBA_NUM_THREADS"))
+        results = map_on_dask(client, functools.partial(seeded_estimate, 0.5), [3, 4], label="k8s")
+    assert asked["name"] == "dyadflow" and asked["n_workers"] == 2
+    assert asked["image"] == "registry.example/dyadflow:1" and asked["namespace"] == "research"
+    assert asked["env"]["NUMBA_NUM_THREADS"] == "1" and set(threads.values()) == {"1"}
+    for got, want in zip(results, expected([3, 4], 0.5)):
+        assert np.array_equal(got, want)

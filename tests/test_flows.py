@@ -138,6 +138,45 @@ def test_rewired_refit_matches_an_independent_refit(first_run, direct_fit):
     np.testing.assert_allclose(got, mple(rewired_design).coef, rtol=1e-10, atol=1e-12)
 
 
+def _tie_spells(networks, nodes, directed=False) -> list[tuple[int, ...]]:
+    """Each labelled dyad ever tied, as its 0/1 pattern over the periods (sorted): what agreement
+    rewiring must keep, since an agreement moves with all its periods."""
+    patterns = {}
+    for t, (adj, labels) in enumerate(zip(networks, nodes)):
+        for i, j in zip(*np.nonzero(adj if directed else np.triu(adj, 1))):
+            patterns.setdefault((labels[i], labels[j]), [0] * len(networks))[t] = 1
+    return sorted(tuple(p) for p in patterns.values())
+
+
+def test_agreement_rewiring_inside_the_flow(first_run, demo_directory, direct_fit):
+    """mode = "agreement": every refit moves whole agreements (spells kept, tie counts kept), and the
+    flow's refits equal an independent rewire + rebuild + fit from the same seed."""
+    from flows.workflow import run_flow
+    from tergm import mple
+    from tergm.design import build_design
+    from tergm.rewire import rewire_networks
+    from tergm.sensitivity import simulation_seeds
+
+    fit, panel = direct_fit
+    output = Path(run_flow(str(write_run_spec(demo_directory, output="agreement", mode="agreement"))))
+    estimates = pd.read_parquet(output / "sensitivity_estimates.parquet")
+    nodes = [p.nodes for p in panel]
+    seeds = simulation_seeds(7, LEVELS, SIMULATIONS)
+    for s in range(SIMULATIONS):
+        assert np.array_equal(estimates[(estimates.level == 0.0) & (estimates.simulation == s)].estimate, fit.mple.coef)
+        networks = rewire_networks([p.network for p in panel], 0.3, np.random.default_rng(int(seeds[1, s])),
+                                   directed=False, mode="agreement", nodes=nodes)
+        assert [a.sum() for a in networks] == [p.network.sum() for p in panel]
+        assert _tie_spells(networks, nodes) == _tie_spells([p.network for p in panel], nodes)
+        assert not all(np.array_equal(a, p.network) for a, p in zip(networks, panel))
+        expected = mple(build_design(FORMULA, panel.with_networks(networks)), start=fit.mple.coef).coef
+        got = estimates[(estimates.level == 0.3) & (estimates.simulation == s)].estimate.to_numpy()
+        assert np.array_equal(got, expected)
+    period_mode = pd.read_parquet(first_run / "sensitivity_estimates.parquet")
+    assert not np.array_equal(period_mode[period_mode.level == 0.3].estimate, estimates[estimates.level == 0.3].estimate)
+    assert json.loads((output / "run.json").read_text())["spec"]["sensitivity"]["mode"] == "agreement"
+
+
 def _results(directory: Path):
     return (
         pd.read_parquet(directory / "coefficients.parquet"),
