@@ -15,7 +15,7 @@ import pytest
 
 from cluster import ClusterSpec, ClusterSpecError, dask_client
 from flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
-from flows_conftest import subprocess_cluster  # noqa: F401  (fixture)
+from flows_conftest import subprocess_cluster, worker_environment  # noqa: F401  (fixture)
 
 # Workers started as subprocesses cannot import this test module; ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -216,6 +216,7 @@ def test_batch_system_kinds_run_their_workers_as_jobs(kind, submit, cancel, repl
         path.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("NUMBA_NUM_THREADS", "7")  # jobs inherit it: the spec's prologue must override it
+    monkeypatch.setenv("PYTHONPATH", worker_environment()["PYTHONPATH"])  # the jobs unpickle this module's functions
     spec = ClusterSpec.from_mapping({"kind": kind, "workers": 2, "options": {
         "scheduler_options": {"host": "127.0.0.1"}, "worker_extra_args": ["--host", "127.0.0.1"]}})
     items = list(range(10))
