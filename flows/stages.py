@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -180,15 +181,20 @@ class RewiredRefit:
     start on every worker); NaNs if the rewired panel has no finite MPLE.
 
     Shipped to each worker once; the observed design it updates is built there on first use and
-    kept for the worker's later refits (never serialised)."""
+    kept for the worker's later refits, and each worker thread overwrites one working copy of it
+    refit after refit (neither is serialised)."""
 
     def __init__(self, parts, formula: str, mode: str, start: np.ndarray):
         self.parts, self.formula, self.mode = parts, formula, mode
         self.start = np.asarray(start, dtype=np.float64)
         self._observed = None
+        self._working = threading.local()  # per worker thread: the design the last refit overwrote
 
     def __getstate__(self):
-        return {**self.__dict__, "_observed": None}
+        return {**self.__dict__, "_observed": None, "_working": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _working=threading.local())
 
     def observed(self):
         """(panel, model, design) of the observed networks."""
@@ -211,7 +217,9 @@ class RewiredRefit:
             mode=self.mode,
             nodes=[panel[t].nodes for t in range(len(panel))],
         )
-        design = design_with_networks(model, observed, panel.with_networks(networks))
+        design = design_with_networks(model, observed, panel.with_networks(networks),
+                                      reuse=getattr(self._working, "design", None))
+        self._working.design = design
         try:
             return np.asarray(mple(design, start=self.start).coef, dtype=float)
         except EstimationError:  # separation or collinearity in this rewired panel: counted as failed

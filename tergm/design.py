@@ -242,16 +242,21 @@ def _fill_covariates(model: Model, panel: Panel, t: int, X: np.ndarray, tails: n
             raise AssertionError(f"{term.names} built {count} columns")
 
 
-def design_with_networks(model: Model, design: Design, panel: Panel) -> Design:
+def design_with_networks(model: Model, design: Design, panel: Panel, *, reuse: Design | None = None) -> Design:
     """`design` (built for `model` on a panel with the same periods, nodes and covariates as `panel`)
     recomputed for `panel`'s networks: change statistics, the terms that read earlier networks
     (memory, delrecip) and the response; the other covariate columns are copied, not rebuilt.
-    What a rewiring refit needs, at the cost of the kernels alone."""
+    What a rewiring refit needs, at the cost of the kernels alone.
+
+    reuse: an earlier result of this function for the same `design`, overwritten in place (its
+    covariate columns are already right): refit after refit without a fresh copy of the design."""
     periods = list(model.likelihood_periods)
     if len(panel) != model.n_periods or [panel.period_names[t] for t in periods] != list(design.periods):
         raise ValueError("the panel's periods differ from those the design was built on")
-    X = design.X.copy()
-    y = np.empty_like(design.y)
+    if reuse is not None and (reuse.X.shape != design.X.shape or reuse.X is design.X):
+        raise ValueError("`reuse` must be an earlier design_with_networks result for this design")
+    X = design.X.copy() if reuse is None else reuse.X
+    y = np.empty_like(design.y) if reuse is None else reuse.y
     for k, t in enumerate(periods):
         period = panel[t]
         if not np.array_equal(period.nodes, design.nodes[k]):

@@ -415,3 +415,12 @@ def test_design_with_networks_equals_a_full_rebuild_on_the_new_networks(mode):
     assert fast.names == full.names and fast.periods == full.periods
     with pytest.raises(ValueError, match="periods differ"):
         design_with_networks(model, observed, knecht_panel(waves=(1, 2, 3)))
+    # refit after refit into one working copy: the same as a fresh result, the observed design untouched
+    before = observed.X.copy()
+    again = design_with_networks(model, observed, panel, reuse=fast)
+    assert again.X is fast.X
+    np.testing.assert_array_equal(again.X, observed.X)
+    np.testing.assert_array_equal(again.y, observed.y)
+    np.testing.assert_array_equal(observed.X, before)
+    with pytest.raises(ValueError, match="reuse"):
+        design_with_networks(model, observed, panel, reuse=observed)
