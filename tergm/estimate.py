@@ -234,6 +234,7 @@ def _evaluate_block(X, y, offsets, member_ptr, member_fit, member_count, B, t, l
             bits[i] = (np.int64(n) + 1023) << 52
         for i in range(n_pad):
             r = reduced[i]
+            # Horner written out: a loop over _EXP_COEF gives the same numbers but measured ~10% slower here.
             poly = _EXP_COEF[0]
             poly = poly * r + _EXP_COEF[1]
             poly = poly * r + _EXP_COEF[2]

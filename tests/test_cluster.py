@@ -218,7 +218,7 @@ def test_batch_system_kinds_run_their_workers_as_jobs(kind, submit, cancel, repl
     monkeypatch.setenv("NUMBA_NUM_THREADS", "7")  # jobs inherit it: the spec's prologue must override it
     monkeypatch.setenv("PYTHONPATH", worker_environment()["PYTHONPATH"])  # the jobs unpickle this module's functions
     spec = ClusterSpec.from_mapping({"kind": kind, "workers": 2, "options": {
-        "scheduler_options": {"host": "127.0.0.1"}, "worker_extra_args": ["--host", "127.0.0.1"]}})
+        "scheduler_options": {"host": "127.0.0.1", "dashboard_address": ":0"}, "worker_extra_args": ["--host", "127.0.0.1"]}})
     items = list(range(10))
     with dask_client(spec) as client:
         client.wait_for_workers(2, timeout=120)
