@@ -424,3 +424,31 @@ def test_design_with_networks_equals_a_full_rebuild_on_the_new_networks(mode):
     np.testing.assert_array_equal(observed.X, before)
     with pytest.raises(ValueError, match="reuse"):
         design_with_networks(model, observed, panel, reuse=observed)
+
+
+def test_design_with_networks_keeps_the_rows_of_observed_dyads_only():
+    """Periods with unobserved dyads (missing = "drop-dyad") have no rows for them; the fast path
+    must drop the same rows as a full build."""
+    from storage.panel import Period
+    from tergm.design import design_with_networks
+    from tergm.rewire import rewire_networks
+
+    rng = np.random.default_rng(3)
+    periods = []
+    for t in range(3):
+        adj = np.triu((rng.random((12, 12)) < 0.3).astype(np.uint8), 1)
+        adj = adj | adj.T
+        observed = np.ones((12, 12), dtype=bool)
+        observed[2, 5] = observed[5, 2] = observed[7, 1] = observed[1, 7] = False
+        periods.append(Period(f"p{t}", np.array([f"n{i}" for i in range(12)]), adj,
+                              {"x": rng.normal(size=12)}, {}, observed))
+    panel = Panel(directed=False, period_names=[p.name for p in periods], load=periods.__getitem__)
+    formula = "y ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.3, fixed=TRUE) + absdiff('x') + memory"
+    model = parse_model(formula, panel)
+    observed = build_design(formula, panel)
+    assert len(observed.y) == 2 * (66 - 2)
+    networks = rewire_networks([p.network for p in periods], 0.5, np.random.default_rng(1), directed=False)
+    rewired = panel.with_networks(networks)
+    fast, full = design_with_networks(model, observed, rewired), build_design(formula, rewired)
+    for field in ("X", "y", "dyads"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(full, field))
