@@ -27,7 +27,8 @@ that gw sums are added in the same order as in R.
 The per-dyad kernels are what an MCMC sampler calls. The MPLE design takes every dyad of a tail at
 once (`triadic_tail_rows`): gwesp and esp then run one pass over the neighbour lists per tail
 (`_esp_tail`), which visits the same partners in the same order and so gives the same numbers bit
-for bit (tests/test_kernels_triadic.py checks this against the per-dyad kernels).
+for bit (tests/test_kernels_triadic.py checks this against the per-dyad kernels). Both read the
+affected edges of each shared-partner type from one description, `_esp_layout`.
 """
 
 import math
@@ -119,123 +120,42 @@ def _rtp_count(adj, a, b):
 def _esp_terms(net, t, h, sptype, mode, alpha, r, ds, out, col, sign):
     """Edgewise shared partners: visit every edge whose SP count adding (t, h) changes, then (t, h)
     itself. Returns the gw change (mode _MODE_GW) or adds `sign` times the count changes into
-    out[col:] (mode _MODE_COUNT; sign -1 lets nsp = dsp - esp share the code)."""
+    out[col:] (mode _MODE_COUNT; sign -1 lets nsp = dsp - esp share the code). The affected edges
+    of each type are described once, by _esp_layout, for this kernel and the per-tail pass."""
+    adj = net.adj
+    e = int(adj[t, h])
+    acc = 0.0
+    if sptype == SP_RTP:
+        return _esp_rtp(net, t, h, mode, alpha, r, ds, out, col, sign)
+    focus, transpose, parts = _esp_layout(net, sptype)
+    for part in parts:
+        acc = _esp_dyad_part(adj, t, h, e, *part, mode, r, ds, out, col, sign, acc)
+    count = focus[h, t] if transpose else focus[t, h]
+    return acc + _focus(mode, count, alpha, r, ds, out, col, sign)
+
+
+@njit(cache=True)
+def _esp_rtp(net, t, h, mode, alpha, r, ds, out, col, sign):
+    """_esp_terms for reciprocated two-paths (counted on the fly; only a reciprocated t<->h can
+    create or destroy them)."""
     adj = net.adj
     n = adj.shape[0]
     e = int(adj[t, h])
     acc = 0.0
-    if sptype == _SP_UNDIRECTED:
-        paths = net.paths
-        focus = paths[t, h]
-        remaining = focus  # common neighbours u: edges {t,u} and {u,h} both change
-        if remaining > 0:
-            # t's neighbours in ergm's order: those above h ascending, then those below h
-            lo, hi = net.out_ptr[t], net.out_ptr[t + 1]
-            first = lo
-            while first < hi and net.out_nbr[first] < h:
-                first += 1
-            for step in range(hi - lo):
-                if remaining == 0:
-                    break
-                slot = first + step
-                if slot >= hi:
-                    slot -= hi - lo
-                u = net.out_nbr[slot]
-                if adj[u, h]:
-                    acc += _path(mode, paths[t, u], 1, e, r, ds, out, col, sign)
-                    acc += _path(mode, paths[u, h], 1, e, r, ds, out, col, sign)
-                    remaining -= 1
-    elif sptype == SP_OTP:
-        paths = net.paths
-        focus = paths[t, h]
-        remaining = net.out_shared[t, h]  # edges t->k with h->k gain/lose partner h
-        for slot in range(net.out_ptr[t], net.out_ptr[t + 1]):
-            if remaining == 0:
-                break
-            k = net.out_nbr[slot]
-            if adj[h, k]:
-                acc += _path(mode, paths[t, k], 1, e, r, ds, out, col, sign)
-                remaining -= 1
-        remaining = net.in_shared[t, h]  # edges k->h with k->t gain/lose partner t
-        for slot in range(net.in_ptr[h], net.in_ptr[h + 1]):
-            if remaining == 0:
-                break
-            k = net.in_nbr[slot]
-            if adj[k, t]:
-                acc += _path(mode, paths[k, h], 1, e, r, ds, out, col, sign)
-                remaining -= 1
-    elif sptype == SP_ITP:
-        paths = net.paths
-        focus = paths[h, t]
-        remaining = focus  # edges h->k with k->t (partner t of h->k via k->t->h)
-        for slot in range(net.out_ptr[h], net.out_ptr[h + 1]):
-            if remaining == 0:
-                break
-            k = net.out_nbr[slot]
-            if adj[k, t]:
-                acc += _path(mode, paths[k, h], 1, e, r, ds, out, col, sign)
-                remaining -= 1
-        remaining = focus  # edges k->t with h->k (partner h of k->t via t->h->k)
-        for slot in range(net.in_ptr[t], net.in_ptr[t + 1]):
-            if remaining == 0:
-                break
-            k = net.in_nbr[slot]
-            if adj[h, k]:
-                acc += _path(mode, paths[t, k], 1, e, r, ds, out, col, sign)
-                remaining -= 1
-    elif sptype == SP_OSP:
-        out_shared = net.out_shared
-        focus = out_shared[t, h]
-        remaining = net.paths[t, h]  # edges t->k with k->h
-        for slot in range(net.out_ptr[t], net.out_ptr[t + 1]):
-            if remaining == 0:
-                break
-            k = net.out_nbr[slot]
-            if adj[k, h]:
-                acc += _path(mode, out_shared[t, k], 1, e, r, ds, out, col, sign)
-                remaining -= 1
-        remaining = net.in_shared[t, h]  # edges k->t with k->h
-        for slot in range(net.in_ptr[t], net.in_ptr[t + 1]):
-            if remaining == 0:
-                break
-            k = net.in_nbr[slot]
-            if adj[k, h]:
-                acc += _path(mode, out_shared[k, t], 1, e, r, ds, out, col, sign)
-                remaining -= 1
-    elif sptype == SP_ISP:
-        in_shared = net.in_shared
-        focus = in_shared[t, h]
-        remaining = net.paths[t, h]  # edges k->h with t->k
-        for slot in range(net.in_ptr[h], net.in_ptr[h + 1]):
-            if remaining == 0:
-                break
-            k = net.in_nbr[slot]
-            if adj[t, k]:
-                acc += _path(mode, in_shared[k, h], 1, e, r, ds, out, col, sign)
-                remaining -= 1
-        remaining = net.out_shared[t, h]  # edges h->k with t->k
-        for slot in range(net.out_ptr[h], net.out_ptr[h + 1]):
-            if remaining == 0:
-                break
-            k = net.out_nbr[slot]
-            if adj[t, k]:
-                acc += _path(mode, in_shared[h, k], 1, e, r, ds, out, col, sign)
-                remaining -= 1
-    else:  # SP_RTP: only a reciprocated t<->h can create or destroy reciprocated two-paths
-        focus = _rtp_count(adj, t, h)
-        if adj[h, t]:
-            for k in range(n):  # edges k->t with h<->k
-                if k != h and adj[k, t] and adj[h, k] and adj[k, h]:
-                    acc += _path(mode, _rtp_count(adj, k, t), 1, e, r, ds, out, col, sign)
-            for k in range(n):  # edges t->k with h<->k
-                if k != h and adj[t, k] and adj[h, k] and adj[k, h]:
-                    acc += _path(mode, _rtp_count(adj, t, k), 1, e, r, ds, out, col, sign)
-            for k in range(n):  # edges k->h with t<->k
-                if k != t and adj[k, h] and adj[t, k] and adj[k, t]:
-                    acc += _path(mode, _rtp_count(adj, k, h), 1, e, r, ds, out, col, sign)
-            for k in range(n):  # edges h->k with t<->k
-                if k != t and adj[h, k] and adj[t, k] and adj[k, t]:
-                    acc += _path(mode, _rtp_count(adj, h, k), 1, e, r, ds, out, col, sign)
+    focus = _rtp_count(adj, t, h)
+    if adj[h, t]:
+        for k in range(n):  # edges k->t with h<->k
+            if k != h and adj[k, t] and adj[h, k] and adj[k, h]:
+                acc += _path(mode, _rtp_count(adj, k, t), 1, e, r, ds, out, col, sign)
+        for k in range(n):  # edges t->k with h<->k
+            if k != h and adj[t, k] and adj[h, k] and adj[k, h]:
+                acc += _path(mode, _rtp_count(adj, t, k), 1, e, r, ds, out, col, sign)
+        for k in range(n):  # edges k->h with t<->k
+            if k != t and adj[k, h] and adj[t, k] and adj[k, t]:
+                acc += _path(mode, _rtp_count(adj, k, h), 1, e, r, ds, out, col, sign)
+        for k in range(n):  # edges h->k with t<->k
+            if k != t and adj[h, k] and adj[t, k] and adj[k, t]:
+                acc += _path(mode, _rtp_count(adj, h, k), 1, e, r, ds, out, col, sign)
     acc += _focus(mode, focus, alpha, r, ds, out, col, sign)
     return acc
 
@@ -536,35 +456,66 @@ def _esp_tail_part(adj, t, first, t_ptr, t_nbr, k_ptr, k_nbr, counts, at_first, 
 
 
 @njit(cache=True)
+def _esp_layout(net, sptype):
+    """How shared-partner type `sptype` (not RTP) changes when (t, h) is toggled:
+    (focus counts, focus read at [h, t] instead of [t, h], two parts). A part is the affected edges
+    of one family: k runs over t's list (t_ptr, t_nbr), ascending, restricted to the k whose list
+    (k_ptr, k_nbr) holds h -- that is h->k when `h_to_k`, else k->h; each k adds the path term of
+    counts[at_first] and, for undirected networks (two edges per partner), right after it that of
+    counts[at_second]; `which` keeps only the k above or below h (ergm's undirected visiting order:
+    t's neighbours above h first, then those below)."""
+    op, on, ip, inn = net.out_ptr, net.out_nbr, net.in_ptr, net.in_nbr
+    if sptype == _SP_UNDIRECTED:
+        paths = net.paths
+        return paths, False, ((op, on, op, on, False, paths, _AT_TK, _AT_KH, _K_ABOVE_H),
+                              (op, on, op, on, False, paths, _AT_TK, _AT_KH, _K_BELOW_H))
+    if sptype == SP_OTP:  # edges t->k with h->k, then k->h with k->t
+        paths = net.paths
+        return paths, False, ((op, on, ip, inn, True, paths, _AT_TK, _AT_NONE, _K_ANY),
+                              (ip, inn, op, on, False, paths, _AT_KH, _AT_NONE, _K_ANY))
+    if sptype == SP_ITP:  # edges h->k with k->t, then k->t with h->k
+        paths = net.paths
+        return paths, True, ((ip, inn, ip, inn, True, paths, _AT_KH, _AT_NONE, _K_ANY),
+                             (ip, inn, ip, inn, True, paths, _AT_TK, _AT_NONE, _K_ANY))
+    if sptype == SP_OSP:  # edges t->k with k->h, then k->t with k->h
+        shared = net.out_shared
+        return shared, False, ((op, on, op, on, False, shared, _AT_TK, _AT_NONE, _K_ANY),
+                               (ip, inn, op, on, False, shared, _AT_KT, _AT_NONE, _K_ANY))
+    shared = net.in_shared  # SP_ISP: edges k->h with t->k, then h->k with t->k
+    return shared, False, ((op, on, op, on, False, shared, _AT_KH, _AT_NONE, _K_ANY),
+                           (op, on, ip, inn, True, shared, _AT_HK, _AT_NONE, _K_ANY))
+
+
+@njit(cache=True)
+def _esp_dyad_part(adj, t, h, e, t_ptr, t_nbr, k_ptr, k_nbr, h_to_k, counts, at_first, at_second, which,
+                   mode, r, ds, out, col, sign, acc):
+    """One part of _esp_layout for the dyad (t, h): returns `acc` plus its gw terms, in order."""
+    for slot in range(t_ptr[t], t_ptr[t + 1]):
+        k = t_nbr[slot]
+        if not (adj[h, k] if h_to_k else adj[k, h]):
+            continue
+        if (which == _K_ABOVE_H and not k > h) or (which == _K_BELOW_H and not k < h):
+            continue
+        for at in (at_first, at_second):
+            if at != _AT_NONE:
+                acc += _path(mode, _count_at(counts, at, t, k, h), 1, e, r, ds, out, col, sign)
+    return acc
+
+
+@njit(cache=True)
 def _esp_tail(net, t, sptype, mode, alpha, r, ds, rows, col, sign):
-    """_esp_terms for every dyad of tail t (rows as in triadic_tail_rows), any type but RTP."""
+    """_esp_terms for every dyad of tail t (rows as in triadic_tail_rows), any type but RTP: each part
+    of _esp_layout once for all heads (k over t's list, then every h in k's list)."""
     adj = net.adj
     n = adj.shape[0]
     first = 0 if net.directed else t + 1
     acc = np.zeros(n)
     powers = np.full(n + 1, -1.0)
-    op, on, ip, inn = net.out_ptr, net.out_nbr, net.in_ptr, net.in_nbr
-    args = (mode, r, powers, ds, acc, rows, col, sign)
-    if sptype == _SP_UNDIRECTED:
-        focus, transpose = net.paths, False
-        for which in (_K_ABOVE_H, _K_BELOW_H):
-            _esp_tail_part(adj, t, first, op, on, op, on, net.paths, _AT_TK, _AT_KH, which, *args)
-    elif sptype == SP_OTP:
-        focus, transpose = net.paths, False
-        _esp_tail_part(adj, t, first, op, on, ip, inn, net.paths, _AT_TK, _AT_NONE, _K_ANY, *args)
-        _esp_tail_part(adj, t, first, ip, inn, op, on, net.paths, _AT_KH, _AT_NONE, _K_ANY, *args)
-    elif sptype == SP_ITP:
-        focus, transpose = net.paths, True
-        _esp_tail_part(adj, t, first, ip, inn, ip, inn, net.paths, _AT_KH, _AT_NONE, _K_ANY, *args)
-        _esp_tail_part(adj, t, first, ip, inn, ip, inn, net.paths, _AT_TK, _AT_NONE, _K_ANY, *args)
-    elif sptype == SP_OSP:
-        focus, transpose = net.out_shared, False
-        _esp_tail_part(adj, t, first, op, on, op, on, net.out_shared, _AT_TK, _AT_NONE, _K_ANY, *args)
-        _esp_tail_part(adj, t, first, ip, inn, op, on, net.out_shared, _AT_KT, _AT_NONE, _K_ANY, *args)
-    else:  # SP_ISP
-        focus, transpose = net.in_shared, False
-        _esp_tail_part(adj, t, first, op, on, op, on, net.in_shared, _AT_KH, _AT_NONE, _K_ANY, *args)
-        _esp_tail_part(adj, t, first, op, on, ip, inn, net.in_shared, _AT_HK, _AT_NONE, _K_ANY, *args)
+    focus, transpose, parts = _esp_layout(net, sptype)
+    for part in parts:
+        t_ptr, t_nbr, k_ptr, k_nbr, _, counts, at_first, at_second, which = part
+        _esp_tail_part(adj, t, first, t_ptr, t_nbr, k_ptr, k_nbr, counts, at_first, at_second, which,
+                       mode, r, powers, ds, acc, rows, col, sign)
     if mode == _MODE_GW:
         # _focus's value for each count, computed once per tail (e^a (1 - r^count) as it computes it)
         focal = np.full(n + 1, np.nan)
