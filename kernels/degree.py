@@ -239,11 +239,12 @@ def change_degree(code, net, i, j, par, out, col):
 
 
 @njit(cache=True)
-def _table_weight(table, one_minus_r, d):
-    """_gw_weight(d, one_minus_r), remembered in `table` (entries start at -1)."""
-    if table[d] < 0.0:
-        table[d] = _gw_weight(d, one_minus_r)
-    return table[d]
+def remembered_pow(table, base, k):
+    """pow(base, k) with a float exponent, as _gw_weight and kernels.triadic._path compute it, each
+    power computed once and kept in `table` (entries start at -1; base is in [0, 1])."""
+    if table[k] < 0.0:
+        table[k] = math.pow(base, float(k))
+    return table[k]
 
 
 @njit(cache=True)
@@ -266,11 +267,11 @@ def degree_tail_rows(code, net, i, par, rows, col):
             continue
         tie = net.adj[i, j]
         if code == GWDEGREE:
-            rows[r, col] += _table_weight(table, one_minus_r, _degree_minus(net, i, tie)) + _table_weight(
+            rows[r, col] += remembered_pow(table, one_minus_r, _degree_minus(net, i, tie)) + remembered_pow(
                 table, one_minus_r, _degree_minus(net, j, tie))
         elif code == GWIDEGREE:
-            rows[r, col] += _table_weight(table, one_minus_r, net.indeg[j] - tie)
+            rows[r, col] += remembered_pow(table, one_minus_r, net.indeg[j] - tie)
         else:
-            rows[r, col] += _table_weight(table, one_minus_r, net.outdeg[i] - tie)
+            rows[r, col] += remembered_pow(table, one_minus_r, net.outdeg[i] - tie)
         r += 1
     return True

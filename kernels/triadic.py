@@ -36,6 +36,8 @@ import math
 import numpy as np
 from numba import njit
 
+from kernels.degree import remembered_pow
+
 TRIANGLE = 100
 TTRIPLE = 101
 CTRIPLE = 102
@@ -122,11 +124,11 @@ def _esp_terms(net, t, h, sptype, mode, alpha, r, ds, out, col, sign):
     itself. Returns the gw change (mode _MODE_GW) or adds `sign` times the count changes into
     out[col:] (mode _MODE_COUNT; sign -1 lets nsp = dsp - esp share the code). The affected edges
     of each type are described once, by _esp_layout, for this kernel and the per-tail pass."""
+    if sptype == SP_RTP:
+        return _esp_rtp(net, t, h, mode, alpha, r, ds, out, col, sign)
     adj = net.adj
     e = int(adj[t, h])
     acc = 0.0
-    if sptype == SP_RTP:
-        return _esp_rtp(net, t, h, mode, alpha, r, ds, out, col, sign)
     focus, transpose, parts = _esp_layout(net, sptype)
     for part in parts:
         acc = _esp_dyad_part(adj, t, h, e, *part, mode, r, ds, out, col, sign, acc)
@@ -414,14 +416,6 @@ def _count_at(counts, at, t, k, h):
 
 
 @njit(cache=True)
-def _power(powers, r, k):
-    """pow(r, k) as _path computes it, each power computed once per tail (entries start at -1)."""
-    if powers[k] < 0.0:
-        powers[k] = math.pow(r, float(k))
-    return powers[k]
-
-
-@njit(cache=True)
 def _tail_row(t, h, first):
     """Row of head h among tail t's rows (heads from `first`, skipping t itself)."""
     return h - first - (1 if first <= t < h else 0)
@@ -447,7 +441,7 @@ def _esp_tail_part(adj, t, first, t_ptr, t_nbr, k_ptr, k_nbr, counts, at_first, 
                     continue
                 without = _count_at(counts, at, t, k, h) - e
                 if mode == _MODE_GW:
-                    acc[h] += _power(powers, r, without)
+                    acc[h] += remembered_pow(powers, r, without)
                 else:
                     row = _tail_row(t, h, first)
                     for c in range(ds.shape[0]):
