@@ -28,10 +28,10 @@ import time
 import numba
 import numpy as np
 
-from storage.panel import Panel
-from tergm import btergm, mple
-from tergm.bootstrap import draw_resamples, fit_replicates
-from tergm.design import build_design
+from dyadflow.storage.panel import Panel
+from dyadflow.tergm import btergm, mple
+from dyadflow.tergm.bootstrap import draw_resamples, fit_replicates
+from dyadflow.tergm.design import build_design
 
 BATCH_SIZE = 25  # btergm()'s default batch of replicates
 

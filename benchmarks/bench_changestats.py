@@ -22,9 +22,9 @@ import time
 import numba
 import numpy as np
 
-from kernels import degree, triadic
-from kernels.dispatch import dyad_change_matrix
-from kernels.network import network_state
+from dyadflow.kernels import degree, triadic
+from dyadflow.kernels.dispatch import dyad_change_matrix
+from dyadflow.kernels.network import network_state
 
 
 def random_networks(nodes: int, periods: int, density: float, directed: bool, seed: int) -> list[np.ndarray]:

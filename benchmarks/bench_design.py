@@ -21,9 +21,9 @@ import tracemalloc
 
 import numpy as np
 
-from kernels import triadic
-from storage.panel import Panel
-from tergm.design import build_design
+from dyadflow.kernels import triadic
+from dyadflow.storage.panel import Panel
+from dyadflow.tergm.design import build_design
 
 
 def synthetic_panel(nodes: int, periods: int, directed: bool, density: float, seed: int = 7) -> Panel:

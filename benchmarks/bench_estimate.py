@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from tergm.api import fit_design
-from tergm.bootstrap import draw_resamples, fit_replicates, resample_counts
-from tergm.design import Design
-from tergm.estimate import mple
+from dyadflow.tergm.api import fit_design
+from dyadflow.tergm.bootstrap import draw_resamples, fit_replicates, resample_counts
+from dyadflow.tergm.design import Design
+from dyadflow.tergm.estimate import mple
 
 
 def synthetic_design(nodes: int, periods: int, seed: int = 20240601) -> Design:

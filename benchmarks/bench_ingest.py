@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
 import json, sys, time
-import storage
+from dyadflow import storage
 start = time.perf_counter()
 report = storage.ingest(sys.argv[1], sys.argv[2])
 wall = time.perf_counter() - start
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where to write inputs and stores (default: a temp dir)")
     options = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from storage.demo import write_demo_dataset
+    from dyadflow.storage.demo import write_demo_dataset
 
     workdir = Path(options.workdir or tempfile.mkdtemp(prefix="bench_ingest_"))
     print(f"demo panel: {options.nodes} nodes x {options.periods} periods, in {workdir}")

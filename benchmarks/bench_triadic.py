@@ -18,9 +18,9 @@ import time
 import numba
 import numpy as np
 
-from kernels import triadic
-from kernels.dispatch import dyad_change_matrix
-from kernels.network import network_state
+from dyadflow.kernels import triadic
+from dyadflow.kernels.dispatch import dyad_change_matrix
+from dyadflow.kernels.network import network_state
 
 TERMS = {
     "gwesp(0.5)": [(triadic.GWESP, [0.5, triadic.SP_OTP], 1)],

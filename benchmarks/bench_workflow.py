@@ -14,7 +14,7 @@ Prints wall times and peak memory (this process and, separately, its finished ch
 
 from __future__ import annotations
 
-import flows  # noqa: F401  (Prefect environment defaults)
+import dyadflow.flows  # noqa: F401  (Prefect environment defaults)
 
 import argparse
 import json
@@ -40,12 +40,12 @@ def main() -> None:
     parser.add_argument("--skip-demo", action="store_true")
     args = parser.parse_args()
 
-    import storage
-    from cluster import ClusterSpec, dask_client
-    from flows import stages
-    from flows.cli import DEMO_FORMULA, write_demo_spec
-    from flows.spec import SensitivitySpec, load_run_spec
-    from storage.demo import write_demo_dataset
+    from dyadflow import storage
+    from dyadflow.cluster import ClusterSpec, dask_client
+    from dyadflow.flows import stages
+    from dyadflow.flows.cli import DEMO_FORMULA, write_demo_spec
+    from dyadflow.flows.spec import SensitivitySpec, load_run_spec
+    from dyadflow.storage.demo import write_demo_dataset
 
     directory = args.directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ def main() -> None:
         noop()
         prefect_startup = time.perf_counter() - start
 
-        from flows.workflow import run_flow
+        from dyadflow.flows.workflow import run_flow
 
         start = time.perf_counter()
         run_flow(str(spec_path))

@@ -13,6 +13,10 @@ task never depends on how many threads a worker machine has.
 
 from __future__ import annotations
 
+if __name__ != "dyadflow.cluster":  # the folder is installed as dyadflow.cluster (pyproject.toml)
+    raise ImportError("import dyadflow.cluster, not cluster: this folder is part of the dyadflow package")
+
+
 import contextlib
 import logging
 import os

@@ -8,6 +8,10 @@ logs unless PREFECT_LOGGING_LEVEL is set. Users' own settings always win (setdef
 
 from __future__ import annotations
 
+if __name__ != "dyadflow.flows":  # the folder is installed as dyadflow.flows (pyproject.toml)
+    raise ImportError("import dyadflow.flows, not flows: this folder is part of the dyadflow package")
+
+
 import os
 from pathlib import Path
 

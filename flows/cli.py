@@ -13,7 +13,7 @@ Every command takes --cluster ADDRESS (an existing Dask scheduler instead of the
 
 from __future__ import annotations
 
-import flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
+import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
 
 import logging
 import os
@@ -52,11 +52,11 @@ def _configure(verbose: bool) -> None:
 
 def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool, sensitivity: bool) -> Path:
     _configure(verbose)
-    from flows.spec import load_run_spec
+    from dyadflow.flows.spec import load_run_spec
 
     load_run_spec(spec_path, cluster_address=cluster)  # bad specs fail here, before Prefect starts
-    from flows.progress import progress_bars
-    from flows.workflow import run_flow
+    from dyadflow.flows.progress import progress_bars
+    from dyadflow.flows.workflow import run_flow
 
     with progress_bars(sys.stderr.isatty() or verbose):
         output = run_flow(str(spec_path), cluster_address=cluster, bootstrap=bootstrap, sensitivity=sensitivity)
@@ -93,13 +93,13 @@ def serve(
 ):
     """Serve a Prefect deployment that re-ingests every interval and re-estimates when the data changed."""
     _configure(verbose)
-    from flows.serve import parse_interval, serve_spec
+    from dyadflow.flows.serve import parse_interval, serve_spec
 
     try:
         parse_interval(every)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--every") from error
-    from flows.spec import load_run_spec
+    from dyadflow.flows.spec import load_run_spec
 
     load_run_spec(spec, cluster_address=cluster)
     typer.echo(f"serving {spec} every {every}; Ctrl-C stops")
@@ -119,7 +119,7 @@ def demo(
     verbose: VerboseOption = False,
 ):
     """Make the paper-scale demo panel (230 states x 31 years) and run the whole workflow on it."""
-    from storage.demo import write_demo_dataset
+    from dyadflow.storage.demo import write_demo_dataset
 
     directory = directory.resolve()
     started = time.perf_counter()

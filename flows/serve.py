@@ -7,7 +7,7 @@ PREFECT_HOME, and stopped on exit.
 
 from __future__ import annotations
 
-import flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
+import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
 
 import contextlib
 import os
@@ -85,7 +85,7 @@ def serve_spec(spec_path: str, every: str, *, cluster_address: str | None = None
     """Serve the refresh flow for `spec_path` every `every` until interrupted."""
     from prefect import serve
 
-    from flows.workflow import refresh_flow
+    from dyadflow.flows.workflow import refresh_flow
 
     interval = parse_interval(every)
     with prefect_api():

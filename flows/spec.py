@@ -36,8 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cluster import ClusterSpec, ClusterSpecError
-from tergm.rewire import MODES
+from dyadflow.cluster import ClusterSpec, ClusterSpecError
+from dyadflow.tergm.rewire import MODES
 
 
 class RunSpecError(ValueError):

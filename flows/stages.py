@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
-from flows.spec import RunSpec, SensitivitySpec
-from storage.panel import Panel, Period
-from tergm.design import Design, assemble, build_design, design_for_period, design_with_networks, parse_model
-from tergm.rewire import rewire_networks
-from tergm.sensitivity import aggregate, simulation_seeds
+from dyadflow.flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
+from dyadflow.flows.spec import RunSpec, SensitivitySpec
+from dyadflow.storage.panel import Panel, Period
+from dyadflow.tergm.design import Design, assemble, build_design, design_for_period, design_with_networks, parse_model
+from dyadflow.tergm.rewire import rewire_networks
+from dyadflow.tergm.sensitivity import aggregate, simulation_seeds
 
 CHANGESTATS_GROUP = "changestats"
 
@@ -88,7 +88,7 @@ def changestats(
     """The design of `formula` on `panel`, period by period; each period's rows are cached in the
     store under a key of (formula, the content hashes of the periods it depends on), so a data update
     recomputes only the periods it touched (and those whose lagged terms read them)."""
-    import storage
+    from dyadflow import storage
 
     model = parse_model(formula, panel, temporal=True)
     pieces, computed, reused = [], [], []
@@ -114,7 +114,7 @@ def changestats(
 
 def fit(design: Design):
     """The MPLE of the pooled design (tergm.mple's result)."""
-    from tergm import mple
+    from dyadflow.tergm import mple
 
     return mple(design)
 
@@ -130,7 +130,7 @@ def _encode_replicates(result) -> dict[str, np.ndarray]:
 
 
 def _decode_replicates(arrays: dict[str, np.ndarray]):
-    from tergm.bootstrap import ReplicateResult
+    from dyadflow.tergm.bootstrap import ReplicateResult
 
     return ReplicateResult(
         arrays["coef"], arrays["iterations"], arrays["converged"], json.loads(str(arrays["diverging"]))
@@ -153,7 +153,7 @@ def bootstrap(
 
     Batches are fixed by batch_size (tergm.fit_design), so the numbers do not depend on the cluster;
     each batch is checkpointed under (design content, its resamples)."""
-    from tergm import fit_design
+    from dyadflow.tergm import fit_design
 
     mapper = batch_mapper(
         client,
@@ -205,7 +205,7 @@ class RewiredRefit:
         return self._observed
 
     def __call__(self, job: tuple[float, int]) -> np.ndarray:
-        from tergm import EstimationError, mple
+        from dyadflow.tergm import EstimationError, mple
 
         panel, model, observed = self.observed()
         share, seed = job

@@ -8,7 +8,7 @@ reuses finished stages and batches.
 
 from __future__ import annotations
 
-import flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
+import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
 
 import json
 import time
@@ -19,12 +19,12 @@ import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from cluster import dask_client
-from flows import stages
-from flows.fanout import Checkpoints
-from flows.progress import stage_progress
-from flows.report import write_report
-from flows.spec import RunSpec, load_run_spec
+from dyadflow.cluster import dask_client
+from dyadflow.flows import stages
+from dyadflow.flows.fanout import Checkpoints
+from dyadflow.flows.progress import stage_progress
+from dyadflow.flows.report import write_report
+from dyadflow.flows.spec import RunSpec, load_run_spec
 
 STATE_FILE = "state.json"
 
@@ -53,7 +53,7 @@ class RunOutcome:
 
 @task(name="ingest", cache_policy=NO_CACHE)
 def ingest_task(spec: RunSpec):
-    import storage
+    from dyadflow import storage
 
     report = storage.ingest(spec.dataset, spec.store)
     panel = storage.open_panel(spec.store)
@@ -70,7 +70,7 @@ def changestats_task(spec: RunSpec, panel, hashes):
 @task(name="fit", cache_policy=NO_CACHE)
 def fit_task(spec: RunSpec, design):
     """The MPLE alone, as a Fit without replicates (Wald intervals)."""
-    from tergm import Fit
+    from dyadflow.tergm import Fit
 
     p, T = len(design.names), design.n_periods
     return Fit(mple=stages.fit(design), design_matrix=design, replicates=np.zeros((0, p)),

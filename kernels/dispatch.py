@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels.cache import stamp_with_kernel_sources
-from kernels.degree import change_degree, degree_tail_rows
-from kernels.network import Network
-from kernels.triadic import change_triadic, triadic_tail_rows
+from dyadflow.kernels.cache import stamp_with_kernel_sources
+from dyadflow.kernels.degree import change_degree, degree_tail_rows
+from dyadflow.kernels.network import Network
+from dyadflow.kernels.triadic import change_triadic, triadic_tail_rows
 
 
 # inline="always": compiled into the driver loop with the degree kernels (see kernels/degree.py).

@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels.degree import remembered_pow
+from dyadflow.kernels.degree import remembered_pow
 
 TRIANGLE = 100
 TTRIPLE = 101

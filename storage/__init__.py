@@ -9,10 +9,13 @@ Public API:
     demo.write_demo_dataset(directory, ...)    (a realistic customs-agreement panel + spec)
 """
 
-from storage.panel import Panel, PanelError, Period
-from storage.readers import IngestError
-from storage.spec import DatasetSpec, SpecError, load_spec
-from storage.store import (
+if __name__ != "dyadflow.storage":  # the folder is installed as dyadflow.storage (pyproject.toml)
+    raise ImportError("import dyadflow.storage, not storage: this folder is part of the dyadflow package")
+
+from dyadflow.storage.panel import Panel, PanelError, Period
+from dyadflow.storage.readers import IngestError
+from dyadflow.storage.spec import DatasetSpec, SpecError, load_spec
+from dyadflow.storage.store import (
     IngestReport,
     StoreError,
     export_long,

@@ -30,8 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.readers import IngestError, Matrix, Table, read_matrix, read_table
-from storage.spec import CovariateSpec, DatasetSpec
+from dyadflow.storage.readers import IngestError, Matrix, Table, read_matrix, read_table
+from dyadflow.storage.spec import CovariateSpec, DatasetSpec
 
 MISSING = np.iinfo(np.int64).min  # period index of an empty cell (an agreement that has not ended)
 

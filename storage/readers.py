@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from storage.panel import PanelError
+from dyadflow.storage.panel import PanelError
 
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "."]
 

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storage.panel import PanelError
+from dyadflow.storage.panel import PanelError
 
 NETWORK_FORMATS = ("edges", "dyad_years", "agreements", "matrices")
 COVARIATE_FORMATS = ("long", "matrix")

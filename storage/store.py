@@ -44,10 +44,10 @@ import pyarrow.parquet as pq
 import zarr
 from zarr.codecs import ZstdCodec
 
-from storage.ingest import Dataset, PeriodArrays
-from storage.panel import Panel, PanelError, Period
-from storage.readers import IngestError
-from storage.spec import DatasetSpec, load_spec
+from dyadflow.storage.ingest import Dataset, PeriodArrays
+from dyadflow.storage.panel import Panel, PanelError, Period
+from dyadflow.storage.readers import IngestError
+from dyadflow.storage.spec import DatasetSpec, load_spec
 
 SCHEMA_VERSION = 1
 CURRENT = "CURRENT"

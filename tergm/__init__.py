@@ -1,8 +1,11 @@
 """Temporal ERGMs by maximum pseudolikelihood with period-bootstrap intervals (R's btergm)."""
 
-from tergm.api import btergm, ergm, fit_design
-from tergm.estimate import CollinearityError, EstimationError, SeparationError, SeparationWarning, mple
-from tergm.results import Fit
+if __name__ != "dyadflow.tergm":  # the folder is installed as dyadflow.tergm (pyproject.toml)
+    raise ImportError("import dyadflow.tergm, not tergm: this folder is part of the dyadflow package")
+
+from dyadflow.tergm.api import btergm, ergm, fit_design
+from dyadflow.tergm.estimate import CollinearityError, EstimationError, SeparationError, SeparationWarning, mple
+from dyadflow.tergm.results import Fit
 
 __all__ = [
     "btergm", "ergm", "fit_design", "mple", "Fit",

@@ -9,10 +9,10 @@ from functools import partial
 
 import numpy as np
 
-from tergm.bootstrap import ReplicateResult, draw_resamples, fit_replicates, resample_counts
-from tergm.design import Design
-from tergm.estimate import EstimationError, SeparationWarning, mple
-from tergm.results import Fit
+from dyadflow.tergm.bootstrap import ReplicateResult, draw_resamples, fit_replicates, resample_counts
+from dyadflow.tergm.design import Design
+from dyadflow.tergm.estimate import EstimationError, SeparationWarning, mple
+from dyadflow.tergm.results import Fit
 
 MapBatches = Callable[[Callable, list], list]
 
@@ -35,8 +35,8 @@ def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
         the number of workers, and each replicate's result does not depend on its batch.
     progress(done, total): called as replicate batches finish (locally: after each batch).
     """
-    from storage.panel import Panel
-    from tergm.design import build_design  # the design builder is a later addition to this layer
+    from dyadflow.storage.panel import Panel
+    from dyadflow.tergm.design import build_design  # the design builder is a later addition to this layer
 
     if not isinstance(panel, Panel):
         raise TypeError(
@@ -100,8 +100,8 @@ def ergm(formula: str, network, *, directed: bool, nodes: Sequence | None = None
          dyad_covariates: Mapping[str, np.ndarray] | None = None) -> Fit:
     """Cross-sectional MPLE of one network (ergm(..., estimate = "MPLE")); intervals are Wald
     intervals from the inverse Hessian, as ergm reports for MPLE."""
-    from storage.panel import Panel
-    from tergm.design import build_design
+    from dyadflow.storage.panel import Panel
+    from dyadflow.tergm.design import build_design
 
     panel = Panel.from_arrays(
         [network], directed=directed, nodes=None if nodes is None else [nodes],

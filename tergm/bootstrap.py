@@ -19,8 +19,8 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import norm
 
-from tergm.design import Design
-from tergm.estimate import (
+from dyadflow.tergm.design import Design
+from dyadflow.tergm.estimate import (
     CONVERGED,
     EstimationError,
     compressed_rows,

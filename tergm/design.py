@@ -22,11 +22,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from kernels.dispatch import dyad_change_matrix, dyad_index
-from kernels.network import network_state
-from storage.panel import Panel, Period
-from tergm.formula import Formula, FormulaError, parse_formula
-from tergm.terms import (
+from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
+from dyadflow.kernels.network import network_state
+from dyadflow.storage.panel import Panel, Period
+from dyadflow.tergm.formula import Formula, FormulaError, parse_formula
+from dyadflow.tergm.terms import (
     CompiledTerm,
     CovariateTerm,
     PeriodView,

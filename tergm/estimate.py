@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from tergm.design import Design
+from dyadflow.tergm.design import Design
 
 BLOCK_ROWS = 2048  # rows per partial sum; fixed (never derived from the thread count) for reproducibility
 _ITEMS_PER_CHUNK = 16  # blocks per parallel task (any grouping gives the same sums: each block has its own)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from tergm.bootstrap import btergm_standard_errors, percentile_interval
-from tergm.design import Design
-from tergm.estimate import MpleResult, evaluate, glm_compatible_fit, unpack_information
+from dyadflow.tergm.bootstrap import btergm_standard_errors, percentile_interval
+from dyadflow.tergm.design import Design
+from dyadflow.tergm.estimate import MpleResult, evaluate, glm_compatible_fit, unpack_information
 
 
 @dataclass(frozen=True)

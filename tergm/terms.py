@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from kernels import degree, triadic
-from storage.panel import Period
-from tergm.formula import FormulaError, TermCall, format_r_number
+from dyadflow.kernels import degree, triadic
+from dyadflow.storage.panel import Period
+from dyadflow.tergm.formula import FormulaError, TermCall, format_r_number
 
 
 class TermError(FormulaError):

@@ -71,7 +71,7 @@ def isolated_prefect(tmp_path_factory):
     module; telemetry off."""
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    import flows  # noqa: F401
+    import dyadflow.flows  # noqa: F401
     from prefect.settings import PREFECT_HOME, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 

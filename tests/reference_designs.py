@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import reference_path
-from tergm.design import Design
+from dyadflow.tergm.design import Design
 
 KNECHT_MODELS = [
     "knecht_model2a",

@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 from conftest import reference_path
 
-import tergm
-from storage.panel import Panel, Period
-from tergm.design import Design, build_design
+from dyadflow import tergm
+from dyadflow.storage.panel import Panel, Period
+from dyadflow.tergm.design import Design, build_design
 
 META = json.loads(reference_path("results/knecht_meta.json").read_text())
 MODELS = sorted(META["formulas"])

@@ -17,15 +17,15 @@ from reference_designs import (
     knecht_results,
 )
 from test_estimate import simple_design
-from tergm import Fit, SeparationWarning, fit_design, mple
-from tergm.bootstrap import (
+from dyadflow.tergm import Fit, SeparationWarning, fit_design, mple
+from dyadflow.tergm.bootstrap import (
     btergm_standard_errors,
     draw_resamples,
     fit_replicates,
     percentile_interval,
     replicate_batch,
 )
-from tergm.estimate import EstimationError
+from dyadflow.tergm.estimate import EstimationError
 
 
 @pytest.fixture(scope="module", params=KNECHT_MODELS)
@@ -147,7 +147,7 @@ def test_replicate_without_mle_keeps_glm_value_and_warns():
     with pytest.warns(SeparationWarning, match="edgecov.x"):
         fit = fit_design(design, resamples=resamples)
     assert list(fit.replicate_converged) == [False, True, True]
-    from tergm.estimate import glm_compatible_fit
+    from dyadflow.tergm.estimate import glm_compatible_fit
 
     glm = glm_compatible_fit(design, [2, 0])
     assert abs(glm.last_step[1]) > 0.5  # still moving ~1 per iteration when glm.fit's criterion stopped it

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.spec import RunSpecError, load_run_spec
+from dyadflow.flows.spec import RunSpecError, load_run_spec
 from flows_conftest import REPO
 
 FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + edgecov(mlat) + absdiff('polyarchy')"
 
 
 def dyadflow(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "dyadflow.flows.cli", *args], capture_output=True, text=True,
                           cwd=cwd or REPO, env=env or dict(os.environ), timeout=600)
 
 
@@ -73,9 +73,9 @@ def test_serve_rejects_a_bad_interval(tmp_path):
 
 def test_fit_command_end_to_end(tmp_path):
     """`dyadflow fit` in a fresh process (its own Prefect home, local mode, a LocalCluster)."""
-    import storage
-    from storage.demo import write_demo_dataset
-    from tergm import btergm
+    from dyadflow import storage
+    from dyadflow.storage.demo import write_demo_dataset
+    from dyadflow.tergm import btergm
 
     write_demo_dataset(tmp_path / "data", nodes=30, periods=5, seed=3)
     spec = tmp_path / "run.toml"

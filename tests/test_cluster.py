@@ -13,8 +13,8 @@ import cloudpickle
 import numpy as np
 import pytest
 
-from cluster import ClusterSpec, ClusterSpecError, dask_client
-from flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
+from dyadflow.cluster import ClusterSpec, ClusterSpecError, dask_client
+from dyadflow.flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
 from flows_conftest import subprocess_cluster, worker_environment  # noqa: F401  (fixture)
 
 # Workers started as subprocesses cannot import this test module; ship its functions by value.

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from conftest import REFERENCE, reference_path
 
-from storage.panel import Panel
-from tergm.design import assemble, build_design, design_for_period, parse_model
-from tergm.formula import parse_formula
-from tergm.terms import term_lag
+from dyadflow.storage.panel import Panel
+from dyadflow.tergm.design import assemble, build_design, design_for_period, parse_model
+from dyadflow.tergm.formula import parse_formula
+from dyadflow.tergm.terms import term_lag
 
 TOLERANCE = 1e-9
 LEADING = ["time", "tail", "head", "tail_label", "head_label", "response", "weight"]
@@ -397,8 +397,8 @@ def test_period_pieces_assemble_to_the_same_design():
 def test_design_with_networks_equals_a_full_rebuild_on_the_new_networks(mode):
     """Refits of rewired panels rebuild only the network-dependent columns (change statistics,
     memory/delrecip) and copy the rest: the result must be exactly the design built from scratch."""
-    from tergm.design import design_with_networks
-    from tergm.rewire import rewire_networks
+    from dyadflow.tergm.design import design_with_networks
+    from dyadflow.tergm.rewire import rewire_networks
 
     panel = knecht_panel()  # waves of 26, 26, 25, 25 pupils: node sets differ
     formula = ("friends ~ edges + mutual + gwesp(0.5, fixed=TRUE) + ttriple + nodeicov('idegsqrt')"
@@ -429,9 +429,9 @@ def test_design_with_networks_equals_a_full_rebuild_on_the_new_networks(mode):
 def test_design_with_networks_keeps_the_rows_of_observed_dyads_only():
     """Periods with unobserved dyads (missing = "drop-dyad") have no rows for them; the fast path
     must drop the same rows as a full build."""
-    from storage.panel import Period
-    from tergm.design import design_with_networks
-    from tergm.rewire import rewire_networks
+    from dyadflow.storage.panel import Period
+    from dyadflow.tergm.design import design_with_networks
+    from dyadflow.tergm.rewire import rewire_networks
 
     rng = np.random.default_rng(3)
     periods = []

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-import tergm
-from storage.panel import Panel, PanelError, Period
-from tergm.formula import FormulaError, FormulaSyntaxError
-from tergm.terms import TermError, known_terms
+from dyadflow import tergm
+from dyadflow.storage.panel import Panel, PanelError, Period
+from dyadflow.tergm.formula import FormulaError, FormulaSyntaxError
+from dyadflow.tergm.terms import TermError, known_terms
 
 RNG = np.random.default_rng(2024)
 

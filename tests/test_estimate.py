@@ -10,8 +10,8 @@ import pytest
 
 from conftest import reference_path
 from reference_designs import KNECHT_MODELS, knecht_design, knecht_results
-from tergm.design import Design
-from tergm.estimate import (
+from dyadflow.tergm.design import Design
+from dyadflow.tergm.estimate import (
     CollinearityError,
     EstimationError,
     SeparationError,

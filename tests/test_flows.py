@@ -55,7 +55,7 @@ directory = "{output}"
 
 @pytest.fixture(scope="module")
 def demo_directory(tmp_path_factory):
-    from storage.demo import write_demo_dataset
+    from dyadflow.storage.demo import write_demo_dataset
 
     directory = tmp_path_factory.mktemp("demo")
     write_demo_dataset(directory / "data", nodes=40, periods=6, seed=11)
@@ -65,8 +65,8 @@ def demo_directory(tmp_path_factory):
 @pytest.fixture(scope="module")
 def direct_fit(demo_directory):
     """The reference numbers: tergm in this process, no Dask, no Prefect."""
-    import storage
-    from tergm import btergm
+    from dyadflow import storage
+    from dyadflow.tergm import btergm
 
     storage.ingest(demo_directory / "data" / "dataset.toml", demo_directory / "data" / "store")
     panel = storage.open_panel(demo_directory / "data" / "store")
@@ -75,7 +75,7 @@ def direct_fit(demo_directory):
 
 @pytest.fixture(scope="module")
 def first_run(isolated_prefect, demo_directory, direct_fit):
-    from flows.workflow import run_flow
+    from dyadflow.flows.workflow import run_flow
 
     output = run_flow(str(write_run_spec(demo_directory, output="local2")))
     return Path(output)
@@ -118,10 +118,10 @@ def test_sensitivity_at_zero_rewiring_is_the_baseline(first_run, direct_fit):
 
 def test_rewired_refit_matches_an_independent_refit(first_run, direct_fit):
     """One sensitivity refit, recomputed here from its seed without Dask."""
-    from tergm import mple
-    from tergm.design import build_design
-    from tergm.rewire import rewire_networks
-    from tergm.sensitivity import simulation_seeds
+    from dyadflow.tergm import mple
+    from dyadflow.tergm.design import build_design
+    from dyadflow.tergm.rewire import rewire_networks
+    from dyadflow.tergm.sensitivity import simulation_seeds
 
     fit, panel = direct_fit
     seed = simulation_seeds(7, LEVELS, SIMULATIONS)[1, 2]
@@ -151,11 +151,11 @@ def _tie_spells(networks, nodes, directed=False) -> list[tuple[int, ...]]:
 def test_agreement_rewiring_inside_the_flow(first_run, demo_directory, direct_fit):
     """mode = "agreement": every refit moves whole agreements (spells kept, tie counts kept), and the
     flow's refits equal an independent rewire + rebuild + fit from the same seed."""
-    from flows.workflow import run_flow
-    from tergm import mple
-    from tergm.design import build_design
-    from tergm.rewire import rewire_networks
-    from tergm.sensitivity import simulation_seeds
+    from dyadflow.flows.workflow import run_flow
+    from dyadflow.tergm import mple
+    from dyadflow.tergm.design import build_design
+    from dyadflow.tergm.rewire import rewire_networks
+    from dyadflow.tergm.sensitivity import simulation_seeds
 
     fit, panel = direct_fit
     output = Path(run_flow(str(write_run_spec(demo_directory, output="agreement", mode="agreement"))))
@@ -192,14 +192,14 @@ def _assert_same_results(a: Path, b: Path):
 
 @pytest.mark.parametrize("workers", [1, 4])
 def test_identical_results_for_any_number_of_workers(first_run, demo_directory, workers):
-    from flows.workflow import run_flow
+    from dyadflow.flows.workflow import run_flow
 
     output = run_flow(str(write_run_spec(demo_directory, output=f"local{workers}", workers=workers)))
     _assert_same_results(first_run, Path(output))
 
 
 def test_identical_results_on_a_subprocess_scheduler(first_run, demo_directory, subprocess_cluster):
-    from flows.workflow import run_flow
+    from dyadflow.flows.workflow import run_flow
 
     output = run_flow(str(write_run_spec(demo_directory, output="address", address=subprocess_cluster)))
     _assert_same_results(first_run, Path(output))
@@ -207,7 +207,7 @@ def test_identical_results_on_a_subprocess_scheduler(first_run, demo_directory, 
 
 
 def test_rerun_after_a_crash_reuses_finished_stages_and_batches(first_run, demo_directory):
-    from flows.workflow import run_flow
+    from dyadflow.flows.workflow import run_flow
 
     copy = demo_directory / "crashed"
     shutil.copytree(first_run, copy)
@@ -232,9 +232,9 @@ def test_rerun_after_a_crash_reuses_finished_stages_and_batches(first_run, demo_
 
 
 def test_a_worker_killed_during_the_bootstrap_does_not_change_the_result(direct_fit):
-    from cluster import ClusterSpec, dask_client
-    from flows import stages
-    from tergm.design import build_design
+    from dyadflow.cluster import ClusterSpec, dask_client
+    from dyadflow.flows import stages
+    from dyadflow.tergm.design import build_design
 
     fit, panel = direct_fit
     design = build_design(FORMULA, panel)
@@ -251,7 +251,7 @@ def test_a_worker_killed_during_the_bootstrap_does_not_change_the_result(direct_
         result = stages.bootstrap(client, design, R=60, seed=SEED, batch_size=2, progress=progress)
         assert pids[0] not in client.run(os.getpid).values()
     assert killed and killed[0] > 0  # the kill happened while batches were still running
-    from tergm import fit_design
+    from dyadflow.tergm import fit_design
 
     expected = fit_design(design, R=60, seed=SEED, batch_size=2)
     assert np.array_equal(result.replicates, expected.replicates)
@@ -259,7 +259,7 @@ def test_a_worker_killed_during_the_bootstrap_does_not_change_the_result(direct_
 
 
 def test_refresh_flow_re_estimates_only_when_the_data_changed(isolated_prefect, demo_directory):
-    from flows.workflow import refresh_flow
+    from dyadflow.flows.workflow import refresh_flow
 
     spec = write_run_spec(demo_directory, output="served")
     first = refresh_flow(str(spec))
@@ -291,7 +291,7 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
     import time
 
     from flows_conftest import REPO
-    from storage.demo import write_demo_dataset
+    from dyadflow.storage.demo import write_demo_dataset
 
     write_demo_dataset(tmp_path / "data", nodes=30, periods=4, seed=5)
     spec = tmp_path / "served.toml"
@@ -303,7 +303,7 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_RUNNER_POLL_FREQUENCY="1",
                PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="1")
-    server = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", str(spec), "--every", "3s"], cwd=REPO,
+    server = subprocess.Popen([sys.executable, "-m", "dyadflow.flows.cli", "serve", str(spec), "--every", "3s"], cwd=REPO,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def wait_for(condition, timeout):

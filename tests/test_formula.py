@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from storage.panel import Panel
-from tergm.design import build_design, parse_model
-from tergm.formula import FormulaError, FormulaSyntaxError, Name, format_r_number, parse_formula
-from tergm.terms import REGISTRY, TermContext, TermError, compile_term, known_terms
+from dyadflow.storage.panel import Panel
+from dyadflow.tergm.design import build_design, parse_model
+from dyadflow.tergm.formula import FormulaError, FormulaSyntaxError, Name, format_r_number, parse_formula
+from dyadflow.tergm.terms import REGISTRY, TermContext, TermError, compile_term, known_terms
 
 # ---------------------------------------------------------------------------------------------
 # Parsing

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from conftest import reference_path
-from kernels import degree as K
-from kernels.dispatch import change, dyad_change_matrix, dyad_index
-from kernels.network import network_state
+from dyadflow.kernels import degree as K
+from dyadflow.kernels.dispatch import change, dyad_change_matrix, dyad_index
+from dyadflow.kernels.network import network_state
 
 # ---------------------------------------------------------------------------------------------
 # brute-force statistics, straight from the definitions (no change-statistic algebra)
@@ -366,8 +366,8 @@ def test_dyad_change_matrix_rows_follow_dyad_index(directed):
 def test_dispatch_cache_follows_every_kernel_module():
     """numba would key dispatch's disk cache on dispatch.py alone; an edit to kernels/degree.py must
     make it stale too (otherwise the cached driver keeps running the old kernels)."""
-    from kernels import dispatch
-    from kernels.cache import kernel_sources_stamp
+    from dyadflow.kernels import dispatch
+    from dyadflow.kernels.cache import kernel_sources_stamp
 
     for dispatcher in (dispatch.change, dispatch._tail_rows, dispatch.dyad_change_matrix):
         stamp = dispatcher._cache._cache_file._source_stamp

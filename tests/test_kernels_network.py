@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.network import network_state
+from dyadflow.kernels.network import network_state
 
 
 @pytest.mark.parametrize("directed", [True, False])

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from conftest import reference_path
 
-from kernels import triadic
-from kernels.dispatch import dyad_change_matrix, dyad_index
-from kernels.network import network_state
+from dyadflow.kernels import triadic
+from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
+from dyadflow.kernels.network import network_state
 
 SP_NAMES = ("OTP", "ITP", "RTP", "OSP", "ISP")
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tergm.rewire import RewireError, rewire_networks
-from tergm.sensitivity import aggregate, simulation_seeds
+from dyadflow.tergm.rewire import RewireError, rewire_networks
+from dyadflow.tergm.sensitivity import aggregate, simulation_seeds
 
 
 def random_panel(n=20, periods=4, density=0.15, directed=True, seed=1):

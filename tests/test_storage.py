@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import storage
-from storage.demo import write_demo_dataset
-from storage.panel import Panel
+from dyadflow import storage
+from dyadflow.storage.demo import write_demo_dataset
+from dyadflow.storage.panel import Panel
 
 DATA = Path(__file__).parent / "data"
 ALLIANCES = DATA / "alliances"

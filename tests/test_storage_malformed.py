@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import storage
+from dyadflow import storage
 
 CORPUS = Path(__file__).parent / "data" / "storage" / "malformed"
 CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
