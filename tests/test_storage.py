@@ -218,7 +218,8 @@ def test_killed_ingest_leaves_the_previous_store_intact(tmp_path):
     reference = [p.network.copy() for p in storage.open_panel(store)]
     write_demo_dataset(spec_dir, nodes=40, periods=6, seed=8)  # new data: a full rewrite is due
     script = textwrap.dedent(f"""
-        import os, signal, storage
+        import os, signal
+        from dyadflow import storage
         def progress(done, total, period):
             if done == 3:
                 os.kill(os.getpid(), signal.SIGKILL)  # die half way, mid-write
