@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -43,8 +44,9 @@ def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
             f"btergm needs a Panel (storage.panel.Panel.from_arrays or storage.open_panel), got {type(panel).__name__}"
         )
     design = build_design(formula, panel, temporal=True)
-    return fit_design(design, R=R, seed=seed, resamples=resamples, map_batches=map_batches,
-                      batch_size=batch_size, progress=progress, formula=formula)
+    fit = fit_design(design, R=R, seed=seed, resamples=resamples, map_batches=map_batches,
+                     batch_size=batch_size, progress=progress, formula=formula)
+    return replace(fit, panel=panel, temporal=True)
 
 
 def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=None,
@@ -112,4 +114,4 @@ def ergm(formula: str, network, *, directed: bool, nodes: Sequence | None = None
     p = len(design.names)
     return Fit(mple=estimate, design_matrix=design, replicates=np.zeros((0, p)),
                resamples=np.zeros((0, design.n_periods), np.int64), replicate_converged=np.zeros(0, bool),
-               formula=formula)
+               formula=formula, panel=panel, temporal=False)

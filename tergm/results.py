@@ -24,6 +24,9 @@ class Fit:
     formula: str | None = None
     seed: int | None = None
     diverging: list[list[str]] = field(default_factory=list)  # per replicate, terms without a finite MLE
+    # What simulation needs to rebuild the model (tergm/simulation.py): the panel fitted and the naming.
+    panel: object | None = field(default=None, repr=False, compare=False)
+    temporal: bool = True
 
     @property
     def names(self) -> list[str]:
