@@ -1,0 +1,269 @@
+"""Simulation goodness of fit, as ergm's / btergm's `gof`: observed network statistics against the
+distribution over networks simulated from the fit, per period and pooled over periods.
+
+    result = gof(fit, nsim=100, seed=1)
+    result.table        # model, period, statistic, value, observed, sim_mean, sim_lower, sim_upper, p_value
+    result.simulated    # per-draw counts (boxplots)
+    result.diagnostics  # MCMC diagnostics per period and model term
+
+Statistics: degree (undirected) or indegree and outdegree (directed); edgewise and dyadwise shared
+partners (OTP for directed networks, ergm's gof default; dyads = unordered pairs when undirected,
+ordered when directed); geodesic distances ("inf" = unreachable; pairs as for dsp); the triad census
+(directed); and the model's own statistics. p-values are ergm's two-sided Monte-Carlo p:
+min(1, 2 min(P(sim <= obs), P(sim >= obs))). Quantiles 2.5 / 97.5 % as R's quantile (type 7).
+"Pooled" sums each distribution over the periods, draw by draw (every period has nsim draws).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
+
+from dyadflow.tergm.simulation import PeriodDraws, Simulation, simulate
+
+TRIAD_TYPES = ("003", "012", "102", "021D", "021U", "021C", "111D", "111U", "030T", "030C", "201", "120D",
+               "120U", "120C", "210", "300")
+# Type (index into TRIAD_TYPES) of each of the 64 configurations of a triad (v, u, w), coded as
+# 1 v->u, 2 u->v, 4 v->w, 8 w->v, 16 u->w, 32 w->u (Batagelj & Mrvar's table, as networkx uses).
+_TRICODES = np.array([1, 2, 2, 3, 2, 4, 6, 8, 2, 6, 5, 7, 3, 8, 7, 11, 2, 6, 4, 8, 5, 9, 9, 13, 6, 10, 9, 14, 7,
+                      14, 12, 15, 2, 5, 6, 7, 6, 9, 10, 14, 4, 9, 9, 12, 8, 13, 14, 15, 3, 7, 8, 11, 7, 12, 14,
+                      15, 8, 14, 13, 15, 11, 15, 15, 16], np.int64) - 1
+
+# Warn when the lag-1 autocorrelation of a model statistic exceeds this, or its effective sample size
+# falls below this share of the draws.
+AUTOCORRELATION_WARNING = 0.8
+ESS_SHARE_WARNING = 0.1
+
+
+@njit(cache=True)
+def triad_census(adj, tricodes):
+    """Counts of the 16 triad types over all n choose 3 triads."""
+    n = adj.shape[0]
+    counts = np.zeros(16, np.int64)
+    for v in range(n):
+        for u in range(v + 1, n):
+            base = adj[v, u] + 2 * adj[u, v]
+            for w in range(u + 1, n):
+                code = base + 4 * adj[v, w] + 8 * adj[w, v] + 16 * adj[u, w] + 32 * adj[w, u]
+                counts[tricodes[code]] += 1
+    return counts
+
+
+def network_distributions(adj: np.ndarray, directed: bool) -> dict[str, np.ndarray]:
+    """Each gof distribution of one network: statistic -> counts indexed by value (geodesic: the last
+    entry counts unreachable pairs)."""
+    adj = np.asarray(adj, np.uint8)
+    n = adj.shape[0]
+    A = adj.astype(np.float64)
+    S = (A @ A).astype(np.int64)  # OTP / shared partners
+    out: dict[str, np.ndarray] = {}
+    if directed:
+        out["indegree"] = np.bincount(adj.sum(axis=0), minlength=n)
+        out["outdegree"] = np.bincount(adj.sum(axis=1), minlength=n)
+        pairs = ~np.eye(n, dtype=bool)
+        edges = adj.astype(bool)
+    else:
+        out["degree"] = np.bincount(adj.sum(axis=1), minlength=n)
+        pairs = np.triu(np.ones((n, n), dtype=bool), 1)
+        edges = pairs & adj.astype(bool)
+    out["esp"] = np.bincount(S[edges], minlength=n - 1 if n > 1 else 1)
+    out["dsp"] = np.bincount(S[pairs], minlength=n - 1 if n > 1 else 1)
+    dist = shortest_path(csr_matrix(adj), directed=directed, unweighted=True)
+    d = dist[pairs]
+    finite = np.isfinite(d)
+    geo = np.bincount(d[finite].astype(np.int64), minlength=n)[1:n]  # distances 1..n-1
+    out["geodesic"] = np.append(geo, (~finite).sum())
+    if directed:
+        out["triad_census"] = triad_census(adj, _TRICODES)
+    return out
+
+
+def _value_labels(statistic: str, length: int) -> list[str]:
+    if statistic == "triad_census":
+        return list(TRIAD_TYPES)
+    if statistic == "geodesic":
+        return [str(k) for k in range(1, length)] + ["inf"]
+    return [str(k) for k in range(length)]
+
+
+def mc_p_value(observed: np.ndarray, simulated: np.ndarray) -> np.ndarray:
+    """ergm's two-sided Monte-Carlo p: min(1, 2 min(mean(sim <= obs), mean(sim >= obs))), per column."""
+    lower = (simulated <= observed[None, :]).mean(axis=0)
+    upper = (simulated >= observed[None, :]).mean(axis=0)
+    return np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+
+
+def autocorrelation(x: np.ndarray, lag: int = 1) -> float:
+    x = np.asarray(x, float)
+    if len(x) <= lag + 1 or np.var(x) == 0:
+        return float("nan")
+    x = x - x.mean()
+    return float((x[:-lag] * x[lag:]).sum() / (x * x).sum())
+
+
+def effective_sample_size(x: np.ndarray) -> float:
+    """n / tau with Geyer's initial positive sequence estimate tau = -1 + 2 sum_m (rho_2m + rho_2m+1)."""
+    x = np.asarray(x, float)
+    n = len(x)
+    if n < 4 or np.var(x) == 0:
+        return float("nan")
+    x = x - x.mean()
+    spectrum = np.fft.rfft(x, 2 * n)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum), 2 * n)[:n]
+    acf /= acf[0]
+    tau = -1.0
+    for m in range(0, (n - 1) // 2):
+        pair = acf[2 * m] + acf[2 * m + 1]
+        if pair <= 0:
+            break
+        tau += 2.0 * pair
+    return float(n / max(tau, 1e-12))
+
+
+@dataclass(frozen=True)
+class GofResult:
+    table: pd.DataFrame
+    simulated: pd.DataFrame
+    diagnostics: pd.DataFrame
+    simulation: Simulation
+
+    def warnings(self) -> list[str]:
+        d = self.diagnostics
+        return [f"period {r.period}, {r.term}: {r.warning}" for r in d.itertuples() if r.warning]
+
+
+def _summaries(model: str, period: str, statistic: str, labels, observed, sims) -> tuple[list, list]:
+    sims = np.asarray(sims, float)
+    observed = np.asarray(observed, float)
+    lower, upper = np.quantile(sims, [0.025, 0.975], axis=0)
+    p = mc_p_value(observed, sims)
+    rows = [(model, period, statistic, labels[c], observed[c], sims[:, c].mean(), lower[c], upper[c], p[c])
+            for c in range(len(labels))]
+    draws = [(model, period, statistic, labels[c], k, sims[k, c]) for c in range(len(labels))
+             for k in range(sims.shape[0])]
+    return rows, draws
+
+
+def _pad(arrays: list[np.ndarray], statistic: str) -> np.ndarray:
+    """Stack count vectors of different lengths (geodesic keeps "inf" last)."""
+    width = max(len(a) for a in arrays)
+    out = np.zeros((len(arrays), width))
+    for k, a in enumerate(arrays):
+        if statistic == "geodesic":
+            out[k, : len(a) - 1] = a[:-1]
+            out[k, -1] = a[-1]
+        else:
+            out[k, : len(a)] = a
+    return out
+
+
+def _trim(observed: np.ndarray, sims: np.ndarray, statistic: str):
+    """Drop the trailing values no network reaches (keeps geodesic's "inf" and all triad types)."""
+    if statistic == "triad_census":
+        return observed, sims
+    body_obs, body_sims = (observed[:-1], sims[:, :-1]) if statistic == "geodesic" else (observed, sims)
+    used = np.nonzero((body_obs > 0) | (body_sims > 0).any(axis=0))[0]
+    last = used[-1] + 1 if len(used) else 1
+    if statistic == "geodesic":
+        return np.append(body_obs[:last], observed[-1]), np.column_stack([body_sims[:, :last], sims[:, -1]])
+    return body_obs[:last], body_sims[:, :last]
+
+
+def _distributions(draws: PeriodDraws, adj_observed: np.ndarray):
+    obs = network_distributions(adj_observed, draws.directed)
+    sims = [network_distributions(draws.network(k), draws.directed) for k in range(draws.nsim)]
+    return {s: (obs[s], _pad([x[s] for x in sims] + [obs[s]], s)) for s in obs}
+
+
+def _diagnostics(model: str, draws: PeriodDraws) -> list[tuple]:
+    rows = []
+    n_free = len(draws.dyads)
+    edge_counts = np.diff(draws.tie_ptr)
+    degenerate = ""
+    if n_free and ((edge_counts == 0).mean() > 0.5 or (edge_counts == n_free).mean() > 0.5):
+        degenerate = "near-degenerate: most simulated networks are empty or complete"
+    for c, term in enumerate(draws.names):
+        x = draws.statistics[:, c]
+        rho = autocorrelation(x)
+        ess = effective_sample_size(x)
+        warning = degenerate
+        if not warning:
+            if np.var(x) == 0:
+                warning = "the statistic never changed: the chain did not mix"
+            elif rho > AUTOCORRELATION_WARNING or ess < ESS_SHARE_WARNING * draws.nsim:
+                warning = (f"poor mixing (lag-1 autocorrelation {rho:.2f}, effective sample size {ess:.0f} of "
+                           f"{draws.nsim}): increase interval")
+        rows.append((model, draws.period, term, draws.acceptance_rate, rho, ess, warning))
+    return rows
+
+
+def gof_from_simulation(sims: Simulation, panel, model: str = "model") -> GofResult:
+    """The gof tables of already simulated draws (`panel`: the panel they were simulated on)."""
+    rows, draws_rows, diag = [], [], []
+    pooled: dict[str, list] = {}
+    for draws in sims.periods:
+        period = panel[panel.period_names.index(draws.period)]
+        for statistic, (obs, stacked) in _distributions(draws, period.network).items():
+            obs_full, sim_full = stacked[-1], stacked[:-1]
+            pooled.setdefault(statistic, []).append(stacked)
+            o, s = _trim(obs_full, sim_full, statistic)
+            r, d = _summaries(model, draws.period, statistic, _value_labels(statistic, len(o)), o, s)
+            rows += r
+            draws_rows += d
+        r, d = _summaries(model, draws.period, "model", list(draws.names), draws.observed, draws.statistics)
+        rows += r
+        draws_rows += d
+        diag += _diagnostics(model, draws)
+    if len(sims.periods) > 1:
+        for statistic, stacks in pooled.items():
+            width = max(s.shape[1] for s in stacks)
+            total = np.zeros((stacks[0].shape[0], width))
+            for s in stacks:
+                if statistic == "geodesic":
+                    total[:, : s.shape[1] - 1] += s[:, :-1]
+                    total[:, -1] += s[:, -1]
+                else:
+                    total[:, : s.shape[1]] += s
+            o, s = _trim(total[-1], total[:-1], statistic)
+            r, d = _summaries(model, "pooled", statistic, _value_labels(statistic, len(o)), o, s)
+            rows += r
+            draws_rows += d
+        observed = sum(d.observed for d in sims.periods)
+        stats = sum(d.statistics for d in sims.periods)
+        r, d = _summaries(model, "pooled", "model", list(sims.names), observed, stats)
+        rows += r
+        draws_rows += d
+    table = pd.DataFrame(rows, columns=["model", "period", "statistic", "value", "observed", "sim_mean",
+                                        "sim_lower", "sim_upper", "p_value"])
+    simulated = pd.DataFrame(draws_rows, columns=["model", "period", "statistic", "value", "draw", "count"])
+    simulated["draw"] = simulated["draw"].astype(np.int64)
+    diagnostics = pd.DataFrame(diag, columns=["model", "period", "term", "acceptance_rate", "autocorrelation",
+                                              "effective_sample_size", "warning"])
+    return GofResult(table=table, simulated=simulated, diagnostics=diagnostics, simulation=sims)
+
+
+def gof(fit, periods=None, nsim: int = 100, burnin: int | None = None, interval: int | None = None,
+        seed: int = 12345, *, panel=None, model: str = "model", map_tasks=None) -> GofResult:
+    """Goodness of fit of `fit` on each period of its likelihood (or `periods`); see the module docstring.
+    Arguments as tergm.simulation.simulate; `model` names the model in the tables."""
+    sims = simulate(fit, periods=periods, nsim=nsim, burnin=burnin, interval=interval, seed=seed, panel=panel,
+                    map_tasks=map_tasks)
+    return gof_from_simulation(sims, panel if panel is not None else fit.panel, model=model)
+
+
+def write_gof(result: GofResult, directory) -> None:
+    """gof.parquet/.csv, gof_simulated.parquet, mcmc_diagnostics.parquet/.csv (docs: SCHEMAS)."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    result.table.to_parquet(directory / "gof.parquet", index=False)
+    result.table.to_csv(directory / "gof.csv", index=False)
+    result.simulated.to_parquet(directory / "gof_simulated.parquet", index=False)
+    result.diagnostics.to_parquet(directory / "mcmc_diagnostics.parquet", index=False)
+    result.diagnostics.to_csv(directory / "mcmc_diagnostics.csv", index=False)
