@@ -2,8 +2,8 @@
 the MPLE design (kernels.dispatch.change).
 
 The chain's state is a `Network` (kernels/network.py) whose arrays are updated in place on each
-accepted toggle: adjacency, degrees, the two-step count matrices (A @ A, A @ A.T, A.T @ A: O(n) per
-toggle) and the sorted CSR neighbour lists. The lists are kept in arrays with room for every dyad
+accepted toggle: adjacency, degrees, the two-step count matrices (A @ A, A @ A.T, A.T @ A: O(degree)
+per toggle) and the sorted CSR neighbour lists. The lists are kept in arrays with room for every dyad
 (`sampler_state`), so inserting or removing a neighbour is a shift of the entries after it -- O(ties)
 per *accepted* toggle, which measured cheaper than rebuilding any list-free state, and keeps every
 kernel (gwesp and esp walk the lists) unchanged. A proposal then costs one dyad's change statistics.
@@ -84,60 +84,70 @@ def _list_remove(ptr, nbr, a, b):
 
 
 @njit(cache=True)
-def _flip_paths(adj, paths, i, j, d):
-    """A @ A after adj[i, j] += d (i != j): row i gains d * row j, column j gains d * column i
-    (both read before the flip, and neither changes with it)."""
-    n = adj.shape[0]
-    for b in range(n):
-        paths[i, b] += d * adj[j, b]
-    for a in range(n):
-        paths[a, j] += d * adj[a, i]
-
-
-@njit(cache=True)
 def toggle(net, i, j):
-    """Toggle the tie i -> j (undirected: {i, j}) and update every array of `net` in place."""
+    """Toggle the tie i -> j (undirected: {i, j}) and update every array of `net` in place.
+
+    The count matrices change only along the rows and columns of i and j, at the neighbours of i
+    and j, so the update walks the (old) neighbour lists: O(degree), not O(n), per toggle.
+    Directed, A[i, j] += d: A @ A gains d * A[j, :] in row i and d * A[:, i] in column j; A @ A.T
+    gains d * A[:, j] in row and column i (+ d on its diagonal); A.T @ A gains d * A[i, :] in row
+    and column j (+ d). Undirected, A += d (e_i e_j' + e_j e_i'): A @ A gains d * a_j in row and
+    column i, d * a_i in row and column j, and 1 = d * d on both diagonal entries.
+    """
     adj = net.adj
-    n = adj.shape[0]
     d = 1 - 2 * int(adj[i, j])
+    op, on, ip, inn = net.out_ptr, net.out_nbr, net.in_ptr, net.in_nbr
     if net.directed:
-        _flip_paths(adj, net.paths, i, j, d)
-        out_shared, in_shared = net.out_shared, net.in_shared
-        for b in range(n):  # A @ A.T: row and column i gain d * column j
+        paths, out_shared, in_shared = net.paths, net.out_shared, net.in_shared
+        for s in range(op[j], op[j + 1]):
+            paths[i, on[s]] += d
+        for s in range(ip[i], ip[i + 1]):
+            paths[inn[s], j] += d
+        for s in range(ip[j], ip[j + 1]):
+            b = inn[s]
             if b != i:
-                out_shared[i, b] += d * adj[b, j]
-                out_shared[b, i] += d * adj[b, j]
+                out_shared[i, b] += d
+                out_shared[b, i] += d
         out_shared[i, i] += d
-        for b in range(n):  # A.T @ A: row and column j gain d * row i
+        for s in range(op[i], op[i + 1]):
+            b = on[s]
             if b != j:
-                in_shared[j, b] += d * adj[i, b]
-                in_shared[b, j] += d * adj[i, b]
+                in_shared[j, b] += d
+                in_shared[b, j] += d
         in_shared[j, j] += d
         adj[i, j] = np.uint8(adj[i, j] + d)
         net.outdeg[i] += d
         net.indeg[j] += d
         if d > 0:
-            _list_insert(net.out_ptr, net.out_nbr, i, j)
-            _list_insert(net.in_ptr, net.in_nbr, j, i)
+            _list_insert(op, on, i, j)
+            _list_insert(ip, inn, j, i)
         else:
-            _list_remove(net.out_ptr, net.out_nbr, i, j)
-            _list_remove(net.in_ptr, net.in_nbr, j, i)
+            _list_remove(op, on, i, j)
+            _list_remove(ip, inn, j, i)
     else:
-        # Two single-entry flips, each applied to A @ A on the matrix left by the one before.
-        _flip_paths(adj, net.paths, i, j, d)
+        paths = net.paths
+        for s in range(op[j], op[j + 1]):
+            k = on[s]
+            paths[i, k] += d
+            paths[k, i] += d
+        for s in range(op[i], op[i + 1]):
+            k = on[s]
+            paths[j, k] += d
+            paths[k, j] += d
+        paths[i, i] += 1
+        paths[j, j] += 1
         adj[i, j] = np.uint8(adj[i, j] + d)
-        _flip_paths(adj, net.paths, j, i, d)
         adj[j, i] = np.uint8(adj[j, i] + d)
         net.outdeg[i] += d
         net.outdeg[j] += d
         net.indeg[i] += d
         net.indeg[j] += d
         if d > 0:
-            _list_insert(net.out_ptr, net.out_nbr, i, j)
-            _list_insert(net.out_ptr, net.out_nbr, j, i)
+            _list_insert(op, on, i, j)
+            _list_insert(op, on, j, i)
         else:
-            _list_remove(net.out_ptr, net.out_nbr, i, j)
-            _list_remove(net.out_ptr, net.out_nbr, j, i)
+            _list_remove(op, on, i, j)
+            _list_remove(op, on, j, i)
 
 
 @njit(cache=True)

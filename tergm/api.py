@@ -24,8 +24,10 @@ def _map_locally(fn: Callable, batches: list) -> list:
 
 def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
            map_batches: MapBatches | None = None, batch_size: int = 25,
-           progress: Callable[[int, int], None] | None = None) -> Fit:
-    """Fit a TERGM by bootstrapped pseudolikelihood, as R's btergm::btergm.
+           progress: Callable[[int, int], None] | None = None, estimate: str = "MPLE",
+           mcmc: Mapping | None = None):
+    """Fit a TERGM by bootstrapped pseudolikelihood, as R's btergm::btergm (estimate="MLE": then the
+    pooled MCMC-MLE started at the MPLE, as btergm's mtergm; `mcmc`: tergm.mcmle.mcmle's arguments).
 
     formula: ergm-style right-hand side over the panel (see tergm.design.build_design).
     R, seed: bootstrap replicates; period draws come from numpy's Generator(seed) (`draw_resamples`).
@@ -43,10 +45,16 @@ def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
         raise TypeError(
             f"btergm needs a Panel (storage.panel.Panel.from_arrays or storage.open_panel), got {type(panel).__name__}"
         )
+    _check_estimate(estimate)
     design = build_design(formula, panel, temporal=True)
-    fit = fit_design(design, R=R, seed=seed, resamples=resamples, map_batches=map_batches,
+    fit = fit_design(design, R=0 if estimate == "MLE" else R, seed=seed, resamples=resamples, map_batches=map_batches,
                      batch_size=batch_size, progress=progress, formula=formula)
-    return replace(fit, panel=panel, temporal=True)
+    fit = replace(fit, panel=panel, temporal=True)
+    if estimate == "MLE":
+        from dyadflow.tergm.mcmle import mcmle
+
+        return mcmle(fit, **dict(mcmc or {}))
+    return fit
 
 
 def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=None,
@@ -97,11 +105,20 @@ def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=Non
                diverging=diverging)
 
 
+def _check_estimate(estimate: str) -> str:
+    if estimate not in ("MPLE", "MLE"):
+        raise EstimationError(f"estimate must be 'MPLE' or 'MLE', got {estimate!r}")
+    return estimate
+
+
 def ergm(formula: str, network, *, directed: bool, nodes: Sequence | None = None,
          node_attributes: Mapping[str, np.ndarray] | None = None,
-         dyad_covariates: Mapping[str, np.ndarray] | None = None) -> Fit:
-    """Cross-sectional MPLE of one network (ergm(..., estimate = "MPLE")); intervals are Wald
-    intervals from the inverse Hessian, as ergm reports for MPLE."""
+         dyad_covariates: Mapping[str, np.ndarray] | None = None, estimate: str = "MPLE",
+         mcmc: Mapping | None = None):
+    """Cross-sectional fit of one network. estimate="MPLE" (default): intervals are Wald intervals
+    from the inverse Hessian, as ergm reports for MPLE. estimate="MLE": MCMC-MLE started at the MPLE
+    (tergm.mcmle.mcmle; `mcmc` passes its keyword arguments: samplesize, interval, burnin, seed, ...)."""
+    _check_estimate(estimate)
     from dyadflow.storage.panel import Panel
     from dyadflow.tergm.design import build_design
 
@@ -110,8 +127,13 @@ def ergm(formula: str, network, *, directed: bool, nodes: Sequence | None = None
         node_attributes=node_attributes, dyad_covariates=dyad_covariates,
     )
     design = build_design(formula, panel, temporal=False)
-    estimate = mple(design)
+    mple_estimate = mple(design)
     p = len(design.names)
-    return Fit(mple=estimate, design_matrix=design, replicates=np.zeros((0, p)),
-               resamples=np.zeros((0, design.n_periods), np.int64), replicate_converged=np.zeros(0, bool),
-               formula=formula, panel=panel, temporal=False)
+    fit = Fit(mple=mple_estimate, design_matrix=design, replicates=np.zeros((0, p)),
+              resamples=np.zeros((0, design.n_periods), np.int64), replicate_converged=np.zeros(0, bool),
+              formula=formula, panel=panel, temporal=False)
+    if estimate == "MLE":
+        from dyadflow.tergm.mcmle import mcmle
+
+        return mcmle(fit, **dict(mcmc or {}))
+    return fit
