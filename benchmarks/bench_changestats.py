@@ -8,7 +8,7 @@ state (`network_state`, three BLAS products per period) is timed on its own line
     undirected: edges + gwdegree(0.1) [+ gwesp(0.5)]
     directed:   edges + gwidegree(0.1) + gwodegree(0.1) [+ gwesp(0.5) (OTP)]
 
-gwesp (kernels.triadic.GWESP, par [decay, type]) is added when kernels/triadic.py provides it.
+gwesp (kernels.dispatch.CODES['gwesp'], par [decay, type]).
 
     python benchmarks/bench_changestats.py [--nodes 230] [--periods 31] [--density 0.1] [--repeat 5]
 """
@@ -22,8 +22,8 @@ import time
 import numba
 import numpy as np
 
-from dyadflow.kernels import degree, triadic
-from dyadflow.kernels.dispatch import dyad_change_matrix
+from dyadflow.kernels import triadic
+from dyadflow.kernels.dispatch import CODES, dyad_change_matrix
 from dyadflow.kernels.network import network_state
 
 
@@ -44,15 +44,14 @@ def model_terms(directed: bool) -> list[tuple[str, int, list[float], int]]:
     """(label, code, par, columns) of the benchmark model."""
     if directed:
         terms = [
-            ("edges", degree.EDGES, [], 1),
-            ("gwidegree(0.1)", degree.GWIDEGREE, [0.1], 1),
-            ("gwodegree(0.1)", degree.GWODEGREE, [0.1], 1),
+            ("edges", CODES['edges'], [], 1),
+            ("gwidegree(0.1)", CODES['gwidegree'], [0.1], 1),
+            ("gwodegree(0.1)", CODES['gwodegree'], [0.1], 1),
         ]
     else:
-        terms = [("edges", degree.EDGES, [], 1), ("gwdegree(0.1)", degree.GWDEGREE, [0.1], 1)]
-    if hasattr(triadic, "GWESP"):
-        otp = float(getattr(triadic, "SP_OTP", 0))  # undirected networks ignore the type
-        terms.append(("gwesp(0.5)", triadic.GWESP, [0.5, otp], 1))
+        terms = [("edges", CODES['edges'], [], 1), ("gwdegree(0.1)", CODES['gwdegree'], [0.1], 1)]
+    otp = float(triadic.SP_OTP)  # undirected networks ignore the type
+    terms.append(("gwesp(0.5)", CODES['gwesp'], [0.5, otp], 1))
     return terms
 
 

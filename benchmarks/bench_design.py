@@ -8,8 +8,7 @@ call that loads numba's cache, and prints wall time (best of --repeat) and peak 
     python benchmarks/bench_design.py [--nodes 230] [--periods 31] [--directed] [--repeat 3]
         [--formula "y ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.1, fixed=TRUE) + edgecov(dist) + memory"]
 
-The default formula is the brief's model; gwesp is left out (with a note) until
-kernels/triadic.py provides GWESP.
+The default formula is the brief's model.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import tracemalloc
 
 import numpy as np
 
-from dyadflow.kernels import triadic
+
 from dyadflow.storage.panel import Panel
 from dyadflow.tergm.design import build_design
 
@@ -61,9 +60,7 @@ def main():
         degree_terms = (
             "gwidegree(0.1, fixed=TRUE) + gwodegree(0.1, fixed=TRUE)" if args.directed else "gwdegree(0.1, fixed=TRUE)"
         )
-        gwesp = " + gwesp(0.5, fixed=TRUE)" if hasattr(triadic, "GWESP") else ""
-        if not gwesp:
-            print("note: kernels.triadic.GWESP is not implemented yet; timing without gwesp")
+        gwesp = " + gwesp(0.5, fixed=TRUE)"
         args.formula = f"y ~ edges{gwesp} + {degree_terms} + edgecov(dist) + memory(type='stability')"
 
     panel = synthetic_panel(args.nodes, args.periods, args.directed, args.density)

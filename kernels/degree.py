@@ -1,4 +1,4 @@
-"""Dyad, star and degree terms (codes 0-99). See kernels/dispatch.py for the contract.
+"""Dyad, star and degree terms. See kernels/dispatch.py for the contract, kernels/registry.py for @kernel.
 
 Every kernel adds the "toggle on" change stat(y + ij) - stat(y - ij) for dyad (i, j), the rest of
 y as in `net`, exactly as ergm 4.6 defines the term (src/changestats.c). Degrees in `net` count
@@ -10,17 +10,17 @@ undirected one (where `net.outdeg` already is the degree). Kernels marked "(undi
 "(directed)" below are only defined there in ergm; the term registry (tergm/terms.py) must reject
 the other kind of network -- the kernels do not check.
 
-Every kernel, helper and `change_degree` is `inline="always"`: numba then compiles them into the
+Every kernel and helper is `inline="always"`: numba then compiles them into the
 driver's own loop at its IR level. A plain call would go to the separately cached machine code
 when the kernels come from numba's disk cache -- an opaque call that unpacks the Network into
 dozens of arguments and reference-counts its arrays, measured at ~160 ns per dyad and term against
 ~1-30 ns inlined.
 
 Parameter layouts (float64 `par`):
-    EDGES, MUTUAL, TWOPATH, ISOLATES: []
-    KSTAR, ISTAR, OSTAR: [k1, k2, ...], one column per k
-    DEGREE, IDEGREE, ODEGREE: [d1, d2, ...], one column per d
-    GWDEGREE, GWIDEGREE, GWODEGREE: [decay], one column (fixed = TRUE)
+    edges, mutual, twopath, isolates: []
+    kstar, istar, ostar: [k1, k2, ...], one column per k
+    degree, idegree, odegree: [d1, d2, ...], one column per d
+    gwdegree, gwidegree, gwodegree: [decay], one column (fixed = TRUE)
 """
 
 import math
@@ -28,20 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
-EDGES = 0
-MUTUAL = 1
-KSTAR = 2
-ISTAR = 3
-OSTAR = 4
-TWOPATH = 5
-ISOLATES = 6
-DEGREE = 7
-IDEGREE = 8
-ODEGREE = 9
-GWDEGREE = 10
-GWIDEGREE = 11
-GWODEGREE = 12
-
+from dyadflow.kernels.registry import kernel
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -79,21 +66,99 @@ def _gw_weight(d, one_minus_r):
     return math.pow(one_minus_r, float(d))  # a float exponent: libm pow, as in C (not numba's integer power)
 
 
+
+def _nodes_if_zero(n, directed, par, columns):
+    """g(empty) of counts over nodes (k-stars, degree d): every node has degree 0, C(0, k) = [k == 0]."""
+    return np.array([float(n) if int(v) == 0 else 0.0 for v in par])
+
+
+def _all_nodes(n, directed, par, columns):
+    return np.array([float(n)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Every dyad of one tail at once (the MPLE design's path, the registry's `tail=`): edges and the
+# gw-degree terms, whose per-dyad cost is otherwise a libm pow or two. Each weight pow(1 - e^-decay, d)
+# is computed once per degree value and reused -- the same numbers as the per-dyad kernels, bit for bit.
+
+
+@njit(cache=True)
+def remembered_pow(table, base, k):
+    """pow(base, k) with a float exponent, as _gw_weight and kernels.triadic._path compute it, each
+    power computed once and kept in `table` (entries start at -1; base is in [0, 1])."""
+    if table[k] < 0.0:
+        table[k] = math.pow(base, float(k))
+    return table[k]
+
+
+@njit(cache=True)
+def edges_tail(net, i, par, rows, col):
+    for r in range(rows.shape[0]):
+        rows[r, col] += 1.0
+    return True
+
+
+_GW_TOTAL = 0
+_GW_IN = 1
+_GW_OUT = 2
+
+
+@njit(cache=True)
+def _gw_degree_tail(kind, net, i, par, rows, col):
+    """gwdegree (kind _GW_TOTAL), gwidegree (_GW_IN) or gwodegree (_GW_OUT) for every head of tail i."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    one_minus_r = 1.0 - math.exp(-par[0])
+    table = np.full(2 * n + 1, -1.0)  # degrees (directed DEG: in + out) stay below 2n
+    r = 0
+    for j in range(first, n):
+        if j == i:
+            continue
+        tie = net.adj[i, j]
+        if kind == _GW_TOTAL:
+            rows[r, col] += remembered_pow(table, one_minus_r, _degree_minus(net, i, tie)) + remembered_pow(
+                table, one_minus_r, _degree_minus(net, j, tie))
+        elif kind == _GW_IN:
+            rows[r, col] += remembered_pow(table, one_minus_r, net.indeg[j] - tie)
+        else:
+            rows[r, col] += remembered_pow(table, one_minus_r, net.outdeg[i] - tie)
+        r += 1
+    return True
+
+
+@njit(cache=True)
+def gwdegree_tail(net, i, par, rows, col):
+    return _gw_degree_tail(_GW_TOTAL, net, i, par, rows, col)
+
+
+@njit(cache=True)
+def gwidegree_tail(net, i, par, rows, col):
+    return _gw_degree_tail(_GW_IN, net, i, par, rows, col)
+
+
+@njit(cache=True)
+def gwodegree_tail(net, i, par, rows, col):
+    return _gw_degree_tail(_GW_OUT, net, i, par, rows, col)
+
+
 # ---------------------------------------------------------------------------------------------
 # kernels
 
 
+@kernel("edges", tail=edges_tail)
 @njit(cache=True, inline="always")
 def edges(net, i, j, par, out, col):
     out[col] += 1.0
 
 
+@kernel("mutual")
 @njit(cache=True, inline="always")
 def mutual(net, i, j, par, out, col):
     """(directed) Mutual pairs: i->j completes one iff j->i is present."""
     out[col] += net.adj[j, i]
 
 
+@kernel("kstar", empty=_nodes_if_zero)
 @njit(cache=True, inline="always")
 def kstar(net, i, j, par, out, col):
     """(undirected) sum_v C(deg v, k): the new edge completes C(d_minus, k - 1) k-stars at each end."""
@@ -105,6 +170,7 @@ def kstar(net, i, j, par, out, col):
         out[col + c] += choose(di, km1) + choose(dj, km1)
 
 
+@kernel("istar", empty=_nodes_if_zero)
 @njit(cache=True, inline="always")
 def istar(net, i, j, par, out, col):
     """(directed) sum_v C(indeg v, k): only the head's in-star count changes."""
@@ -113,6 +179,7 @@ def istar(net, i, j, par, out, col):
         out[col + c] += choose(dj, int(par[c]) - 1)
 
 
+@kernel("ostar", empty=_nodes_if_zero)
 @njit(cache=True, inline="always")
 def ostar(net, i, j, par, out, col):
     """(directed) sum_v C(outdeg v, k): only the tail's out-star count changes."""
@@ -121,6 +188,7 @@ def ostar(net, i, j, par, out, col):
         out[col + c] += choose(di, int(par[c]) - 1)
 
 
+@kernel("twopath")
 @njit(cache=True, inline="always")
 def twopath(net, i, j, par, out, col):
     """Two-paths. Directed (ergm's m2star): paths a->b->c with a != c; i->j is the second leg of
@@ -135,6 +203,7 @@ def twopath(net, i, j, par, out, col):
         out[col] += _degree_minus(net, i, tie) + _degree_minus(net, j, tie)
 
 
+@kernel("isolates", empty=_all_nodes)
 @njit(cache=True, inline="always")
 def isolates(net, i, j, par, out, col):
     """Nodes of degree 0: adding the tie removes i and j from the count when they had no other tie."""
@@ -151,6 +220,7 @@ def _degree_count_change(d_minus, d):
     return (1.0 if d_minus + 1 == d else 0.0) - (1.0 if d_minus == d else 0.0)
 
 
+@kernel("degree", empty=_nodes_if_zero)
 @njit(cache=True, inline="always")
 def degree(net, i, j, par, out, col):
     """(undirected) Nodes of degree exactly d, one column per d."""
@@ -162,6 +232,7 @@ def degree(net, i, j, par, out, col):
         out[col + c] += _degree_count_change(di, d) + _degree_count_change(dj, d)
 
 
+@kernel("idegree", empty=_nodes_if_zero)
 @njit(cache=True, inline="always")
 def idegree(net, i, j, par, out, col):
     """(directed) Nodes of in-degree exactly d."""
@@ -170,6 +241,7 @@ def idegree(net, i, j, par, out, col):
         out[col + c] += _degree_count_change(dj, int(par[c]))
 
 
+@kernel("odegree", empty=_nodes_if_zero)
 @njit(cache=True, inline="always")
 def odegree(net, i, j, par, out, col):
     """(directed) Nodes of out-degree exactly d."""
@@ -178,6 +250,7 @@ def odegree(net, i, j, par, out, col):
         out[col + c] += _degree_count_change(di, int(par[c]))
 
 
+@kernel("gwdegree", tail=gwdegree_tail)
 @njit(cache=True, inline="always")
 def gwdegree(net, i, j, par, out, col):
     """(undirected) gwdegree(decay, fixed=TRUE) = e^decay sum_v [1 - (1 - e^-decay)^deg v]."""
@@ -188,90 +261,15 @@ def gwdegree(net, i, j, par, out, col):
     out[col] += _gw_weight(di, one_minus_r) + _gw_weight(dj, one_minus_r)
 
 
+@kernel("gwidegree", tail=gwidegree_tail)
 @njit(cache=True, inline="always")
 def gwidegree(net, i, j, par, out, col):
     """(directed) gwidegree(decay, fixed=TRUE): gwdegree over in-degrees; only the head changes."""
     out[col] += _gw_weight(net.indeg[j] - net.adj[i, j], 1.0 - math.exp(-par[0]))
 
 
+@kernel("gwodegree", tail=gwodegree_tail)
 @njit(cache=True, inline="always")
 def gwodegree(net, i, j, par, out, col):
     """(directed) gwodegree(decay, fixed=TRUE): gwdegree over out-degrees; only the tail changes."""
     out[col] += _gw_weight(net.outdeg[i] - net.adj[i, j], 1.0 - math.exp(-par[0]))
-
-
-@njit(cache=True, inline="always")
-def change_degree(code, net, i, j, par, out, col):
-    if code == EDGES:
-        edges(net, i, j, par, out, col)
-    elif code == MUTUAL:
-        mutual(net, i, j, par, out, col)
-    elif code == KSTAR:
-        kstar(net, i, j, par, out, col)
-    elif code == ISTAR:
-        istar(net, i, j, par, out, col)
-    elif code == OSTAR:
-        ostar(net, i, j, par, out, col)
-    elif code == TWOPATH:
-        twopath(net, i, j, par, out, col)
-    elif code == ISOLATES:
-        isolates(net, i, j, par, out, col)
-    elif code == DEGREE:
-        degree(net, i, j, par, out, col)
-    elif code == IDEGREE:
-        idegree(net, i, j, par, out, col)
-    elif code == ODEGREE:
-        odegree(net, i, j, par, out, col)
-    elif code == GWDEGREE:
-        gwdegree(net, i, j, par, out, col)
-    elif code == GWIDEGREE:
-        gwidegree(net, i, j, par, out, col)
-    elif code == GWODEGREE:
-        gwodegree(net, i, j, par, out, col)
-    else:
-        raise ValueError("unknown degree-family change-statistic code")
-
-
-# ---------------------------------------------------------------------------------------------
-# Every dyad of one tail at once (the MPLE design's path, kernels.dispatch._tail_rows): edges and the
-# gw-degree terms, whose per-dyad cost is otherwise a libm pow or two. Each weight pow(1 - e^-decay, d)
-# is computed once per degree value and reused -- the same numbers as the per-dyad kernels, bit for bit.
-
-
-@njit(cache=True)
-def remembered_pow(table, base, k):
-    """pow(base, k) with a float exponent, as _gw_weight and kernels.triadic._path compute it, each
-    power computed once and kept in `table` (entries start at -1; base is in [0, 1])."""
-    if table[k] < 0.0:
-        table[k] = math.pow(base, float(k))
-    return table[k]
-
-
-@njit(cache=True)
-def degree_tail_rows(code, net, i, par, rows, col):
-    """Rows of every dyad with tail i (heads j != i when directed, j > i undirected, ascending), for
-    the codes with a per-tail pass; returns False (nothing written) for the others."""
-    if code != EDGES and code != GWDEGREE and code != GWIDEGREE and code != GWODEGREE:
-        return False
-    n = net.adj.shape[0]
-    first = 0 if net.directed else i + 1
-    if code == EDGES:
-        for r in range(rows.shape[0]):
-            rows[r, col] += 1.0
-        return True
-    one_minus_r = 1.0 - math.exp(-par[0])
-    table = np.full(2 * n + 1, -1.0)  # degrees (directed DEG: in + out) stay below 2n
-    r = 0
-    for j in range(first, n):
-        if j == i:
-            continue
-        tie = net.adj[i, j]
-        if code == GWDEGREE:
-            rows[r, col] += remembered_pow(table, one_minus_r, _degree_minus(net, i, tie)) + remembered_pow(
-                table, one_minus_r, _degree_minus(net, j, tie))
-        elif code == GWIDEGREE:
-            rows[r, col] += remembered_pow(table, one_minus_r, net.indeg[j] - tie)
-        else:
-            rows[r, col] += remembered_pow(table, one_minus_r, net.outdeg[i] - tie)
-        r += 1
-    return True

@@ -1,37 +1,59 @@
-"""One entry point for every structural change statistic: `change(code, ...)` routes a term code to
-its kernel, so the MPLE design builder and the (future) MCMC sampler call kernels the same way and
-numba can cache everything (jitted functions passed as arguments defeat numba's cache).
+"""One entry point for every structural change statistic: `change(code, ...)` routes a kernel code to
+its kernel, so the MPLE design builder, summary statistics and an MCMC sampler call kernels the same
+way and numba can cache everything (jitted functions passed as arguments defeat numba's cache).
 
-Codes 0-99 belong to kernels/degree.py (dyad, star and degree terms), 100-199 to
-kernels/triadic.py (triangle and shared-partner terms). Adding a term: write its kernel in the
-family module, give it a code and a branch in that module's `change_<family>`, register it in
-tergm/terms.py.
+Codes and the if/elif chains over them are generated from the kernel registry (kernels/registry.py)
+into kernels/_generated.py, rewritten here on import whenever the registry has changed. Adding a term:
+write its kernel with an @kernel registration in a family module, and register the term (arguments,
+coefficient names) in tergm/terms.py.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import tempfile
+from pathlib import Path
+
 import numpy as np
 from numba import njit, prange
 
+from dyadflow.kernels import registry
 from dyadflow.kernels.cache import stamp_with_kernel_sources
-from dyadflow.kernels.degree import change_degree, degree_tail_rows
-from dyadflow.kernels.network import Network
-from dyadflow.kernels.triadic import change_triadic, triadic_tail_rows
+from dyadflow.kernels.network import Network, neighbour_insert, network_state
+
+_GENERATED = Path(__file__).with_name("_generated.py")
 
 
-# inline="always": compiled into the driver loop with the degree kernels (see kernels/degree.py).
-@njit(cache=True, inline="always")
-def change(code, net, i, j, par, out, col):
-    """Add the change statistics of term `code` for dyad (i, j) into out[col:...].
+def _write_generated_dispatch() -> None:
+    """Keep kernels/_generated.py equal to what the registry generates (atomic replace, so several
+    processes importing at once never read a half-written file)."""
+    source = registry.dispatch_source()
+    try:
+        if _GENERATED.read_text(encoding="utf-8") == source:
+            return
+    except FileNotFoundError:
+        pass
+    try:
+        handle, temporary = tempfile.mkstemp(dir=_GENERATED.parent, prefix="._generated.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(source)
+        os.replace(temporary, _GENERATED)
+    except OSError as error:
+        raise ImportError(
+            f"{_GENERATED} is out of date with the kernel registry and cannot be rewritten ({error}); "
+            "reinstall dyadflow, or import it once from a writable checkout"
+        ) from error
 
-    The change is stat(y with i->j) - stat(y without i->j), the rest of y as in `net`
-    (whether or not i->j is currently present), exactly as ergm's MPLE defines it.
-    `par` is the term's parameter vector (float64).
-    """
-    if code < 100:
-        change_degree(code, net, i, j, par, out, col)
-    else:
-        change_triadic(code, net, i, j, par, out, col)
+
+_write_generated_dispatch()
+_generated = importlib.import_module("dyadflow.kernels._generated")
+# change(code, net, i, j, par, out, col): add stat(y with i->j) - stat(y without i->j) of kernel `code`
+# (parameters `par`, float64) into out[col:...], the rest of y as in `net`, whether or not i->j is
+# present -- ergm's change statistic, for the MPLE design, summary statistics and an MCMC sampler.
+change = _generated.change
+CODES: dict[str, int] = dict(_generated.CODES)
+_tail_rows_of_code = _generated.tail_rows
 
 
 @njit(cache=True)
@@ -45,23 +67,10 @@ def _tail_rows(codes, par_offsets, params, col_offsets, net, i, out):
         r = i * n - i * (i + 1) // 2
         first = i + 1
     rows = out[r : r + n - first - (1 if first <= i else 0)]
-    # Terms write disjoint columns, so they may fill the rows one term at a time: edges and the
-    # gw-degree terms, and the triangle/shared-partner terms, get one call per tail
-    # (kernels.degree.degree_tail_rows, kernels.triadic.triadic_tail_rows); the other degree
-    # kernels are inlined here per dyad.
+    # Terms write disjoint columns, so they fill the rows one term at a time: one call per tail and
+    # term (a per-tail pass where the kernel registers one, else its per-dyad kernel in a loop).
     for t in range(codes.shape[0]):
-        par = params[par_offsets[t] : par_offsets[t + 1]]
-        if codes[t] < 100:
-            if degree_tail_rows(codes[t], net, i, par, rows, col_offsets[t]):
-                continue
-            k = 0
-            for j in range(first, n):
-                if j == i:
-                    continue
-                change_degree(codes[t], net, i, j, par, rows[k], col_offsets[t])
-                k += 1
-        else:
-            triadic_tail_rows(codes[t], net, i, par, rows, col_offsets[t])
+        _tail_rows_of_code(codes[t], net, i, params[par_offsets[t] : par_offsets[t + 1]], rows, col_offsets[t])
 
 
 @njit(parallel=True, cache=True)
@@ -88,8 +97,82 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net):
     return out
 
 
-# All three compile the kernels of every family into themselves: their disk cache must follow those files.
-stamp_with_kernel_sources(change, _tail_rows, dyad_change_matrix)
+@njit(cache=True)
+def _with_tie(net, i, j):
+    """`net` with the absent tie i->j (undirected: i--j) added: the two-step counts and degrees
+    updated in place in O(n), the neighbour lists copied with the new entry (O(edges))."""
+    adj = net.adj
+    n = adj.shape[0]
+    paths, out_shared, in_shared = net.paths, net.out_shared, net.in_shared
+    if net.directed:
+        # (A + E_ij)^2 = A^2 + [row i += A[j, :]] + [column j += A[:, i]]
+        # (A + E_ij)(A + E_ij)^T adds A[:, j] to row and column i, and 1 at (i, i);
+        # (A + E_ij)^T (A + E_ij) adds A[i, :] to row and column j, and 1 at (j, j).
+        for v in range(n):
+            paths[i, v] += adj[j, v]
+            paths[v, j] += adj[v, i]
+            out_shared[i, v] += adj[v, j]
+            out_shared[v, i] += adj[v, j]
+            in_shared[j, v] += adj[i, v]
+            in_shared[v, j] += adj[i, v]
+        out_shared[i, i] += 1
+        in_shared[j, j] += 1
+        adj[i, j] = 1
+        net.outdeg[i] += 1
+        net.indeg[j] += 1
+        out_ptr, out_nbr = neighbour_insert(net.out_ptr, net.out_nbr, i, j)
+        in_ptr, in_nbr = neighbour_insert(net.in_ptr, net.in_nbr, j, i)
+        return Network(adj, True, net.outdeg, net.indeg, paths, out_shared, in_shared, out_ptr, out_nbr, in_ptr,
+                       in_nbr)
+    # (A + E_ij + E_ji)^2: rows i, j gain A[j, :], A[i, :]; columns j, i gain A[:, i], A[:, j]; 1 at (i, i), (j, j).
+    for v in range(n):
+        paths[i, v] += adj[j, v]
+        paths[j, v] += adj[i, v]
+    for v in range(n):
+        paths[v, j] += adj[v, i]
+        paths[v, i] += adj[v, j]
+    paths[i, i] += 1
+    paths[j, j] += 1
+    adj[i, j] = 1
+    adj[j, i] = 1
+    net.outdeg[i] += 1
+    net.outdeg[j] += 1
+    net.indeg[i] += 1
+    net.indeg[j] += 1
+    ptr, nbr = neighbour_insert(net.out_ptr, net.out_nbr, i, j)
+    ptr, nbr = neighbour_insert(ptr, nbr, j, i)
+    return Network(adj, False, net.outdeg, net.indeg, paths, paths, paths, ptr, nbr, ptr, nbr)
+
+
+@njit(cache=True)
+def _added_tie_changes(codes, par_offsets, params, col_offsets, net, tails, heads):
+    """Sum of the change statistics of adding the ties (tails[e], heads[e]) to `net` one at a time,
+    in order (`net` is updated in place and must not hold them)."""
+    total = np.zeros(col_offsets[-1])
+    for e in range(tails.shape[0]):
+        i, j = tails[e], heads[e]
+        for t in range(codes.shape[0]):
+            change(codes[t], net, i, j, params[par_offsets[t] : par_offsets[t + 1]], total, col_offsets[t])
+        net = _with_tie(net, i, j)
+    return total
+
+
+def summary_statistics(codes, par_offsets, params, col_offsets, adj: np.ndarray, directed: bool) -> np.ndarray:
+    """g(y) of the packed terms (dyad_change_matrix's layout) for the network `adj`, as ergm's summary
+    computes it: g(empty) plus the change statistics of adding y's ties one at a time, in edge-list
+    order (tail-major; i < j when undirected)."""
+    state = network_state(adj, directed)  # validates adj
+    n = state.adj.shape[0]
+    tails, heads = np.nonzero(state.adj if directed else np.triu(state.adj, 1))
+    empty = network_state(np.zeros((n, n), dtype=np.uint8), directed)
+    added = _added_tie_changes(np.asarray(codes, dtype=np.int64), np.asarray(par_offsets, dtype=np.int64),
+                               np.asarray(params, dtype=np.float64), np.asarray(col_offsets, dtype=np.int64), empty,
+                               tails.astype(np.int64), heads.astype(np.int64))
+    return registry.empty_values(codes, par_offsets, params, col_offsets, n, directed) + added
+
+
+# All of these compile the kernels of every family into themselves: their disk cache must follow those files.
+stamp_with_kernel_sources(change, _tail_rows_of_code, _tail_rows, dyad_change_matrix, _added_tie_changes)
 
 
 def dyad_index(n: int, directed: bool) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Triangle and shared-partner terms (codes 100-199). See kernels/dispatch.py for the contract.
+"""Triangle and shared-partner terms. See kernels/dispatch.py for the contract, kernels/registry.py for @kernel.
 
 Every kernel adds stat(y + ij) - stat(y - ij) for one dyad, with the rest of y as in `net`, whether
 or not (i, j) is currently a tie. Definitions follow ergm 4.6 (src/changestats.c,
@@ -25,7 +25,7 @@ of `Network` instead (O(degree) per dyad, in the same ascending order). Partners
 that gw sums are added in the same order as in R.
 
 The per-dyad kernels are what an MCMC sampler calls. The MPLE design takes every dyad of a tail at
-once (`triadic_tail_rows`): gwesp and esp then run one pass over the neighbour lists per tail
+once (`gwesp_tail`, `esp_tail`): gwesp and esp then run one pass over the neighbour lists per tail
 (`_esp_tail`), which visits the same partners in the same order and so gives the same numbers bit
 for bit (tests/test_kernels_triadic.py checks this against the per-dyad kernels). Both read the
 affected edges of each shared-partner type from one description, `_esp_layout`.
@@ -37,18 +37,7 @@ import numpy as np
 from numba import njit
 
 from dyadflow.kernels.degree import remembered_pow
-
-TRIANGLE = 100
-TTRIPLE = 101
-CTRIPLE = 102
-TRANSITIVETIES = 103
-CYCLICALTIES = 104
-GWESP = 105
-GWDSP = 106
-GWNSP = 107
-ESP = 108
-DSP = 109
-NSP = 110
+from dyadflow.kernels.registry import kernel
 
 # Shared-partner type codes used in the parameter vectors (gw*: par[1]; esp/dsp/nsp: par[0]).
 SP_OTP = 0
@@ -354,34 +343,6 @@ def nsp(net, i, j, par, out, col):
     _dsp_terms(net, i, j, sptype, _MODE_COUNT, 0.0, 0.0, par[1:], out, col, 1)
 
 
-@njit(cache=True)
-def change_triadic(code, net, i, j, par, out, col):
-    if code == TRIANGLE:
-        triangle(net, i, j, par, out, col)
-    elif code == TTRIPLE:
-        ttriple(net, i, j, par, out, col)
-    elif code == CTRIPLE:
-        ctriple(net, i, j, par, out, col)
-    elif code == TRANSITIVETIES:
-        transitiveties(net, i, j, par, out, col)
-    elif code == CYCLICALTIES:
-        cyclicalties(net, i, j, par, out, col)
-    elif code == GWESP:
-        gwesp(net, i, j, par, out, col)
-    elif code == GWDSP:
-        gwdsp(net, i, j, par, out, col)
-    elif code == GWNSP:
-        gwnsp(net, i, j, par, out, col)
-    elif code == ESP:
-        esp(net, i, j, par, out, col)
-    elif code == DSP:
-        dsp(net, i, j, par, out, col)
-    elif code == NSP:
-        nsp(net, i, j, par, out, col)
-    else:
-        raise ValueError("unknown triangle/shared-partner term code (valid: 100-110)")
-
-
 # ---------------------------------------------------------------------------------------------
 # Edgewise shared partners of every dyad of one tail at once (the MPLE design's path).
 #
@@ -498,7 +459,7 @@ def _esp_dyad_part(adj, t, h, e, t_ptr, t_nbr, k_ptr, k_nbr, h_to_k, counts, at_
 
 @njit(cache=True)
 def _esp_tail(net, t, sptype, mode, alpha, r, ds, rows, col, sign):
-    """_esp_terms for every dyad of tail t (rows as in triadic_tail_rows), any type but RTP: each part
+    """_esp_terms for every dyad of tail t (rows as in gwesp_tail), any type but RTP: each part
     of _esp_layout once for all heads (k over t's list, then every h in k's list)."""
     adj = net.adj
     n = adj.shape[0]
@@ -528,26 +489,42 @@ def _esp_tail(net, t, sptype, mode, alpha, r, ds, rows, col, sign):
 
 
 @njit(cache=True)
-def triadic_tail_rows(code, net, i, par, out, col):
-    """change_triadic for every dyad with tail i, rows in kernels.dispatch's order (heads j != i when
-    directed, j > i undirected; out[0] is the first of them). The dispatcher calls this once per
-    tail instead of once per dyad. gwesp and esp (the model's usual triadic terms; RTP aside) take
-    the per-tail pass above; the other terms call their per-dyad kernel, ~120 ns of call overhead
-    per dyad (separately cached numba functions)."""
-    if code == GWESP or code == ESP:
-        sptype = _sp_type(net, par[1] if code == GWESP else par[0])
-        if sptype != SP_RTP:
-            if code == GWESP:
-                alpha = par[0]
-                _esp_tail(net, i, sptype, _MODE_GW, alpha, 1.0 - math.exp(-alpha), par[2:2], out, col, 1)
-            else:
-                _esp_tail(net, i, sptype, _MODE_COUNT, 0.0, 0.0, par[1:], out, col, 1)
-            return
-    n = net.adj.shape[0]
-    first = 0 if net.directed else i + 1
-    r = 0
-    for j in range(first, n):
-        if j == i:
-            continue
-        change_triadic(code, net, i, j, par, out[r], col)
-        r += 1
+def gwesp_tail(net, i, par, rows, col):
+    """gwesp for every dyad with tail i (rows as kernels.dispatch passes them: heads j != i when
+    directed, j > i undirected); False for RTP, which takes the per-dyad kernel."""
+    sptype = _sp_type(net, par[1])
+    if sptype == SP_RTP:
+        return False
+    alpha = par[0]
+    _esp_tail(net, i, sptype, _MODE_GW, alpha, 1.0 - math.exp(-alpha), par[2:2], rows, col, 1)
+    return True
+
+
+@njit(cache=True)
+def esp_tail(net, i, par, rows, col):
+    """esp for every dyad with tail i, as gwesp_tail."""
+    sptype = _sp_type(net, par[0])
+    if sptype == SP_RTP:
+        return False
+    _esp_tail(net, i, sptype, _MODE_COUNT, 0.0, 0.0, par[1:], rows, col, 1)
+    return True
+
+
+def _all_dyads_if_zero(n, directed, par, columns):
+    """dsp(d)/nsp(d) on the empty network: every dyad (ordered pair when directed) has 0 shared partners."""
+    dyads = n * (n - 1) if directed else n * (n - 1) // 2
+    return np.array([float(dyads) if int(d) == 0 else 0.0 for d in par[1:]])
+
+
+# Registrations (the per-tail passes are defined after the kernels they stand in for).
+kernel("triangle")(triangle)
+kernel("ttriple")(ttriple)
+kernel("ctriple")(ctriple)
+kernel("transitiveties")(transitiveties)
+kernel("cyclicalties")(cyclicalties)
+kernel("gwesp", tail=gwesp_tail)(gwesp)
+kernel("gwdsp")(gwdsp)
+kernel("gwnsp")(gwnsp)
+kernel("esp", tail=esp_tail)(esp)
+kernel("dsp", empty=_all_dyads_if_zero)(dsp)
+kernel("nsp", empty=_all_dyads_if_zero)(nsp)

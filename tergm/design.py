@@ -21,7 +21,9 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
+from dyadflow.kernels import dispatch
 from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
 from dyadflow.kernels.network import network_state
 from dyadflow.storage.panel import Panel, Period
@@ -314,6 +316,50 @@ def build_design(formula: str | Formula, panel: Panel, *, temporal: bool = True)
         nodes=[panel[t].nodes for t in periods],
         directed=model.directed,
     )
+
+
+def summary_statistics(formula_or_model: str | Formula | Model, data: Panel | np.ndarray, *,
+                       directed: bool | None = None, temporal: bool = True) -> pd.DataFrame:
+    """The model's statistics g(y), one row per period in the likelihood, one column per coefficient.
+
+    Structural terms as ergm's summary computes them (g(empty) plus the change statistics of adding
+    the period's ties one at a time, kernels.dispatch.summary_statistics); covariate terms (including
+    btergm's memory, delrecip, timecov) g = sum of y_ij x_ij over the dyads in the likelihood.
+    `data` is a Panel, or one adjacency matrix (then `directed` is required). A Model must have been
+    compiled for this panel (parse_model); a formula is compiled here.
+    """
+    if isinstance(data, Panel):
+        panel = data
+        if directed is not None and bool(directed) != panel.directed:
+            raise FormulaError(f"directed={directed!r} contradicts the panel, which is {'' if panel.directed else 'un'}directed")
+    else:
+        if directed is None:
+            raise FormulaError("summary_statistics of an adjacency matrix needs directed=True or False")
+        panel = Panel.from_arrays([np.asarray(data)], directed=bool(directed))
+    model = formula_or_model if isinstance(formula_or_model, Model) else parse_model(
+        formula_or_model, panel, temporal=temporal)
+    if model.directed != panel.directed or model.n_periods != len(panel):
+        raise FormulaError("the model was compiled for another panel (directedness or number of periods differ)")
+    periods = list(model.likelihood_periods)
+    values = np.zeros((len(periods), len(model.names)))
+    for k, t in enumerate(periods):
+        period = panel[t]
+        if len(model.codes):
+            values[k, model.structural_columns] = dispatch.summary_statistics(
+                model.codes, model.par_offsets, model.params, model.kernel_col_offsets, period.network, model.directed)
+        if model.covariate_columns:
+            dyads = dyad_index(period.n, model.directed)
+            kept = _observed_rows(period, dyads, model.directed)
+            if kept is not None:
+                dyads = dyads[kept]
+            ties = dyads[period.network[dyads[:, 0], dyads[:, 1]] == 1]
+            X = np.zeros((len(ties), len(model.names)))
+            _fill_covariates(model, panel, t, X, ties[:, 0], ties[:, 1], networks_only=False)
+            for term, first in model.covariate_columns:
+                columns = slice(first, first + len(term.names))
+                values[k, columns] = X[:, columns].sum(axis=0)
+    return pd.DataFrame(values, index=pd.Index([panel.period_names[t] for t in periods], name="period"),
+                        columns=list(model.names))
 
 
 def _dyad_count(n: int, directed: bool) -> int:

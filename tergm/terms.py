@@ -5,8 +5,9 @@ directedness it requires, and a compile function that turns validated arguments 
 `CompiledTerm`: the coefficient names exactly as ergm 4.6 / btergm spell them, plus how to compute
 the columns, one of
 
-- `StructuralTerm`: a change-statistic kernel (a code of kernels/degree.py or kernels/triadic.py,
-  resolved by name so this module imports before every kernel has landed) and its parameters;
+- `StructuralTerm`: a change-statistic kernel (a function of kernels/degree.py or kernels/triadic.py,
+  registered there with @kernel, which gives it its code, per-tail pass and empty-network value) and
+  its parameters;
 - `CovariateTerm`: a network-independent builder giving one (n, n) matrix per column for a period
   (node covariates, factors, matching, edge covariates) or, for btergm's temporal terms (memory,
   delrecip, timecov), a function of the previous period's network aligned to this period's nodes.
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dyadflow.kernels import degree, triadic
+from dyadflow.kernels import degree, registry, triadic
 from dyadflow.storage.panel import Period
 from dyadflow.tergm.formula import FormulaError, TermCall, format_r_number
 
@@ -39,34 +40,23 @@ class TermError(FormulaError):
 
 @dataclass(frozen=True)
 class StructuralTerm:
-    """Columns computed by a change-statistic kernel: `kernels.<family>.<constant>` with `par`.
-
-    Kernel codes and shared-partner type codes (written as "OTP", ... in `par`) are looked up in
-    the kernel modules only when the kernel inputs are built, so terms compile (and name their
-    coefficients) before every kernel has landed.
-    """
+    """Columns computed by a change-statistic kernel (a function of kernels/degree.py or
+    kernels/triadic.py registered with @kernel) with parameters `par`; its integer code, generated
+    from the kernel registry, is what kernels.dispatch takes."""
 
     names: tuple[str, ...]
-    family: str  # "degree" or "triadic"
-    constant: str  # e.g. "GWDEGREE"
+    kernel: Callable  # the registered numba kernel, e.g. kernels.degree.gwdegree
     par: tuple[float | str, ...] = ()
     lag: int = 0
 
     @property
     def code(self) -> int:
-        module = {"degree": degree, "triadic": triadic}[self.family]
-        code = getattr(module, self.constant, None)
-        if code is None:
-            raise TermError(
-                f"the kernel kernels.{self.family}.{self.constant} (needed for {', '.join(self.names)}) "
-                "is not implemented yet"
-            )
-        return int(code)
+        return registry.code_of(self.kernel)
 
     @property
     def kernel_par(self) -> tuple[float, ...]:
         """`par` with shared-partner type names replaced by kernels.triadic.SP_TYPES codes."""
-        return tuple(_sp_type_code(self.names[0], v) if isinstance(v, str) else float(v) for v in self.par)
+        return tuple(float(triadic.SP_TYPES[v]) if isinstance(v, str) else float(v) for v in self.par)
 
 
 @dataclass(frozen=True)
@@ -271,24 +261,24 @@ def _check_kind(term_name: str, argument: Argument, value):
 # Structural terms (kernels/degree.py, kernels/triadic.py)
 
 
-def _simple(name: str, family: str, constant: str, directed: bool | None, summary: str):
+def _simple(name: str, kernel, directed: bool | None, summary: str):
     @term(name, directed=directed, summary=summary)
     def compile_simple(values, context, _name=name):
-        return StructuralTerm((_name,), family, constant)
+        return StructuralTerm((_name,), kernel)
 
 
-_simple("edges", "degree", "EDGES", None, "number of ties")
-_simple("mutual", "degree", "MUTUAL", True, "number of reciprocated pairs")
-_simple("twopath", "degree", "TWOPATH", None, "number of two-paths")
-_simple("isolates", "degree", "ISOLATES", None, "number of isolates")
-_simple("triangle", "triadic", "TRIANGLE", None, "number of triangles")
-_simple("ttriple", "triadic", "TTRIPLE", True, "transitive triples")
-_simple("ctriple", "triadic", "CTRIPLE", True, "cyclic triples")
-_simple("transitiveties", "triadic", "TRANSITIVETIES", True, "ties closing a transitive two-path")
-_simple("cyclicalties", "triadic", "CYCLICALTIES", True, "ties closing a cyclic two-path")
+_simple("edges", degree.edges, None, "number of ties")
+_simple("mutual", degree.mutual, True, "number of reciprocated pairs")
+_simple("twopath", degree.twopath, None, "number of two-paths")
+_simple("isolates", degree.isolates, None, "number of isolates")
+_simple("triangle", triadic.triangle, None, "number of triangles")
+_simple("ttriple", triadic.ttriple, True, "transitive triples")
+_simple("ctriple", triadic.ctriple, True, "cyclic triples")
+_simple("transitiveties", triadic.transitiveties, True, "ties closing a transitive two-path")
+_simple("cyclicalties", triadic.cyclicalties, True, "ties closing a cyclic two-path")
 
 
-def _counted(name: str, family: str, constant: str, directed: bool | None, argument: str, summary: str):
+def _counted(name: str, kernel, directed: bool | None, argument: str, summary: str):
     """kstar(k), degree(d), ...: one column per value, named name + value (e.g. "degree0")."""
 
     @term(name, Argument(argument, "numbers"), directed=directed, summary=summary)
@@ -298,15 +288,15 @@ def _counted(name: str, family: str, constant: str, directed: bool | None, argum
             if count < 0 or float(count) != int(count):
                 raise TermError(f"term '{_name}': {argument} must be non-negative whole numbers, got {count!r}")
         names = tuple(f"{_name}{format_r_number(c)}" for c in counts)
-        return StructuralTerm(names, family, constant, tuple(float(c) for c in counts))
+        return StructuralTerm(names, kernel, tuple(float(c) for c in counts))
 
 
-_counted("kstar", "degree", "KSTAR", False, "k", "k-stars")
-_counted("istar", "degree", "ISTAR", True, "k", "in-k-stars")
-_counted("ostar", "degree", "OSTAR", True, "k", "out-k-stars")
-_counted("degree", "degree", "DEGREE", False, "d", "nodes of degree d")
-_counted("idegree", "degree", "IDEGREE", True, "d", "nodes of in-degree d")
-_counted("odegree", "degree", "ODEGREE", True, "d", "nodes of out-degree d")
+_counted("kstar", degree.kstar, False, "k", "k-stars")
+_counted("istar", degree.istar, True, "k", "in-k-stars")
+_counted("ostar", degree.ostar, True, "k", "out-k-stars")
+_counted("degree", degree.degree, False, "d", "nodes of degree d")
+_counted("idegree", degree.idegree, True, "d", "nodes of in-degree d")
+_counted("odegree", degree.odegree, True, "d", "nodes of out-degree d")
 
 
 def _require_fixed(name: str, values: dict):
@@ -319,7 +309,7 @@ def _require_fixed(name: str, values: dict):
         raise TermError(f"term '{name}' needs argument 'decay' when fixed=TRUE")
 
 
-def _gw_degree(name: str, constant: str, label: str, directed: bool):
+def _gw_degree(name: str, kernel, label: str, directed: bool):
     @term(
         name,
         Argument("decay", "number", None),
@@ -330,12 +320,12 @@ def _gw_degree(name: str, constant: str, label: str, directed: bool):
     def compile_gw_degree(values, context, _name=name):
         _require_fixed(_name, values)
         decay = values["decay"]
-        return StructuralTerm((f"{label}.fixed.{format_r_number(decay)}",), "degree", constant, (decay,))
+        return StructuralTerm((f"{label}.fixed.{format_r_number(decay)}",), kernel, (decay,))
 
 
-_gw_degree("gwdegree", "GWDEGREE", "gwdeg", False)
-_gw_degree("gwidegree", "GWIDEGREE", "gwideg", True)
-_gw_degree("gwodegree", "GWODEGREE", "gwodeg", True)
+_gw_degree("gwdegree", degree.gwdegree, "gwdeg", False)
+_gw_degree("gwidegree", degree.gwidegree, "gwideg", True)
+_gw_degree("gwodegree", degree.gwodegree, "gwodeg", True)
 
 _SP_TYPES = ("OTP", "ITP", "RTP", "OSP", "ISP")
 
@@ -349,16 +339,7 @@ def _sp_type(term_name: str, type_name: str, directed: bool) -> str:
     return type_name if directed else "OTP"
 
 
-def _sp_type_code(user: str, type_name: str) -> float:
-    codes = getattr(triadic, "SP_TYPES", None)
-    if codes is None:
-        raise TermError(f"{user} needs kernels.triadic.SP_TYPES, which is not implemented yet")
-    if isinstance(codes, dict):
-        return float(codes[type_name])
-    return float(list(codes).index(type_name))
-
-
-def _gw_sp(name: str, constant: str):
+def _gw_sp(name: str, kernel):
     @term(
         name,
         Argument("decay", "number", None),
@@ -371,15 +352,15 @@ def _gw_sp(name: str, constant: str):
         decay = values["decay"]
         sp_type = _sp_type(_name, values["type"], context.directed)
         prefix = f"{_name}.{sp_type}" if context.directed else _name
-        return StructuralTerm((f"{prefix}.fixed.{format_r_number(decay)}",), "triadic", constant, (decay, sp_type))
+        return StructuralTerm((f"{prefix}.fixed.{format_r_number(decay)}",), kernel, (decay, sp_type))
 
 
-_gw_sp("gwesp", "GWESP")
-_gw_sp("gwdsp", "GWDSP")
-_gw_sp("gwnsp", "GWNSP")
+_gw_sp("gwesp", triadic.gwesp)
+_gw_sp("gwdsp", triadic.gwdsp)
+_gw_sp("gwnsp", triadic.gwnsp)
 
 
-def _sp(name: str, constant: str):
+def _sp(name: str, kernel):
     @term(name, Argument("d", "numbers"), Argument("type", "string", "OTP"), summary="shared-partner counts")
     def compile_sp(values, context, _name=name):
         counts = values["d"]
@@ -389,12 +370,12 @@ def _sp(name: str, constant: str):
         sp_type = _sp_type(_name, values["type"], context.directed)
         prefix = f"{_name}.{sp_type}" if context.directed else _name
         names = tuple(f"{prefix}{format_r_number(c)}" for c in counts)
-        return StructuralTerm(names, "triadic", constant, (sp_type, *(float(c) for c in counts)))
+        return StructuralTerm(names, kernel, (sp_type, *(float(c) for c in counts)))
 
 
-_sp("esp", "ESP")
-_sp("dsp", "DSP")
-_sp("nsp", "NSP")
+_sp("esp", triadic.esp)
+_sp("dsp", triadic.dsp)
+_sp("nsp", triadic.nsp)
 
 
 # ---------------------------------------------------------------------------------------------

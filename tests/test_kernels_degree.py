@@ -19,7 +19,8 @@ import pytest
 
 from conftest import reference_path
 from dyadflow.kernels import degree as K
-from dyadflow.kernels.dispatch import change, dyad_change_matrix, dyad_index
+from dyadflow.kernels import registry
+from dyadflow.kernels.dispatch import CODES, change, dyad_change_matrix, dyad_index
 from dyadflow.kernels.network import network_state
 
 # ---------------------------------------------------------------------------------------------
@@ -104,36 +105,36 @@ def stat_gwodegree(adj, directed, par):
 
 
 BRUTE = {
-    K.EDGES: stat_edges,
-    K.MUTUAL: stat_mutual,
-    K.KSTAR: stat_kstar,
-    K.ISTAR: stat_istar,
-    K.OSTAR: stat_ostar,
-    K.TWOPATH: stat_twopath,
-    K.ISOLATES: stat_isolates,
-    K.DEGREE: stat_degree,
-    K.IDEGREE: stat_idegree,
-    K.ODEGREE: stat_odegree,
-    K.GWDEGREE: stat_gwdegree,
-    K.GWIDEGREE: stat_gwidegree,
-    K.GWODEGREE: stat_gwodegree,
+    CODES['edges']: stat_edges,
+    CODES['mutual']: stat_mutual,
+    CODES['kstar']: stat_kstar,
+    CODES['istar']: stat_istar,
+    CODES['ostar']: stat_ostar,
+    CODES['twopath']: stat_twopath,
+    CODES['isolates']: stat_isolates,
+    CODES['degree']: stat_degree,
+    CODES['idegree']: stat_idegree,
+    CODES['odegree']: stat_odegree,
+    CODES['gwdegree']: stat_gwdegree,
+    CODES['gwidegree']: stat_gwidegree,
+    CODES['gwodegree']: stat_gwodegree,
 }
 
-ALL_CODES = {getattr(K, name) for name in dir(K) if name.isupper()}
+ALL_CODES = {number for name, number in CODES.items() if registry.entries()[number].module.endswith('.degree')}
 
 STARS = [1.0, 2.0, 3.0, 4.0]
 DEGREES = [0.0, 1.0, 2.0, 3.0, 6.0, 20.0]
 DECAYS = [0.0, 0.1, 0.5, 1.0, 3.0]
 
 UNDIRECTED_TERMS = (
-    [(K.EDGES, []), (K.KSTAR, STARS), (K.TWOPATH, []), (K.ISOLATES, []), (K.DEGREE, DEGREES)]
-    + [(K.GWDEGREE, [d]) for d in DECAYS]
+    [(CODES['edges'], []), (CODES['kstar'], STARS), (CODES['twopath'], []), (CODES['isolates'], []), (CODES['degree'], DEGREES)]
+    + [(CODES['gwdegree'], [d]) for d in DECAYS]
 )
 DIRECTED_TERMS = (
-    [(K.EDGES, []), (K.MUTUAL, []), (K.ISTAR, STARS), (K.OSTAR, STARS), (K.TWOPATH, []), (K.ISOLATES, [])]
-    + [(K.IDEGREE, DEGREES), (K.ODEGREE, DEGREES)]
-    + [(K.GWIDEGREE, [d]) for d in DECAYS]
-    + [(K.GWODEGREE, [d]) for d in DECAYS]
+    [(CODES['edges'], []), (CODES['mutual'], []), (CODES['istar'], STARS), (CODES['ostar'], STARS), (CODES['twopath'], []), (CODES['isolates'], [])]
+    + [(CODES['idegree'], DEGREES), (CODES['odegree'], DEGREES)]
+    + [(CODES['gwidegree'], [d]) for d in DECAYS]
+    + [(CODES['gwodegree'], [d]) for d in DECAYS]
 )
 
 
@@ -148,7 +149,7 @@ def pack(terms):
     return codes, par_offsets, params, col_offsets
 
 
-PER_PARAMETER_CODES = {K.KSTAR, K.ISTAR, K.OSTAR, K.DEGREE, K.IDEGREE, K.ODEGREE}
+PER_PARAMETER_CODES = {CODES['kstar'], CODES['istar'], CODES['ostar'], CODES['degree'], CODES['idegree'], CODES['odegree']}
 
 
 def random_graph(n: int, density: float, directed: bool, rng: np.random.Generator) -> np.ndarray:
@@ -202,8 +203,8 @@ def test_per_tail_passes_equal_the_per_dyad_kernel_bit_for_bit(directed, density
     """edges and the gw-degree terms are filled per tail (kernels.degree.degree_tail_rows) from a
     weight table; the numbers must be exactly those of `change` called per dyad."""
     terms = [(code, par) for code, par in (DIRECTED_TERMS if directed else UNDIRECTED_TERMS)
-             if code in (K.EDGES, K.GWDEGREE, K.GWIDEGREE, K.GWODEGREE)]
-    terms += [(K.GWDEGREE, [0.7])] if directed else []  # DEG() = in + out, the table's longest range
+             if code in (CODES['edges'], CODES['gwdegree'], CODES['gwidegree'], CODES['gwodegree'])]
+    terms += [(CODES['gwdegree'], [0.7])] if directed else []  # DEG() = in + out, the table's longest range
     rng = np.random.default_rng(int(density * 100) + directed)
     adj = random_graph(40, density, directed, rng)
     net = network_state(adj, directed)
@@ -218,7 +219,7 @@ def test_per_tail_passes_equal_the_per_dyad_kernel_bit_for_bit(directed, density
 
 def test_directed_degree_terms_use_total_degree():
     """kstar/degree/gwdegree on a directed network use ergm's DEG() = in + out (brute force agrees)."""
-    terms = [(K.KSTAR, STARS), (K.DEGREE, DEGREES), (K.GWDEGREE, [0.7])]
+    terms = [(CODES['kstar'], STARS), (CODES['degree'], DEGREES), (CODES['gwdegree'], [0.7])]
     rng = np.random.default_rng(3)
     adj = random_graph(6, 0.4, True, rng)
     got = dyad_change_matrix(*pack(terms), network_state(adj, True))
@@ -236,19 +237,19 @@ def test_choose():
 # ergm 4.6 ground truth
 
 COLUMN_PATTERNS = [
-    (r"edges", K.EDGES),
-    (r"mutual", K.MUTUAL),
-    (r"kstar(\d+)", K.KSTAR),
-    (r"istar(\d+)", K.ISTAR),
-    (r"ostar(\d+)", K.OSTAR),
-    (r"twopath", K.TWOPATH),
-    (r"isolates", K.ISOLATES),
-    (r"degree(\d+)", K.DEGREE),
-    (r"idegree(\d+)", K.IDEGREE),
-    (r"odegree(\d+)", K.ODEGREE),
-    (r"gwdeg\.fixed\.([\d.]+)", K.GWDEGREE),
-    (r"gwideg\.fixed\.([\d.]+)", K.GWIDEGREE),
-    (r"gwodeg\.fixed\.([\d.]+)", K.GWODEGREE),
+    (r"edges", CODES['edges']),
+    (r"mutual", CODES['mutual']),
+    (r"kstar(\d+)", CODES['kstar']),
+    (r"istar(\d+)", CODES['istar']),
+    (r"ostar(\d+)", CODES['ostar']),
+    (r"twopath", CODES['twopath']),
+    (r"isolates", CODES['isolates']),
+    (r"degree(\d+)", CODES['degree']),
+    (r"idegree(\d+)", CODES['idegree']),
+    (r"odegree(\d+)", CODES['odegree']),
+    (r"gwdeg\.fixed\.([\d.]+)", CODES['gwdegree']),
+    (r"gwideg\.fixed\.([\d.]+)", CODES['gwidegree']),
+    (r"gwodeg\.fixed\.([\d.]+)", CODES['gwodegree']),
 ]
 
 
@@ -377,5 +378,5 @@ def test_dispatch_cache_follows_every_kernel_module():
 
 def test_unknown_degree_code_is_an_error():
     net = network_state(np.zeros((3, 3), dtype=np.uint8), True)
-    with pytest.raises(ValueError, match="unknown degree-family"):
+    with pytest.raises(ValueError, match="unknown change-statistic code"):
         change(99, net, 0, 1, np.zeros(0), np.zeros(1), 0)

@@ -18,7 +18,7 @@ import pytest
 from conftest import reference_path
 
 from dyadflow.kernels import triadic
-from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
+from dyadflow.kernels.dispatch import CODES as DISPATCH_CODES, change, dyad_change_matrix, dyad_index
 from dyadflow.kernels.network import network_state
 
 SP_NAMES = ("OTP", "ITP", "RTP", "OSP", "ISP")
@@ -135,17 +135,17 @@ def brute_change_matrix(adj: np.ndarray, directed: bool, terms) -> np.ndarray:
 # ---------------------------------------------------------------- kernels through the dispatcher
 
 CODES = {
-    "triangle": triadic.TRIANGLE,
-    "ttriple": triadic.TTRIPLE,
-    "ctriple": triadic.CTRIPLE,
-    "transitiveties": triadic.TRANSITIVETIES,
-    "cyclicalties": triadic.CYCLICALTIES,
-    "gwesp": triadic.GWESP,
-    "gwdsp": triadic.GWDSP,
-    "gwnsp": triadic.GWNSP,
-    "esp": triadic.ESP,
-    "dsp": triadic.DSP,
-    "nsp": triadic.NSP,
+    "triangle": DISPATCH_CODES["triangle"],
+    "ttriple": DISPATCH_CODES["ttriple"],
+    "ctriple": DISPATCH_CODES["ctriple"],
+    "transitiveties": DISPATCH_CODES["transitiveties"],
+    "cyclicalties": DISPATCH_CODES["cyclicalties"],
+    "gwesp": DISPATCH_CODES["gwesp"],
+    "gwdsp": DISPATCH_CODES["gwdsp"],
+    "gwnsp": DISPATCH_CODES["gwnsp"],
+    "esp": DISPATCH_CODES["esp"],
+    "dsp": DISPATCH_CODES["dsp"],
+    "nsp": DISPATCH_CODES["nsp"],
 }
 
 
@@ -227,7 +227,7 @@ def test_undirected_changes_match_brute_force(seed, density):
 
 
 def per_dyad_change_matrix(adj: np.ndarray, directed: bool, terms) -> np.ndarray:
-    """The same matrix from kernels.triadic.change_triadic called once per dyad: the reference the
+    """The same matrix from kernels.dispatch.change called once per dyad: the reference the
     per-tail passes of dyad_change_matrix (gwesp, esp) must equal bit for bit."""
     net = network_state(adj, directed)
     pairs = dyad_index(adj.shape[0], directed)
@@ -237,7 +237,7 @@ def per_dyad_change_matrix(adj: np.ndarray, directed: bool, terms) -> np.ndarray
         width = len(par) - 1 if name in ("esp", "dsp", "nsp") else 1
         block = np.zeros((len(pairs), width))
         for row, (i, j) in enumerate(pairs):
-            triadic.change_triadic(CODES[name], net, int(i), int(j), par, block[row], 0)
+            change(CODES[name], net, int(i), int(j), par, block[row], 0)
         blocks.append(block)
     return np.hstack(blocks)
 
