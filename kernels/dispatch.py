@@ -1,6 +1,6 @@
 """One entry point for every structural change statistic: `change(code, ...)` routes a kernel code to
-its kernel, so the MPLE design builder, summary statistics and an MCMC sampler call kernels the same
-way and numba can cache everything (jitted functions passed as arguments defeat numba's cache).
+its kernel, so the MPLE design builder, summary statistics and the MCMC sampler (kernels/sampler.py)
+call kernels the same way and numba can cache everything (jitted functions passed as arguments defeat numba's cache).
 
 Codes and the if/elif chains over them are generated from the kernel registry (kernels/registry.py)
 into kernels/_generated.py, rewritten here on import whenever the registry has changed. Adding a term:
@@ -20,7 +20,6 @@ from numba import njit, prange
 
 from dyadflow.kernels import registry
 from dyadflow.kernels.cache import stamp_with_kernel_sources
-from dyadflow.kernels.network import Network, neighbour_insert, network_state
 
 _GENERATED = Path(__file__).with_name("_generated.py")
 
@@ -97,82 +96,8 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net):
     return out
 
 
-@njit(cache=True)
-def _with_tie(net, i, j):
-    """`net` with the absent tie i->j (undirected: i--j) added: the two-step counts and degrees
-    updated in place in O(n), the neighbour lists copied with the new entry (O(edges))."""
-    adj = net.adj
-    n = adj.shape[0]
-    paths, out_shared, in_shared = net.paths, net.out_shared, net.in_shared
-    if net.directed:
-        # (A + E_ij)^2 = A^2 + [row i += A[j, :]] + [column j += A[:, i]]
-        # (A + E_ij)(A + E_ij)^T adds A[:, j] to row and column i, and 1 at (i, i);
-        # (A + E_ij)^T (A + E_ij) adds A[i, :] to row and column j, and 1 at (j, j).
-        for v in range(n):
-            paths[i, v] += adj[j, v]
-            paths[v, j] += adj[v, i]
-            out_shared[i, v] += adj[v, j]
-            out_shared[v, i] += adj[v, j]
-            in_shared[j, v] += adj[i, v]
-            in_shared[v, j] += adj[i, v]
-        out_shared[i, i] += 1
-        in_shared[j, j] += 1
-        adj[i, j] = 1
-        net.outdeg[i] += 1
-        net.indeg[j] += 1
-        out_ptr, out_nbr = neighbour_insert(net.out_ptr, net.out_nbr, i, j)
-        in_ptr, in_nbr = neighbour_insert(net.in_ptr, net.in_nbr, j, i)
-        return Network(adj, True, net.outdeg, net.indeg, paths, out_shared, in_shared, out_ptr, out_nbr, in_ptr,
-                       in_nbr)
-    # (A + E_ij + E_ji)^2: rows i, j gain A[j, :], A[i, :]; columns j, i gain A[:, i], A[:, j]; 1 at (i, i), (j, j).
-    for v in range(n):
-        paths[i, v] += adj[j, v]
-        paths[j, v] += adj[i, v]
-    for v in range(n):
-        paths[v, j] += adj[v, i]
-        paths[v, i] += adj[v, j]
-    paths[i, i] += 1
-    paths[j, j] += 1
-    adj[i, j] = 1
-    adj[j, i] = 1
-    net.outdeg[i] += 1
-    net.outdeg[j] += 1
-    net.indeg[i] += 1
-    net.indeg[j] += 1
-    ptr, nbr = neighbour_insert(net.out_ptr, net.out_nbr, i, j)
-    ptr, nbr = neighbour_insert(ptr, nbr, j, i)
-    return Network(adj, False, net.outdeg, net.indeg, paths, paths, paths, ptr, nbr, ptr, nbr)
-
-
-@njit(cache=True)
-def _added_tie_changes(codes, par_offsets, params, col_offsets, net, tails, heads):
-    """Sum of the change statistics of adding the ties (tails[e], heads[e]) to `net` one at a time,
-    in order (`net` is updated in place and must not hold them)."""
-    total = np.zeros(col_offsets[-1])
-    for e in range(tails.shape[0]):
-        i, j = tails[e], heads[e]
-        for t in range(codes.shape[0]):
-            change(codes[t], net, i, j, params[par_offsets[t] : par_offsets[t + 1]], total, col_offsets[t])
-        net = _with_tie(net, i, j)
-    return total
-
-
-def summary_statistics(codes, par_offsets, params, col_offsets, adj: np.ndarray, directed: bool) -> np.ndarray:
-    """g(y) of the packed terms (dyad_change_matrix's layout) for the network `adj`, as ergm's summary
-    computes it: g(empty) plus the change statistics of adding y's ties one at a time, in edge-list
-    order (tail-major; i < j when undirected)."""
-    state = network_state(adj, directed)  # validates adj
-    n = state.adj.shape[0]
-    tails, heads = np.nonzero(state.adj if directed else np.triu(state.adj, 1))
-    empty = network_state(np.zeros((n, n), dtype=np.uint8), directed)
-    added = _added_tie_changes(np.asarray(codes, dtype=np.int64), np.asarray(par_offsets, dtype=np.int64),
-                               np.asarray(params, dtype=np.float64), np.asarray(col_offsets, dtype=np.int64), empty,
-                               tails.astype(np.int64), heads.astype(np.int64))
-    return registry.empty_values(codes, par_offsets, params, col_offsets, n, directed) + added
-
-
 # All of these compile the kernels of every family into themselves: their disk cache must follow those files.
-stamp_with_kernel_sources(change, _tail_rows_of_code, _tail_rows, dyad_change_matrix, _added_tie_changes)
+stamp_with_kernel_sources(change, _tail_rows_of_code, _tail_rows, dyad_change_matrix)
 
 
 def dyad_index(n: int, directed: bool) -> np.ndarray:

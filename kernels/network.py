@@ -108,18 +108,3 @@ def _two_step_counts(adj, directed):
                     in_shared[i, j] += adj[k, j]
     return paths, out_shared, in_shared
 
-
-@njit(cache=True)
-def neighbour_insert(ptr, nbr, row, value):
-    """CSR lists with `value` added to `row`'s list (kept ascending): `ptr` updated in place, a new `nbr`."""
-    start, stop = ptr[row], ptr[row + 1]
-    position = start
-    while position < stop and nbr[position] < value:
-        position += 1
-    grown = np.empty(nbr.shape[0] + 1, np.int64)
-    grown[:position] = nbr[:position]
-    grown[position] = value
-    grown[position + 1 :] = nbr[position:]
-    for r in range(row + 1, ptr.shape[0]):
-        ptr[r] += 1
-    return ptr, grown

@@ -23,9 +23,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from dyadflow.kernels import dispatch
+from dyadflow.kernels import registry
 from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
 from dyadflow.kernels.network import network_state
+from dyadflow.kernels.sampler import sampler_state, statistics_from_empty
 from dyadflow.storage.panel import Panel, Period
 from dyadflow.tergm.formula import Formula, FormulaError, parse_formula
 from dyadflow.tergm.terms import (
@@ -322,8 +323,9 @@ def summary_statistics(formula_or_model: str | Formula | Model, data: Panel | np
                        directed: bool | None = None, temporal: bool = True) -> pd.DataFrame:
     """The model's statistics g(y), one row per period in the likelihood, one column per coefficient.
 
-    Structural terms as ergm's summary computes them (g(empty) plus the change statistics of adding
-    the period's ties one at a time, kernels.dispatch.summary_statistics); covariate terms (including
+    Structural terms as ergm's summary computes them: g(empty) (each kernel's registered empty-network
+    value) plus the change statistics of adding the period's ties one at a time in edge-list order
+    (kernels.sampler.statistics_from_empty); covariate terms (including
     btergm's memory, delrecip, timecov) g = sum of y_ij x_ij over the dyads in the likelihood.
     `data` is a Panel, or one adjacency matrix (then `directed` is required). A Model must have been
     compiled for this panel (parse_model); a formula is compiled here.
@@ -345,8 +347,7 @@ def summary_statistics(formula_or_model: str | Formula | Model, data: Panel | np
     for k, t in enumerate(periods):
         period = panel[t]
         if len(model.codes):
-            values[k, model.structural_columns] = dispatch.summary_statistics(
-                model.codes, model.par_offsets, model.params, model.kernel_col_offsets, period.network, model.directed)
+            values[k, model.structural_columns] = structural_summary(model, period.network)
         if model.covariate_columns:
             dyads = dyad_index(period.n, model.directed)
             kept = _observed_rows(period, dyads, model.directed)
@@ -360,6 +361,18 @@ def summary_statistics(formula_or_model: str | Formula | Model, data: Panel | np
                 values[k, columns] = X[:, columns].sum(axis=0)
     return pd.DataFrame(values, index=pd.Index([panel.period_names[t] for t in periods], name="period"),
                         columns=list(model.names))
+
+
+def structural_summary(model: Model, adj: np.ndarray) -> np.ndarray:
+    """g(y) of the model's structural terms (kernel column order) for the network `adj`."""
+    state = network_state(adj, model.directed)  # validates adj
+    n = state.adj.shape[0]
+    tails, heads = np.nonzero(state.adj if model.directed else np.triu(state.adj, 1))
+    added = statistics_from_empty(model.codes, model.par_offsets, model.params, model.kernel_col_offsets,
+                                  sampler_state(np.zeros((n, n), dtype=np.uint8), model.directed),
+                                  tails.astype(np.int64), heads.astype(np.int64))
+    return registry.empty_values(model.codes, model.par_offsets, model.params, model.kernel_col_offsets, n,
+                                 model.directed) + added
 
 
 def _dyad_count(n: int, directed: bool) -> int:
