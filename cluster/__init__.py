@@ -43,10 +43,10 @@ class ClusterSpec:
     def from_mapping(cls, table: Mapping | None, *, address: str | None = None) -> ClusterSpec:
         """Parse a `[cluster]` table; `address` (e.g. the CLI's --cluster) overrides it."""
         table = dict(table or {})
-        known = {"kind", "workers", "threads_per_worker", "address", "memory_limit", "options"}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ClusterSpecError(f"[cluster]: unknown keys {unknown}; known keys are {sorted(known)}")
+        from dyadflow.storage.validation import check_keys
+
+        known = ("kind", "workers", "threads_per_worker", "address", "memory_limit", "options")
+        check_keys(table, known, "[cluster]", ClusterSpecError)
         if address:
             table["kind"], table["address"] = "address", address
         kind = str(table.get("kind", "address" if table.get("address") else "local"))
@@ -63,6 +63,10 @@ class ClusterSpec:
         options = table.get("options", {})
         if not isinstance(options, Mapping):
             raise ClusterSpecError("[cluster] options must be a table")
+        if memory_limit := table.get("memory_limit"):
+            if not isinstance(memory_limit, (str, int)) or isinstance(memory_limit, bool):
+                raise ClusterSpecError(f"[cluster] memory_limit = {memory_limit!r}: expected a size such as '4GB'")
+        check_options(kind, options)
         return cls(
             kind=kind,
             workers=workers,
@@ -81,6 +85,74 @@ class ClusterSpec:
             "OPENBLAS_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads,
         }
+
+
+def _named_parameters(*callables) -> set[str] | None:
+    """Every named parameter of the callables' __init__ along their class hierarchies."""
+    import inspect
+
+    names: set[str] = set()
+    for cls in callables:
+        for klass in getattr(cls, "__mro__", (cls,)):
+            if klass is object or "__init__" not in vars(klass):
+                continue
+            for parameter in inspect.signature(klass.__init__).parameters.values():
+                if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+                    names.add(parameter.name)
+    names.discard("self")
+    return names
+
+
+def _option_names(kind: str) -> set[str] | None:
+    """The keyword arguments the cluster class of `kind` accepts (its own and those it passes on to
+    the jobs/workers it starts), or None when the class is not installed (refused later, clearly)."""
+    try:
+        if kind == "local":
+            from distributed import LocalCluster, Nanny, Worker
+
+            return _named_parameters(LocalCluster, Nanny, Worker)
+        if kind in ("slurm", "pbs"):
+            from dask_jobqueue.core import Job, JobQueueCluster
+
+            if kind == "slurm":
+                from dask_jobqueue.slurm import SLURMJob as job
+            else:
+                from dask_jobqueue.pbs import PBSJob as job
+            return _named_parameters(JobQueueCluster, job, Job)
+        if kind == "kubernetes":
+            import inspect
+
+            from dask_kubernetes.operator import KubeCluster
+
+            parameters = inspect.signature(KubeCluster.__init__).parameters.values()
+            if any(p.kind == p.VAR_KEYWORD for p in parameters):
+                return None  # passes further options on to a base class we cannot enumerate
+            return _named_parameters(KubeCluster)
+    except ImportError:
+        return None
+    return set()
+
+
+def check_options(kind: str, options: Mapping) -> None:
+    """Refuse `[cluster] options` the cluster class does not take, before anything is started (an
+    unknown LocalCluster option otherwise surfaces as "Nanny failed to start")."""
+    if not options:
+        return
+    from dyadflow.storage.validation import unknown_key_message
+
+    if kind == "address":
+        raise ClusterSpecError("[cluster] options: an existing scheduler (kind = 'address') takes no options")
+    accepted = _option_names(kind)
+    if accepted is None:
+        return
+    managed = {"local": {"n_workers", "threads_per_worker", "processes", "env", "silence_logs", "memory_limit"}}.get(kind, set())
+    for key in options:
+        if key in managed:
+            raise ClusterSpecError(f"[cluster] options: {key!r} is set by dyadflow from the [cluster] table "
+                                   "(workers, threads_per_worker); set it there")
+        if key not in accepted:
+            raise ClusterSpecError(
+                unknown_key_message(str(key), accepted, f"[cluster.options] (kind = {kind!r})"))
 
 
 def quiet_dask_logs(level: int = logging.WARNING) -> None:
@@ -127,10 +199,10 @@ def _start_cluster(spec: ClusterSpec):
             threads_per_worker=spec.threads_per_worker,
             processes=True,
             memory_limit=spec.memory_limit,
-            dashboard_address=":0",  # a free port: never collides with another cluster on the machine
             env=env,
             silence_logs=logging.WARNING,
-            **dict(spec.options),
+            # a free port by default: never collides with another cluster on the machine
+            **{"dashboard_address": ":0", **dict(spec.options)},
         )
     elif spec.kind in ("slurm", "pbs"):
         try:

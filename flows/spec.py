@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dyadflow.cluster import ClusterSpec, ClusterSpecError
+from dyadflow.storage.validation import check_keys
 from dyadflow.tergm.rewire import MODES
 
 
@@ -90,23 +91,24 @@ def load_run_spec(path: str | Path, *, cluster_address: str | None = None) -> Ru
     if not path.is_file():
         raise RunSpecError(f"run spec {path} does not exist")
     try:
-        table = tomllib.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise RunSpecError(f"run spec {path}: byte {error.object[error.start]:#04x} at offset {error.start} is "
+                           "not valid UTF-8; save the file as UTF-8") from None
+    try:
+        table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise RunSpecError(f"run spec {path} is not valid TOML: {error}") from error
+        raise RunSpecError(f"run spec {path} is not valid TOML: {error}") from None
     return parse_run_spec(table, base=path.resolve().parent, cluster_address=cluster_address)
 
 
 def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = None) -> RunSpec:
-    unknown = sorted(set(table) - set(_TABLES))
-    if unknown:
-        raise RunSpecError(f"run spec: unknown tables {unknown}; known tables are {sorted(_TABLES)}")
+    check_keys(table, _TABLES, "the run spec", RunSpecError, "run spec: ")
     for name, keys in _TABLES.items():
         if name in table and not isinstance(table[name], Mapping):
-            raise RunSpecError(f"run spec: [{name}] must be a table")
+            raise RunSpecError(f"run spec: [{name}] must be a table, got {table[name]!r}")
         if keys is not None and name in table:
-            extra = sorted(set(table[name]) - keys)
-            if extra:
-                raise RunSpecError(f"[{name}]: unknown keys {extra}; known keys are {sorted(keys)}")
+            check_keys(table[name], keys, f"[{name}]", RunSpecError)
     dataset = table.get("dataset", {})
     for key in ("spec", "store"):
         if not isinstance(dataset.get(key), str):

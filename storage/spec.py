@@ -40,6 +40,17 @@ Example (every path is relative to the spec file's folder)::
     values = ["log_trade", "mlat"]            # each column becomes a covariate of that name
     fill = 0.0                                # value of dyads the table does not list
 
+Node ids are labels: read as text exactly as written ("NA", "007" and 12345678901234567890 are ids
+like any other); only a truly empty cell is a missing id. Top-level options::
+
+    node_ids = "integer"                      # ids are whole numbers: "007", "7" and 7.0 name one node
+    na_values = ["-99"]                       # further cells read as missing (ids included)
+    strict = true                             # static covariate rows of nodes never in the panel: error
+                                              # (default: dropped, with one summary warning)
+
+Numeric columns also read "NA", "N/A", "NaN", "null", "." as missing. Unknown keys anywhere are errors
+that name the table and the closest known key.
+
 Each input may also set `encoding = "latin-1"` (CSV only). CSV (optionally .gz), Parquet and Stata
 `.dta` are read; Stata value labels become the text labels for node-id and period columns and for
 `categorical` attributes, and are refused for numeric columns (see storage/readers.py).
@@ -54,10 +65,25 @@ from pathlib import Path
 from typing import Any
 
 from dyadflow.storage.panel import PanelError
+from dyadflow.storage.validation import check_keys
 
 NETWORK_FORMATS = ("edges", "dyad_years", "agreements", "matrices")
 COVARIATE_FORMATS = ("long", "matrix")
 MISSING_POLICIES = ("error", "drop-dyad", "fill-mode")
+TOP_KEYS = ("name", "directed", "periods", "missing", "node_ids", "na_values", "strict", "nodes", "network",
+            "dyad_covariates")
+NODES_KEYS = ("path", "node", "period", "attributes", "categorical", "label", "encoding")
+NETWORK_KEYS = {
+    "edges": ("name", "format", "path", "period", "i", "j", "encoding"),
+    "dyad_years": ("name", "format", "path", "period", "i", "j", "y", "covariates", "encoding"),
+    "agreements": ("name", "format", "path", "i", "j", "start", "end", "encoding"),
+    "matrices": ("name", "format", "path", "encoding"),
+}
+COVARIATE_KEYS = {
+    "long": ("format", "path", "period", "i", "j", "values", "value", "fill", "encoding"),
+    "matrix": ("format", "name", "path", "encoding"),
+}
+NODE_ID_TYPES = ("text", "integer")
 PERIOD_LABEL = re.compile(r"^[A-Za-z0-9_.-]+$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -118,6 +144,9 @@ class DatasetSpec:
     nodes: NodesSpec | None = None
     dyad_covariates: tuple[CovariateSpec, ...] = ()
     missing: str = "error"
+    node_ids: str = "text"  # "integer": ids are whole numbers, so "007", "7" and 7.0 are one node
+    na_values: tuple[str, ...] = ()  # cells (also node ids) read as missing besides truly empty ones
+    strict: bool = False  # True: static covariate rows of nodes never in the panel are an error
     source: str = "<dict>"
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -177,10 +206,8 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
         path = Path(value)
         return path if path.is_absolute() else base / path
 
-    known = {"name", "directed", "periods", "missing", "nodes", "network", "dyad_covariates"}
-    for key in raw:
-        if key not in known:
-            fail(key, f"unknown key; expected one of {sorted(known)}")
+    prefix = f"dataset spec {source}: "
+    check_keys(raw, TOP_KEYS, "the top-level table", SpecError, prefix)
     name = text(raw, "name", "", default="dataset")
     directed = raw.get("directed")
     if not isinstance(directed, bool):
@@ -188,6 +215,17 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
     missing = raw.get("missing", "error")
     if missing not in MISSING_POLICIES:
         fail("missing", f"must be one of {MISSING_POLICIES}, got {missing!r}")
+    node_ids = raw.get("node_ids", "text")
+    if node_ids not in NODE_ID_TYPES:
+        fail("node_ids", f"must be one of {NODE_ID_TYPES}, got {node_ids!r}")
+    na_values = raw.get("na_values", [])
+    if isinstance(na_values, str):
+        na_values = [na_values]
+    if not isinstance(na_values, list) or not all(isinstance(v, str) for v in na_values):
+        fail("na_values", f"expected a list of strings (cells to read as missing), got {na_values!r}")
+    strict = raw.get("strict", False)
+    if not isinstance(strict, bool):
+        fail("strict", f"must be true or false, got {strict!r}")
 
     periods_raw = raw.get("periods")
     first_year = None
@@ -210,6 +248,7 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
     nodes = None
     if "nodes" in raw:
         section = table(raw["nodes"], "nodes")
+        check_keys(section, NODES_KEYS, "[nodes]", SpecError, prefix)
         nodes = NodesSpec(
             path=resolve(section, "nodes"),
             node=text(section, "node", "nodes", default="node"),
@@ -226,6 +265,7 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
     network_format = section.get("format")
     if network_format not in NETWORK_FORMATS:
         fail("network.format", f"must be one of {NETWORK_FORMATS}, got {network_format!r}")
+    check_keys(section, NETWORK_KEYS[network_format], f"[network] (format = {network_format!r})", SpecError, prefix)
     network = NetworkSpec(
         name=text(section, "name", "network", default="network"),
         format=network_format,
@@ -252,6 +292,8 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
         kind = entry.get("format")
         if kind not in COVARIATE_FORMATS:
             fail(f"{where}.format", f"must be one of {COVARIATE_FORMATS}, got {kind!r}")
+        check_keys(entry, COVARIATE_KEYS[kind], f"[[dyad_covariates]] number {k + 1} (format = {kind!r})",
+                   SpecError, prefix)
         if kind == "matrix":
             covariate_names = (text(entry, "name", where, required=True),)
         else:
@@ -291,6 +333,9 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
         nodes=nodes,
         dyad_covariates=tuple(covariates),
         missing=missing,
+        node_ids=node_ids,
+        na_values=tuple(na_values),
+        strict=strict,
         source=source,
         raw=raw,
     )

@@ -53,7 +53,7 @@ def test_cluster_spec_parsing_and_errors():
         ClusterSpec.from_mapping({"workers": 0})
     with pytest.raises(ClusterSpecError, match="address"):
         ClusterSpec.from_mapping({"kind": "address"})
-    with pytest.raises(ClusterSpecError, match="unknown keys"):
+    with pytest.raises(ClusterSpecError, match="unknown key .cores. in \\[cluster\\]"):
         ClusterSpec.from_mapping({"kind": "local", "cores": 4})
 
 
