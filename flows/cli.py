@@ -4,6 +4,7 @@
     dyadflow run spec.toml             everything the run spec asks for
     dyadflow fit spec.toml             ingest, change statistics, fit, bootstrap, report
     dyadflow sensitivity spec.toml     ingest, change statistics, fit, sensitivity batch, report
+    dyadflow gof spec.toml             ingest, change statistics, fit, simulation goodness of fit, report
     dyadflow serve spec.toml --every 1h
                                        re-ingest on a schedule, re-estimate when the data changed
 
@@ -50,7 +51,8 @@ def _configure(verbose: bool) -> None:
     logging.getLogger("distributed").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool, sensitivity: bool) -> Path:
+def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool, sensitivity: bool,
+         gof: bool | None = False) -> Path:
     _configure(verbose)
     from dyadflow.flows.spec import load_run_spec
 
@@ -59,7 +61,8 @@ def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool
     from dyadflow.flows.workflow import run_flow
 
     with progress_bars(sys.stderr.isatty() or verbose):
-        output = run_flow(str(spec_path), cluster_address=cluster, bootstrap=bootstrap, sensitivity=sensitivity)
+        output = run_flow(str(spec_path), cluster_address=cluster, bootstrap=bootstrap, sensitivity=sensitivity,
+                          gof=gof)
     output = Path(output)
     typer.echo((output / "summary.txt").read_text())
     typer.echo(f"results: {output}")
@@ -69,7 +72,7 @@ def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool
 @app.command()
 def run(spec: SpecArgument, cluster: ClusterOption = None, verbose: VerboseOption = False):
     """Run everything the spec asks for: fit, bootstrap, sensitivity batch, report."""
-    _run(spec, cluster, verbose, bootstrap=True, sensitivity=True)
+    _run(spec, cluster, verbose, bootstrap=True, sensitivity=True, gof=None)
 
 
 @app.command()
@@ -82,6 +85,12 @@ def fit(spec: SpecArgument, cluster: ClusterOption = None, verbose: VerboseOptio
 def sensitivity(spec: SpecArgument, cluster: ClusterOption = None, verbose: VerboseOption = False):
     """Ingest, change statistics, fit and the rewiring sensitivity batch; no bootstrap."""
     _run(spec, cluster, verbose, bootstrap=False, sensitivity=True)
+
+
+@app.command()
+def gof(spec: SpecArgument, cluster: ClusterOption = None, verbose: VerboseOption = False):
+    """Ingest, change statistics, fit and simulation goodness of fit ([gof], default nsim = 100); no bootstrap."""
+    _run(spec, cluster, verbose, bootstrap=False, sensitivity=False, gof=True)
 
 
 @app.command()

@@ -7,11 +7,16 @@ cluster, output). Relative paths are relative to the spec file.
 
     [model]
     formula = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + memory(type='stability')"
+    estimate = "MPLE"               # or "MLE": MCMC-MLE started at the MPLE (no bootstrap)
 
     [bootstrap]
     R = 100
     seed = 12345
     batch_size = 25                 # replicates per Dask task; fixes the batches, not the workers
+
+    [gof]                           # optional: simulation goodness of fit (tergm.gof)
+    nsim = 100
+    seed = 12345                    # burnin, interval: default as tergm.simulation documents
 
     [sensitivity]                   # optional
     levels = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -54,6 +59,14 @@ class SensitivitySpec:
 
 
 @dataclass(frozen=True)
+class GofSpec:
+    nsim: int = 100
+    burnin: int | None = None
+    interval: int | None = None
+    seed: int = 12345
+
+
+@dataclass(frozen=True)
 class RunSpec:
     dataset: Path
     store: Path
@@ -63,6 +76,8 @@ class RunSpec:
     seed: int = 12345
     batch_size: int = 25
     sensitivity: SensitivitySpec | None = None
+    gof: GofSpec | None = None
+    estimate: str = "MPLE"
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     source: Mapping = field(default_factory=dict)  # the parsed TOML, recorded in run.json
 
@@ -78,7 +93,8 @@ class RunSpec:
 
 _TABLES = {
     "dataset": {"spec", "store"},
-    "model": {"formula"},
+    "model": {"formula", "estimate"},
+    "gof": {"nsim", "burnin", "interval", "seed"},
     "bootstrap": {"R", "seed", "batch_size"},
     "sensitivity": {"levels", "simulations", "mode", "seed"},
     "cluster": None,  # checked by ClusterSpec
@@ -116,6 +132,18 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
     formula = table.get("model", {}).get("formula")
     if not isinstance(formula, str) or "~" not in formula:
         raise RunSpecError("[model] formula is required, e.g. formula = \"net ~ edges + memory(type='stability')\"")
+    estimate = table.get("model", {}).get("estimate", "MPLE")
+    if estimate not in ("MPLE", "MLE"):
+        raise RunSpecError(f"[model] estimate = {estimate!r}: expected \"MPLE\" or \"MLE\"")
+    gof = None
+    if "gof" in table:
+        g = table["gof"]
+        gof = GofSpec(
+            nsim=_positive_int(g.get("nsim", 100), "[gof] nsim"),
+            burnin=None if "burnin" not in g else _positive_int(g["burnin"], "[gof] burnin", allow_zero=True),
+            interval=None if "interval" not in g else _positive_int(g["interval"], "[gof] interval"),
+            seed=_positive_int(g.get("seed", 12345), "[gof] seed", allow_zero=True),
+        )
     boot = table.get("bootstrap", {})
     R = _positive_int(boot.get("R", 100), "[bootstrap] R", allow_zero=True)
     seed = _positive_int(boot.get("seed", 12345), "[bootstrap] seed", allow_zero=True)
@@ -154,6 +182,8 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
         seed=seed,
         batch_size=batch_size,
         sensitivity=sensitivity,
+        gof=gof,
+        estimate=estimate,
         cluster=cluster,
         source=dict(table),
     )

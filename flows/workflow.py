@@ -12,7 +12,7 @@ import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before pre
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,15 +98,48 @@ def sensitivity_task(client, spec: RunSpec, panel, names, coef, data_hash, check
         )
 
 
+@task(name="gof", cache_policy=NO_CACHE)
+def gof_task(client, spec: RunSpec, fit, panel, data_hash, checkpoints: Checkpoints):
+    """Simulation goodness of fit: one chain per period as a plain Dask task, checkpointed by content
+    (data, formula, coefficients, gof settings, period)."""
+    from dyadflow.flows.fanout import batch_mapper
+    from dyadflow.tergm.gof import gof, write_gof
+
+    g = spec.gof
+    key = (data_hash, spec.formula, np.asarray(fit.mple.coef, float), g.nsim, g.burnin, g.interval, g.seed)
+    with stage_progress("gof", len(panel)) as advance:
+        mapper = batch_mapper(client, label="gof", key_parts=key, checkpoints=checkpoints, progress=advance)
+        result = gof(replace(fit, panel=panel) if hasattr(fit, "design_matrix") else fit, nsim=g.nsim,
+                     burnin=g.burnin, interval=g.interval, seed=g.seed, panel=panel,
+                     map_tasks=lambda fn, items: mapper(fn, list(items)))
+    write_gof(result, spec.output)
+    return result
+
+
+@task(name="mcmle", cache_policy=NO_CACHE)
+def mcmle_task(client, spec: RunSpec, fit, panel):
+    from dyadflow.flows.fanout import map_on_dask
+    from dyadflow.tergm.mcmle import mcmle
+
+    return mcmle(replace(fit, panel=panel, temporal=True), seed=spec.seed, panel=panel,
+                 map_tasks=lambda fn, items: map_on_dask(client, fn, list(items), label="mcmle"))
+
+
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(spec: RunSpec, outcome: RunOutcome, design, seeds: dict, hashes: dict[str, str]):
     return write_report(spec, outcome, design, seeds=seeds, period_hashes=hashes)
 
 
-def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = True, ingested=None) -> RunOutcome:
+def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = True, ingested=None,
+                 gof: bool | None = None) -> RunOutcome:
     """The body of the `run` flow (call it inside a flow so its tasks are tracked).
 
-    ingested: the result of ingest_task when the caller already ingested (the refresh flow)."""
+    ingested: the result of ingest_task when the caller already ingested (the refresh flow).
+    gof: None runs the goodness of fit when the spec has [gof]; True always (defaults without [gof]); False never."""
+    if gof is True and spec.gof is None:
+        from dyadflow.flows.spec import GofSpec
+
+        spec = replace(spec, gof=GofSpec())
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -132,10 +165,15 @@ def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = T
     outcome = RunOutcome(output, fit_task(spec, design), data_hash, timings=timings)
     lap("fit")
     run_sensitivity = sensitivity and spec.sensitivity is not None
-    if (bootstrap and spec.R > 0) or run_sensitivity:
+    run_gof = gof is not False and spec.gof is not None
+    mle = spec.estimate == "MLE"
+    if (bootstrap and spec.R > 0) or run_sensitivity or run_gof or mle:
         with dask_client(spec.cluster) as client:
             lap("cluster_startup")
-            if bootstrap and spec.R > 0:
+            if mle:  # MCMC-MLE replaces the bootstrap: its SEs come from the simulated information
+                outcome.fit = mcmle_task(client, spec, outcome.fit, panel)
+                lap("mcmle")
+            elif bootstrap and spec.R > 0:
                 outcome.fit = bootstrap_task(client, spec, design, Checkpoints(checkpoints / "bootstrap"))
                 lap("bootstrap")
             if run_sensitivity:
@@ -143,6 +181,9 @@ def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = T
                     client, spec, panel, outcome.names, outcome.coef, data_hash, Checkpoints(checkpoints / "refit")
                 )
                 lap("sensitivity")
+            if run_gof:
+                gof_task(client, spec, outcome.fit, panel, data_hash, Checkpoints(checkpoints / "gof"))
+                lap("gof")
     seeds = {"bootstrap": spec.seed}
     if spec.sensitivity is not None:
         seeds["sensitivity"] = spec.sensitivity.seed
@@ -152,10 +193,11 @@ def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = T
 
 
 @flow(name="dyadflow-run", log_prints=False)
-def run_flow(spec_path: str, cluster_address: str | None = None, bootstrap: bool = True, sensitivity: bool = True):
+def run_flow(spec_path: str, cluster_address: str | None = None, bootstrap: bool = True, sensitivity: bool = True,
+             gof: bool | None = None):
     """Everything the run spec asks for; returns the output directory."""
     spec = load_run_spec(spec_path, cluster_address=cluster_address)
-    outcome = run_pipeline(spec, bootstrap=bootstrap, sensitivity=sensitivity)
+    outcome = run_pipeline(spec, bootstrap=bootstrap, sensitivity=sensitivity, gof=gof)
     return str(outcome.output)
 
 

@@ -61,6 +61,7 @@ class MleFit:
     history: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
 
     estimate_kind = "MLE"
+    R = 0  # no bootstrap replicates (the report writer reads this)
 
     @property
     def coef(self) -> dict[str, float]:
