@@ -170,7 +170,7 @@ def _log_proposal_ratio(present, n_edges, m, p_dyad):
     return math.log(reverse / forward)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_chain(codes, par_offsets, params, col_offsets, net, dyads, theta, cov_X, cov_theta,
               burnin, interval, nsim, seed, p_dyad):
     """Run one TNT chain on `net` (modified in place) over the free `dyads` (m, 2).
