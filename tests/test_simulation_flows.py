@@ -73,7 +73,7 @@ def test_run_spec_gof_and_estimate_errors(tmp_path):
     spec = load_run_spec(path)
     assert spec.gof.nsim == 50 and spec.gof.interval is None and spec.estimate == "MPLE"
     for extra, message in [('[gof]\nnsim = 0\n', r"\[gof\] nsim"), ('[gof]\nburnin = -1\n', r"\[gof\] burnin"),
-                           ('[gof]\nchains = 2\n', "unknown keys"), ]:
+                           ('[gof]\nchains = 2\n', "unknown key 'chains'"), ]:
         path.write_text(good + extra)
         with pytest.raises(RunSpecError, match=message):
             load_run_spec(path)
