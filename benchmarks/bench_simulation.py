@@ -42,7 +42,7 @@ def peak_rss_mib() -> float:
 
 
 def proposals_per_second(panel, formula, period, proposals):
-    fit = btergm(formula, panel, R=0) if "memory" in formula else btergm(formula, panel, R=0)
+    fit = btergm(formula, panel, R=1)
     simulate(fit, periods=[period], nsim=2, burnin=100, interval=100, seed=1)  # compile
     start = time.perf_counter()
     sims = simulate(fit, periods=[period], nsim=100, burnin=0, interval=proposals // 100, seed=1)
@@ -77,7 +77,7 @@ def main() -> None:
             write_demo_dataset(Path(tmp) / "data")
             storage.ingest(Path(tmp) / "data" / "dataset.toml", Path(tmp) / "data" / "store")
             demo = storage.open_panel(Path(tmp) / "data" / "store")
-            fit = btergm(DEMO_FORMULA, demo, R=0)
+            fit = btergm(DEMO_FORMULA, demo, R=1)
             gof(fit, periods=[demo.period_names[0]], nsim=2, seed=1)  # compile
             pool = ThreadPoolExecutor(args.threads)
             start = time.perf_counter()

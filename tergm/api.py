@@ -47,7 +47,7 @@ def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
         )
     _check_estimate(estimate)
     design = build_design(formula, panel, temporal=True)
-    fit = fit_design(design, R=0 if estimate == "MLE" else R, seed=seed, resamples=resamples, map_batches=map_batches,
+    fit = fit_design(design, R=1 if estimate == "MLE" else R, seed=seed, resamples=resamples, map_batches=map_batches,
                      batch_size=batch_size, progress=progress, formula=formula)
     fit = replace(fit, panel=panel, temporal=True)
     if estimate == "MLE":
