@@ -47,7 +47,7 @@ def test_run_spec_errors_name_the_problem(tmp_path):
         load_run_spec(spec(good + '[sensitivity]\nmode = "all"\n'))
     with pytest.raises(RunSpecError, match="share"):
         load_run_spec(spec(good + "[sensitivity]\nlevels = [0.5, 1.5]\n"))
-    with pytest.raises(RunSpecError, match="unknown tables"):
+    with pytest.raises(RunSpecError, match="unknown key 'plots' in the run spec"):
         load_run_spec(spec(good + "[plots]\nx = 1\n"))
     with pytest.raises(RunSpecError, match="not valid TOML"):
         load_run_spec(spec("[dataset\n"))
