@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import uuid
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,13 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 class StoreError(PanelError):
     """A store that is missing, damaged or not a dyadflow store."""
+
+
+class DerivedCacheWarning(UserWarning):
+    """A cached derived entry was damaged and is being recomputed."""
+
+
+DIGEST = "__dyadflow_digest__"  # the content digest stored with every derived entry
 
 
 @dataclass(frozen=True)
@@ -332,11 +340,26 @@ def _version_directory(store: Path) -> Path:
     return directory
 
 
+_MANIFEST_KEYS = ("schema_version", "name", "directed", "periods", "nodes", "period_hashes", "network_hashes",
+                  "node_attributes", "dyad_covariates", "observed", "dropped_dyads", "dataset_hash")
+REINGEST = "re-ingest the dataset (dyadflow.storage.ingest) to rebuild it"
+
+
 def _live_manifest(store: Path) -> dict | None:
     if not (Path(store) / CURRENT).exists():
         return None
     directory = _version_directory(store)
-    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:  # JSONDecodeError, UnicodeDecodeError
+        raise StoreError(f"{store}: the manifest of version {directory.name} is damaged ({error}); {REINGEST}") from None
+    lacking = [key for key in _MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
+    if lacking:
+        raise StoreError(f"{store}: the manifest of version {directory.name} lacks {lacking[:3]}; {REINGEST}")
+    content = {k: v for k, v in manifest.items() if k not in ("dataset_hash", "inputs_fingerprint")}
+    if _hash_text(json.dumps(content, sort_keys=True)) != manifest["dataset_hash"]:
+        raise StoreError(f"{store}: the manifest of version {directory.name} does not match its content hash "
+                         f"(edited or damaged); {REINGEST}")
     manifest["_version"] = directory.name
     return manifest
 
@@ -353,35 +376,68 @@ def read_manifest(store_path: str | Path) -> dict:
 
 
 class _StoreLoader:
-    """Loads one period from a pinned store version; opens the Zarr group lazily (per process)."""
+    """Loads one period from a pinned store version; opens the Zarr group lazily (per process).
 
-    def __init__(self, directory: Path, manifest: dict):
+    With `verify` (the default) every array read is hashed and compared with the manifest's content
+    hashes, once per period per process (Panel caches loaded periods): a deleted, truncated or swapped
+    chunk is a StoreError naming the store, the period and the array, never an empty or wrong network."""
+
+    def __init__(self, directory: Path, manifest: dict, verify: bool = True):
         self.directory = directory
         self.manifest = manifest
+        self.verify = verify
         self.universe = np.asarray(manifest["nodes"]["ids"], dtype=str)
         self._group = None
         self._static: dict[str, np.ndarray] = {}
 
     def __getstate__(self):  # ship the path, not open handles, to Dask workers
-        return {"directory": self.directory, "manifest": self.manifest}
+        return {"directory": self.directory, "manifest": self.manifest, "verify": self.verify}
 
     def __setstate__(self, state):
-        self.__init__(state["directory"], state["manifest"])
+        self.__init__(state["directory"], state["manifest"], state.get("verify", True))
+
+    def _fail(self, problem: str, period: str | None = None, array: str | None = None) -> StoreError:
+        where = [f"store {self.directory.parent}"] + ([f"period {period}"] if period else []) + (
+            [f"array {array!r}"] if array else [])
+        return StoreError(f"{', '.join(where)}: {problem}; {REINGEST}")
 
     def group(self):
         if self._group is None:
-            self._group = zarr.open_group(str(self.directory / "panel.zarr"), mode="r")
+            try:
+                self._group = zarr.open_group(str(self.directory / "panel.zarr"), mode="r")
+            except Exception as error:  # zarr raises FileNotFoundError/KeyError/GroupNotFoundError/ValueError
+                raise self._fail(f"the Zarr group cannot be opened ({type(error).__name__}: {error})") from None
         return self._group
 
+    def _read(self, path: str, selection, period: str):
+        try:
+            node = self.group()
+            for part in path.split("/"):
+                node = node[part]
+            return node[selection]
+        except StoreError:
+            raise
+        except Exception as error:  # a truncated chunk fails to decompress; a deleted array is a KeyError
+            raise self._fail(f"cannot be read ({type(error).__name__}: {error})", period, path) from None
+
+    def _check(self, value: np.ndarray, expected: str | None, period: str, array: str) -> None:
+        if self.verify and _hash(value) != expected:
+            raise self._fail("the data do not match the manifest's content hash (a chunk is missing, "
+                             "truncated or from another period)", period, array)
+
     def __call__(self, t: int) -> Period:
-        group = self.group()
         name = self.manifest["periods"][t]
-        index = np.flatnonzero(group["present"][t])
+        present = self._read("present", t, name)
+        index = np.flatnonzero(present)
         block = np.ix_(index, index)
-        network = np.ascontiguousarray(group["network"][t][block])
+        network = np.ascontiguousarray(self._read("network", t, name)[block])
+        self._check(network, self.manifest["network_hashes"].get(name), name, "network")
+        digest = _hasher(name.encode(), "\x00".join(self.universe[index].tolist()).encode())
+        digest.update(self.manifest["network_hashes"][name].encode())
         attributes = {}
         for key, meta in self.manifest["node_attributes"].items():
-            values = group["node_attributes"][key][t][index]
+            values = self._read(f"node_attributes/{key}", t, name)[index]
+            self._check(values, meta["hashes"].get(name), name, f"node_attributes/{key}")
             if meta["categories"] is not None:
                 labels = np.asarray(list(meta["categories"]) + [""], dtype=str)
                 attributes[key] = labels[values]  # code -1 (missing) picks the trailing ""
@@ -391,23 +447,33 @@ class _StoreLoader:
         for key, meta in self.manifest["dyad_covariates"].items():
             if meta["static"]:
                 if key not in self._static:
-                    self._static[key] = group["dyad_covariates"][key][...].astype(np.float64)
-                covariates[key] = self._static[key][block]
+                    self._static[key] = self._read(f"dyad_covariates/{key}", ..., name)
+                stored = self._static[key][block]
             else:
-                covariates[key] = group["dyad_covariates"][key][t][block].astype(np.float64)
+                stored = self._read(f"dyad_covariates/{key}", t, name)[block]
+            self._check(stored, meta["hashes"].get(name), name, f"dyad_covariates/{key}")
+            covariates[key] = stored.astype(np.float64)
+        for kind, meta in (("a", self.manifest["node_attributes"]), ("c", self.manifest["dyad_covariates"])):
+            for key in sorted(meta):
+                digest.update(f"{kind}:{key}:{meta[key]['hashes'].get(name)}".encode())
         observed = None
         if self.manifest["observed"] and self.manifest["dropped_dyads"].get(name):
-            observed = group["observed"][t][block].astype(bool)
+            observed = self._read("observed", t, name)[block].astype(bool)
+            digest.update(b"observed" + _hash(observed).encode())
             np.fill_diagonal(observed, False)
+        if self.verify and digest.hexdigest() != self.manifest["period_hashes"].get(name):
+            raise self._fail("the nodes present (or the observed dyads) do not match the manifest's period hash",
+                             name, "present")
         return Period(name, self.universe[index], network, attributes, covariates, observed)
 
 
-def open_panel(store_path: str | Path) -> Panel:
-    """The store's live version as a Panel; each period is read from disk when first used."""
+def open_panel(store_path: str | Path, *, verify: bool = True) -> Panel:
+    """The store's live version as a Panel; each period is read from disk when first used and checked
+    against the manifest's content hashes (verify=False skips that for a trusted store)."""
     manifest = read_manifest(store_path)
     directory = Path(store_path) / manifest["_version"]
     return Panel(directed=manifest["directed"], period_names=manifest["periods"],
-                 load=_StoreLoader(directory, manifest))
+                 load=_StoreLoader(directory, manifest, verify))
 
 
 def export_long(store_path: str | Path) -> pd.DataFrame:
@@ -444,11 +510,13 @@ def write_derived(store_path: str | Path, group: str, key: str, arrays: dict[str
     for name, value in arrays.items():
         if value.dtype == object:
             raise StoreError(f"derived array {name!r} has dtype object; only numeric/str arrays can be stored")
+    if DIGEST in arrays:
+        raise StoreError(f"derived array name {DIGEST!r} is reserved")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
     try:
         with open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **arrays, **{DIGEST: np.array(_arrays_digest(arrays))})
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -456,12 +524,33 @@ def write_derived(store_path: str | Path, group: str, key: str, arrays: dict[str
 
 
 def read_derived(store_path: str | Path, group: str, key: str) -> dict[str, np.ndarray] | None:
-    """The arrays written under (group, key), or None if there are none (or the file is unreadable)."""
+    """The arrays written under (group, key), or None if there are none. An entry that is damaged
+    (truncated, altered, or without its content digest) is removed with a warning and None returned,
+    so the caller recomputes it rather than using it."""
     path = _derived_path(store_path, group, key)
     if not path.is_file():
         return None
+    problem = None
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
-        return None
+            arrays = {name: archive[name] for name in archive.files}
+        digest = arrays.pop(DIGEST, None)
+        if digest is None:
+            problem = "it has no content digest (written by an older dyadflow)"
+        elif str(digest) != _arrays_digest(arrays):
+            problem = "its content does not match its digest"
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
+        problem = f"it cannot be read ({type(error).__name__}: {error})"
+    if problem is None:
+        return arrays
+    warnings.warn(f"{path}: discarding the cached {group} entry because {problem}; it will be recomputed",
+                  DerivedCacheWarning, stacklevel=2)
+    path.unlink(missing_ok=True)
+    return None
+
+
+def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    digest = _hasher()
+    for name in sorted(arrays):
+        digest.update(name.encode() + b"\x00" + _hash(np.asarray(arrays[name])).encode())
+    return digest.hexdigest()
