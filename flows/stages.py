@@ -18,7 +18,15 @@ import numpy as np
 from dyadflow.flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
 from dyadflow.flows.spec import RunSpec, SensitivitySpec
 from dyadflow.storage.panel import Panel, Period
-from dyadflow.tergm.design import Design, assemble, build_design, design_for_period, design_with_networks, parse_model
+from dyadflow.tergm.design import (
+    Design,
+    assemble,
+    build_design,
+    design_for_period,
+    design_with_networks,
+    parse_model,
+    period_cache_parts,
+)
 from dyadflow.tergm.rewire import rewire_networks
 from dyadflow.tergm.sensitivity import aggregate, simulation_seeds
 
@@ -86,14 +94,16 @@ def changestats(
     progress: Callable[[int], None] | None = None,
 ) -> ChangestatsResult:
     """The design of `formula` on `panel`, period by period; each period's rows are cached in the
-    store under a key of (formula, the content hashes of the periods it depends on), so a data update
-    recomputes only the periods it touched (and those whose lagged terms read them)."""
+    store under a key of everything they depend on (tergm.design.period_cache_parts: compiled terms,
+    names, factor levels, time index, lag, kernel sources) and the content hashes of the periods they
+    read, so a data update recomputes only the periods it touched (and those whose lagged terms read
+    them) and any change of the model, the window or the kernels recomputes them all."""
     from dyadflow import storage
 
     model = parse_model(formula, panel, temporal=True)
     pieces, computed, reused = [], [], []
     for t in model.likelihood_periods:
-        key = content_key("changestats-v1", model.formula.text, model.lag, list(hashes[t - model.lag : t + 1]))
+        key = content_key(period_cache_parts(model, t), list(hashes[t - model.lag : t + 1]))
         cached = storage.read_derived(store, CHANGESTATS_GROUP, key) if store is not None else None
         if cached is not None:
             pieces.append((cached["X"], cached["y"], cached["dyads"]))

@@ -9,6 +9,7 @@ kernels/, so editing any of them recompiles the functions that inline them.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 KERNEL_DIR = Path(__file__).parent
@@ -21,6 +22,15 @@ def kernel_sources_stamp() -> tuple:
         stat = path.stat()
         stamp.append((path.name, stat.st_mtime_ns, stat.st_size))
     return tuple(stamp)
+
+
+def kernel_sources_digest() -> str:
+    """A content hash of every kernel module: what cached change statistics depend on (unlike
+    `kernel_sources_stamp`, it survives a checkout or copy that only touches modification times)."""
+    digest = hashlib.sha256()
+    for path in sorted(KERNEL_DIR.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
 
 
 def stamp_with_kernel_sources(*dispatchers) -> None:

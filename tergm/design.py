@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from dyadflow.kernels import registry
+from dyadflow.kernels.cache import kernel_sources_digest
 from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
 from dyadflow.kernels.network import network_state
 from dyadflow.kernels.sampler import sampler_state, statistics_from_empty
@@ -37,6 +38,7 @@ from dyadflow.tergm.terms import (
     TermContext,
     TermError,
     compile_term,
+    format_level,
     term_lag,
 )
 
@@ -317,6 +319,25 @@ def build_design(formula: str | Formula, panel: Panel, *, temporal: bool = True)
         nodes=[panel[t].nodes for t in periods],
         directed=model.directed,
     )
+
+
+def period_cache_parts(model: Model, t: int) -> tuple:
+    """Everything the design rows of panel period t depend on besides the input data of periods
+    t - lag .. t: the formula and its compiled terms (kernels with their parameters, covariate
+    columns with the attributes they read and the factor levels chosen over the likelihood periods),
+    the coefficient names, the period's time index and the panel's length (btergm's timecov reads
+    both), the lag, the naming mode, directedness and the kernels' source. A cache of period rows
+    must key on these plus the content hashes of the periods t - lag .. t."""
+    compiled = []
+    for term in model.terms:
+        if isinstance(term, StructuralTerm):
+            kernel = registry.entries()[term.code].name
+            compiled.append(("structural", list(term.names), kernel, list(term.kernel_par), term.lag))
+        else:
+            compiled.append(("covariate", list(term.names), list(term.node_attributes), list(term.dyad_covariates),
+                             term.lag, [format_level(v) for v in term.levels]))
+    return ("design-rows-v2", model.formula.text, compiled, list(model.names), model.directed, model.temporal,
+            model.lag, t + 1, model.n_periods, kernel_sources_digest())
 
 
 def summary_statistics(formula_or_model: str | Formula | Model, data: Panel | np.ndarray, *,

@@ -80,6 +80,7 @@ class CovariateTerm:
     node_attributes: tuple[str, ...] = ()  # node attributes it reads (validated against the panel)
     dyad_covariates: tuple[str, ...] = ()  # dyadic covariates it reads
     lag: int = 0  # how many earlier periods it needs (temporal terms)
+    levels: tuple = ()  # factor terms: the levels chosen over the likelihood periods (they fix the columns)
 
     @property
     def reads_networks(self) -> bool:
@@ -496,7 +497,7 @@ def _node_factor(name: str, directed: bool | None, role: str):
                     yield member[:, None] + member[None, :]
 
         names = tuple(f"{_name}.{attr}.{format_level(v)}" for v in chosen)
-        return CovariateTerm(names, matrices, node_attributes=(attr,))
+        return CovariateTerm(names, matrices, node_attributes=(attr,), levels=tuple(chosen))
 
 
 _node_factor("nodefactor", None, "both")
@@ -531,7 +532,7 @@ def _nodematch(values, context):
         names = tuple(f"nodematch.{attr}.{format_level(v)}" for v in chosen)
     else:
         names = (f"nodematch.{attr}",)
-    return CovariateTerm(names, matrices, node_attributes=(attr,))
+    return CovariateTerm(names, matrices, node_attributes=(attr,), levels=tuple(chosen))
 
 
 @term("absdiff", Argument("attr", "name"), Argument("pow", "number", 1.0), summary="|x_i - x_j|^pow")
