@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -218,7 +219,6 @@ def simulated_probabilities(fit, panel, split: Split, design: Design, *, nsim: i
 
 @dataclass(frozen=True)
 class ValidationResult:
-    fits: pd.DataFrame  # coefficients of each training fit: model, term, Estimate, 2.5%, 97.5%, ...
     predictions: pd.DataFrame  # PREDICTION_COLUMNS
     rocpr: pd.DataFrame  # ROCPR_COLUMNS
     auc: pd.DataFrame  # AUC_COLUMNS
@@ -226,6 +226,13 @@ class ValidationResult:
     test: list[str]
     models: dict[str, str]  # name -> formula
     fitted: dict = field(default_factory=dict, repr=False, compare=False)  # name -> Fit (training)
+
+    @cached_property
+    def fits(self) -> pd.DataFrame:
+        """The training fits' coefficient table (the contract's coefficients schema: model, term, Estimate,
+        2.5%, 97.5%, ...). Computed on first use: without replicates its Wald intervals need ergm's
+        MPLE covariance, which costs more than the whole prediction on a large panel."""
+        return pd.concat([_coefficients(name, fit) for name, fit in self.fitted.items()], ignore_index=True)
 
     def write(self, directory) -> list[Path]:
         """predictions.parquet, rocpr.parquet, auc.csv, auc.parquet and validation_coefficients.parquet/.csv
@@ -291,12 +298,11 @@ def validate(models: Mapping[str, str], panel, *, train: Sequence[str] | None = 
     split = resolve_split(panel, train=train, test=test, holdout_last=holdout_last)
     kinds = ["mple"] + (["simulation"] if simulate else [])
 
-    fits, fitted, predictions = [], {}, []
+    fitted, predictions = {}, []
     observed = None
     for name, formula in models.items():
         fit = fit_training(formula, panel, split, R=R, seed=seed, model=name)
         fitted[name] = fit
-        fits.append(_coefficients(name, fit))
         design = holdout_design(fit, panel, split, model=name)
         if observed is None:
             observed = design
@@ -322,7 +328,6 @@ def validate(models: Mapping[str, str], panel, *, train: Sequence[str] | None = 
             else:
                 _collect(rocpr, auc, RANDOM_MODEL, kind, period, _evaluate(y, None, period))
     return ValidationResult(
-        fits=pd.concat(fits, ignore_index=True),
         predictions=predictions,
         rocpr=pd.concat(rocpr, ignore_index=True)[ROCPR_COLUMNS],
         auc=pd.DataFrame(auc, columns=AUC_COLUMNS),

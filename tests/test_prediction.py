@@ -286,3 +286,18 @@ def test_a_factor_level_only_in_the_test_period_is_a_clear_error():
     panel = Panel.from_arrays(networks, directed=True, node_attributes={"g": group})
     with pytest.raises(PredictionError, match="levels in the test periods not seen in training"):
         validate({"m": "y ~ edges + nodefactor('g')"}, panel, holdout_last=1)
+
+
+def test_undirected_panel_predicts_each_dyad_once():
+    rng = np.random.default_rng(4)
+    n, networks = 10, []
+    for _ in range(4):
+        y = np.triu((rng.random((n, n)) < 0.3).astype(np.uint8), 1)
+        networks.append(y | y.T)
+    panel = Panel.from_arrays(networks, directed=False, dyad_covariates={"x": rng.normal(size=(n, n))})
+    result = validate({"m": "y ~ edges + gwesp(0.5, fixed=TRUE) + edgecov(x) + memory"}, panel, holdout_last=1)
+    rows = result.predictions
+    assert len(rows) == n * (n - 1) // 2
+    assert (rows["tail"].astype(int) < rows["head"].astype(int)).all()
+    fit = result.fitted["m"]
+    assert fit.n_periods == 2  # 3 training periods, memory drops the first
