@@ -32,6 +32,7 @@ from dyadflow.tergm.design import Model, parse_model
 
 TYPES = ("tie", "dyad", "node")
 INTERVALS = ("bootstrap", "subsample")
+DESCRIPTORS = ("shared_partners", "tail_degree", "head_degree")
 PROFILE_COLUMNS = ["model", "statistic", "value", "mean_probability", "lower", "upper", "n_dyads", "interval"]
 MARGINAL_COLUMNS = ["model", "term", "effect", "lower", "upper"]
 MAX_NODE_CONFIGURATION_TIES = 12  # 2^12 configurations
@@ -240,8 +241,11 @@ def probability_profile(fit, statistic: str, *, interval: str | Sequence[str] | 
                         subsamples: int = 200, fraction: float = 0.5, bins: int | None = None, seed: int = 12345,
                         model: str = "model") -> pd.DataFrame:
     """The mean predicted tie probability (logistic(theta . x), given the rest of the network) at each
-    observed value of the design column `statistic` (a term of the fit: a change statistic such as
-    "transitiveties" or a covariate such as "edgecov.primary[[i]]"), over all dyads and periods of the fit.
+    observed value of `statistic`, over all dyads and periods of the fit. `statistic` is a term of the
+    fit (its design column: a change statistic such as "transitiveties", a covariate such as
+    "edgecov.primary[[i]]") or a dyad descriptor of the observed network (DESCRIPTORS): "shared_partners"
+    (common neighbours; directed: two-paths i -> k -> j, ergm's default for gwesp), "tail_degree",
+    "head_degree" (degree of i / of j, directed: out-degree of i / in-degree of j, without the tie i-j).
 
     interval: "bootstrap" (the same mean under each bootstrap replicate's coefficients, percentile
         interval as boot.ci), "subsample" (the mean over `subsamples` random subsets of `fraction` of
@@ -252,13 +256,17 @@ def probability_profile(fit, statistic: str, *, interval: str | Sequence[str] | 
     Returns the contract's profiles table (PROFILE_COLUMNS), one row per value and interval kind.
     """
     names = list(fit.names)
-    if statistic not in names:
-        raise InterpretError(f"statistic {statistic!r} is not a term of the model; its terms: {', '.join(names)}")
+    if statistic in names:
+        x = fit.design_matrix.X[:, names.index(statistic)]
+    elif statistic in DESCRIPTORS:
+        x = dyad_descriptor(fit, statistic)
+    else:
+        raise InterpretError(f"statistic {statistic!r} is not a term of the model nor a dyad descriptor; its terms: "
+                             f"{', '.join(names)}; descriptors: {', '.join(DESCRIPTORS)}")
     kinds = _interval_kinds(fit, interval)
     if not 0 < level < 1:
         raise InterpretError(f"level must be in (0, 1), got {level}")
     design = fit.design_matrix
-    x = design.X[:, names.index(statistic)]
     group, values = _groups(x, bins)
     counts = np.bincount(group, minlength=len(values))
     coef = np.asarray(fit.mple.coef, dtype=np.float64)
@@ -288,6 +296,27 @@ def probability_profile(fit, statistic: str, *, interval: str | Sequence[str] | 
             "lower": bounds[:, 0], "upper": bounds[:, 1], "n_dyads": counts.astype(np.int64), "interval": kind,
         }))
     return pd.concat(frames, ignore_index=True)[PROFILE_COLUMNS]
+
+
+def dyad_descriptor(fit, descriptor: str) -> np.ndarray:
+    """One value per design row of the fit: a DESCRIPTORS quantity of the dyad in its observed network."""
+    if descriptor not in DESCRIPTORS:
+        raise InterpretError(f"descriptor must be one of {', '.join(DESCRIPTORS)}, got {descriptor!r}")
+    model, panel = _model(fit)
+    design = fit.design_matrix
+    out = np.empty(len(design.y))
+    for k in range(design.n_periods):
+        y = panel[model.lag + k].network.astype(np.int64)
+        rows = design.period_rows(k)
+        tails, heads = design.dyads[rows, 0], design.dyads[rows, 1]
+        tie = y[tails, heads]
+        if descriptor == "shared_partners":
+            out[rows] = (y @ y)[tails, heads]
+        elif descriptor == "tail_degree":
+            out[rows] = y.sum(axis=1)[tails] - tie
+        else:
+            out[rows] = (y.sum(axis=0) if design.directed else y.sum(axis=1))[heads] - tie
+    return out
 
 
 def _interval_kinds(fit, interval) -> list[str]:

@@ -168,11 +168,35 @@ def test_profile_means_counts_and_intervals(knecht_fit, statistic):
         assert (rows["lower"] < rows["upper"]).any()
 
 
+def test_profile_over_dyad_descriptors(knecht_fit, undirected_fit):
+    """Shared partners and end degrees counted by loops over the observed networks."""
+    for fit in (knecht_fit, undirected_fit):
+        design = fit.design_matrix
+        lag = len(fit.panel) - design.n_periods
+        expected = {"shared_partners": [], "tail_degree": [], "head_degree": []}
+        for k in range(design.n_periods):
+            y = fit.panel[lag + k].network
+            n = len(y)
+            for a, b in design.dyads[design.period_rows(k)]:
+                others = [c for c in range(n) if c not in (a, b)]
+                expected["shared_partners"].append(sum(int(y[a, c] and y[c, b]) for c in others))
+                expected["tail_degree"].append(sum(int(y[a, c]) for c in others))
+                incoming = y[:, b] if design.directed else y[b, :]
+                expected["head_degree"].append(sum(int(incoming[c]) for c in others))
+        p = expit(design.X @ fit.mple.coef)
+        for descriptor, values in expected.items():
+            values = np.array(values)
+            profile = probability_profile(fit, descriptor, interval="subsample", subsamples=20)
+            np.testing.assert_array_equal(profile["value"], np.unique(values))
+            np.testing.assert_allclose(profile["mean_probability"], [p[values == v].mean() for v in np.unique(values)],
+                                       rtol=1e-12)
+
+
 def test_profile_bins_and_errors(knecht_fit):
     binned = probability_profile(knecht_fit, "nodeicov.idegsqrt", interval="subsample", bins=4, seed=1)
     assert len(binned) <= 4 and binned["n_dyads"].sum() == len(knecht_fit.design_matrix.y)
     assert binned["value"].is_monotonic_increasing
-    with pytest.raises(InterpretError, match="not a term of the model"):
+    with pytest.raises(InterpretError, match="not a term of the model nor a dyad descriptor"):
         probability_profile(knecht_fit, "gwesp.fixed.0.5")
     no_replicates = ergm("y ~ edges + mutual", knecht_panel()[0].network, directed=True)
     with pytest.raises(InterpretError, match="bootstrap replicates"):
