@@ -17,9 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from dyadflow import storage
 from dyadflow.storage.demo import write_demo_dataset
 from dyadflow.tergm.prediction import validate
+
+from dyadflow import storage
 
 COVARIATES = "nodecov('polyarchy') + absdiff('polyarchy') + edgecov(contiguity) + edgecov(log_trade) + edgecov(mlat)"
 MODELS = {

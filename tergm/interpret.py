@@ -23,12 +23,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logsumexp
-
 from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
 from dyadflow.kernels.network import network_state
 from dyadflow.tergm.bootstrap import percentile_interval
 from dyadflow.tergm.design import Model, parse_model
+from scipy.special import expit, logsumexp
 
 TYPES = ("tie", "dyad", "node")
 INTERVALS = ("bootstrap", "subsample")
@@ -283,7 +282,7 @@ def probability_profile(fit, statistic: str, *, interval: str | Sequence[str] | 
             if not 0 < fraction <= 1:
                 raise InterpretError(f"fraction must be in (0, 1], got {fraction}")
             rng = np.random.default_rng(seed)
-            size = max(1, int(round(fraction * len(x))))
+            size = max(1, round(fraction * len(x)))
             draws = np.empty((int(subsamples), len(values)))
             for s in range(int(subsamples)):
                 chosen = rng.choice(len(x), size=size, replace=False)
@@ -342,7 +341,7 @@ def _groups(x: np.ndarray, bins: int | None) -> tuple[np.ndarray, np.ndarray]:
     rank_group = np.arange(len(x)) * int(bins) // max(len(x), 1)  # group of each sorted position
     distinct, first = np.unique(x[order], return_index=True)
     group = rank_group[first][np.searchsorted(distinct, x)]  # equal values share their first one's group
-    used, group = np.unique(group, return_inverse=True)
+    _, group = np.unique(group, return_inverse=True)  # number the groups in use 0..k-1
     values = np.bincount(group, x) / np.bincount(group)
     return group.ravel(), values
 

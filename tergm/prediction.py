@@ -27,6 +27,7 @@ one by one and "pooled" (all their dyads together).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,10 +35,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
-
 from dyadflow.tergm.design import Design, design_for_period, parse_model
-from dyadflow.tergm.metrics import MetricsError, PredictionMetrics, evaluate_predictions, random_baseline
+from dyadflow.tergm.metrics import (
+    MetricsError,
+    PredictionMetrics,
+    evaluate_predictions,
+    random_baseline,
+)
+from scipy.special import expit
 
 RANDOM_MODEL = "random"
 POOLED = "pooled"
@@ -113,7 +118,7 @@ def resolve_split(panel, *, train: Sequence[str] | None = None, test: Sequence[s
     if not test_idx:
         raise PredictionError("the test set is empty: give at least one test period")
     if train is None:
-        train_idx = list(range(0, min(test_idx)))
+        train_idx = list(range(min(test_idx)))
         if not train_idx:
             raise PredictionError(f"no periods before the first test period {names[min(test_idx)]!r} to train on")
     else:
@@ -164,7 +169,9 @@ def fit_training(formula: str, panel, split: Split, *, R: int = 0, seed: int = 1
         raise PredictionError(f"R (bootstrap replicates) must be a whole number >= 0, got {R!r}")
     if R == 0:  # no replicates: btergm's bootstrap needs R >= 1, so replay an empty set of draws
         n_likelihood = len(split.train) - lag
-        return btergm(formula, train_panel, resamples=np.zeros((0, n_likelihood), dtype=np.int64), seed=seed)
+        with warnings.catch_warnings():  # its one-period warning is about bootstrap intervals, absent here
+            warnings.filterwarnings("ignore", message="only one period")
+            return btergm(formula, train_panel, resamples=np.zeros((0, n_likelihood), dtype=np.int64), seed=seed)
     return btergm(formula, train_panel, R=int(R), seed=seed)
 
 

@@ -14,14 +14,19 @@ import pytest
 from scipy.special import expit, logsumexp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_api import META, knecht_panel  # noqa: E402
-
-from dyadflow.storage.panel import Panel  # noqa: E402
-from dyadflow.tergm.api import btergm, ergm  # noqa: E402
-from dyadflow.tergm.design import summary_statistics  # noqa: E402
-from dyadflow.tergm.interpret import (  # noqa: E402
-    MARGINAL_COLUMNS, PROFILE_COLUMNS, InterpretError, edge_probabilities, interpret, marginal_effects,
-    probability_profile)
+from dyadflow.storage.panel import Panel
+from dyadflow.tergm.api import btergm, ergm
+from dyadflow.tergm.design import summary_statistics
+from dyadflow.tergm.interpret import (
+    MARGINAL_COLUMNS,
+    PROFILE_COLUMNS,
+    InterpretError,
+    edge_probabilities,
+    interpret,
+    marginal_effects,
+    probability_profile,
+)
+from test_api import META, knecht_panel
 
 DIRECTED_FORMULA = "y ~ edges + mutual + ttriple + ctriple + gwesp(0.5, fixed=TRUE) + nodeicov(a) + edgecov(x) + memory"
 UNDIRECTED_FORMULA = "y ~ edges + triangle + gwesp(0.7, fixed=TRUE) + kstar(2) + nodecov(a)"

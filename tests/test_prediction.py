@@ -24,12 +24,18 @@ from scipy.special import expit
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_api import META, knecht_panel, read_adjacency  # noqa: E402
-
-from dyadflow.storage.panel import Panel  # noqa: E402
-from dyadflow.tergm.prediction import (  # noqa: E402
-    AUC_COLUMNS, PREDICTION_COLUMNS, ROCPR_COLUMNS, PredictionError, period_range, resolve_split, holdout_design,
-    validate)
+from dyadflow.storage.panel import Panel
+from dyadflow.tergm.prediction import (
+    AUC_COLUMNS,
+    PREDICTION_COLUMNS,
+    ROCPR_COLUMNS,
+    PredictionError,
+    holdout_design,
+    period_range,
+    resolve_split,
+    validate,
+)
+from test_api import META, knecht_panel, read_adjacency
 
 FORMULA = META["formulas"]["knecht_model2e_oos_fit"]
 LOGIT = 'f ~ edges + nodeicov("idegsqrt") + nodeocov("odegsqrt") + nodematch("sex") + edgecov(primary)'
@@ -198,6 +204,12 @@ def test_simulation_predictions_are_leak_free_and_match_btergm():
     assert simulated["pr_auc"] == pytest.approx(recheck["pr_auc_dg_corrected"], abs=0.05)
     assert simulated["pr_auc"] <= 1
     assert auc.loc[("network", "mple", "t4"), "roc_auc"] > simulated["roc_auc"]  # the MPLE's leak shows
+    # simulated probabilities are multiples of 1/100, with many ties: scikit-learn's tie handling
+    rows = result.predictions[result.predictions["kind"] == "simulation"]
+    assert rows["probability"].nunique() < len(rows) / 4
+    assert simulated["roc_auc"] == pytest.approx(roc_auc_score(rows["observed"], rows["probability"]), rel=1e-12)
+    assert simulated["average_precision"] == pytest.approx(
+        average_precision_score(rows["observed"], rows["probability"]), rel=1e-12)
     assert "LEAK-FREE" in result.summary()
 
 
