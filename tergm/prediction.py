@@ -321,28 +321,41 @@ def validate(models: Mapping[str, str], panel, *, train: Sequence[str] | None = 
         for kind in kinds:
             predictions.append(_prediction_frame(name, kind, design, scores[kind]))
     predictions = pd.concat(predictions, ignore_index=True)
-
-    rocpr, auc = [], []
-    for (name, kind), frame in predictions.groupby(["model", "kind"], sort=False):
-        for period, y, score in _periods_and_pooled(frame, split.test_names):
-            _collect(rocpr, auc, name, kind, period, _evaluate(y, score, period))
-    for kind in kinds:
-        frame = predictions[(predictions["model"] == next(iter(models))) & (predictions["kind"] == kind)]
-        for period, y, _ in _periods_and_pooled(frame, split.test_names):
-            if period == POOLED:  # pooled baseline: each period at its own density
-                score = frame.groupby("period", sort=False)["observed"].transform("mean").to_numpy()
-                _collect(rocpr, auc, RANDOM_MODEL, kind, period, _evaluate(y, score, period))
-            else:
-                _collect(rocpr, auc, RANDOM_MODEL, kind, period, _evaluate(y, None, period))
+    rocpr, auc = score_predictions(predictions)
     return ValidationResult(
         predictions=predictions,
-        rocpr=pd.concat(rocpr, ignore_index=True)[ROCPR_COLUMNS],
-        auc=pd.DataFrame(auc, columns=AUC_COLUMNS),
+        rocpr=rocpr,
+        auc=auc,
         train=split.train_names,
         test=split.test_names,
         models=dict(models),
         fitted=fitted,
     )
+
+
+def score_predictions(predictions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rocpr, auc) tables of a predictions table (PREDICTION_COLUMNS, any models and kinds, one or more
+    periods): per model, kind and period, plus "pooled" over several periods, and the random-graph
+    baseline (model "random") under each kind. Every model of a kind must predict the same dyads."""
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise PredictionError(f"the predictions table lacks column(s) {missing}")
+    if (predictions["model"] == RANDOM_MODEL).any():
+        raise PredictionError(f"the model name {RANDOM_MODEL!r} is reserved for the random-graph baseline")
+    periods = list(dict.fromkeys(predictions["period"]))
+    rocpr, auc = [], []
+    for (name, kind), frame in predictions.groupby(["model", "kind"], sort=False):
+        for period, y, score in _periods_and_pooled(frame, periods):
+            _collect(rocpr, auc, name, kind, period, _evaluate(y, score, period))
+    for kind, frame in predictions.groupby("kind", sort=False):
+        frame = frame[frame["model"] == frame["model"].iloc[0]]
+        for period, y, _ in _periods_and_pooled(frame, periods):
+            if period == POOLED:  # pooled baseline: each period at its own density
+                score = frame.groupby("period", sort=False)["observed"].transform("mean").to_numpy()
+                _collect(rocpr, auc, RANDOM_MODEL, kind, period, _evaluate(y, score, period))
+            else:
+                _collect(rocpr, auc, RANDOM_MODEL, kind, period, _evaluate(y, None, period))
+    return pd.concat(rocpr, ignore_index=True)[ROCPR_COLUMNS], pd.DataFrame(auc, columns=AUC_COLUMNS)
 
 
 def _coefficients(name: str, fit) -> pd.DataFrame:

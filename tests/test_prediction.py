@@ -313,3 +313,33 @@ def test_undirected_panel_predicts_each_dyad_once():
     assert (rows["tail"].astype(int) < rows["head"].astype(int)).all()
     fit = result.fitted["m"]
     assert fit.n_periods == 2  # 3 training periods, memory drops the first
+
+
+def test_score_predictions_of_any_table():
+    """The metrics stage alone (what `dyadflow predict` on stored change statistics can call): a hand-made
+    table of two models over two periods, checked against scikit-learn."""
+    from dyadflow.tergm.prediction import score_predictions
+
+    rng = np.random.default_rng(8)
+    frames = []
+    for period in ("a", "b"):
+        observed = (rng.random(50) < 0.3).astype(np.int8)
+        for model, noise in (("good", 0.5), ("poor", 3.0)):
+            frames.append(pd.DataFrame({"model": model, "kind": "mple", "period": period, "tail": "x", "head": "y",
+                                        "observed": observed,
+                                        "probability": expit(2 * observed + rng.normal(0, noise, 50))}))
+    table = pd.concat(frames, ignore_index=True)
+    rocpr, auc = score_predictions(table)
+    auc = auc.set_index(["model", "kind", "period"])
+    for model in ("good", "poor"):
+        for period in ("a", "b"):
+            rows = table[(table["model"] == model) & (table["period"] == period)]
+            assert auc.loc[(model, "mple", period), "roc_auc"] == pytest.approx(
+                roc_auc_score(rows["observed"], rows["probability"]), rel=1e-12)
+        rows = table[table["model"] == model]
+        assert auc.loc[(model, "mple", "pooled"), "roc_auc"] == pytest.approx(
+            roc_auc_score(rows["observed"], rows["probability"]), rel=1e-12)
+    assert auc.loc[("random", "mple", "a"), "roc_auc"] == 0.5
+    assert set(rocpr["period"]) == {"a", "b", "pooled"}
+    with pytest.raises(PredictionError, match="lacks column"):
+        score_predictions(table.drop(columns="observed"))
