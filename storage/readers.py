@@ -112,9 +112,9 @@ class Table:
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = pc.cast(column, pa.string())
         column = pc.utf8_trim_whitespace(column)
-        if self.na_values:
-            column = pc.if_else(pc.is_in(column, value_set=pa.array(self.na_values, pa.string())),
-                                pa.scalar(None, pa.string()), column)
+        missing = pc.is_in(column, value_set=pa.array(["", *self.na_values], pa.string()))
+        if pc.any(missing).as_py():
+            column = pc.if_else(missing, pa.scalar(None, pa.string()), column)
             column = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
         if not allow_missing and column.null_count:
             row = _first_true(column.is_null())
@@ -269,14 +269,19 @@ def _first_bad_line(path: Path, encoding: str) -> tuple[int, int] | None:
     return None
 
 
-def _first_ragged_line(path: Path, encoding: str, width: int) -> tuple[int, int] | None:
-    """(line number, number of fields) of the first record whose field count is not `width`."""
+def _first_ragged_line(path: Path, encoding: str, width: int) -> tuple[int, str] | None:
+    """(line number, what is wrong) of the first record whose field count is not `width`."""
     try:
         with _open_bytes(path) as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as handle:
             reader = csv.reader(handle)
+            start = 1
             for record in reader:
                 if record and len(record) != width:
-                    return reader.line_num, len(record)
+                    if reader.line_num > start:  # the record ran over several lines: a quote never closed
+                        return start, (f"a quoted value opened on this line is not closed (an unmatched '\"'), "
+                                       f"so the row runs to line {reader.line_num}")
+                    return start, f"{len(record)} fields where the header has {width}"
+                start = reader.line_num + 1
     except (csv.Error, UnicodeDecodeError, OSError, EOFError):
         return None
     return None
@@ -296,9 +301,10 @@ def _read_csv(path: Path, columns, encoding: str, role: str, text_columns, first
                 parse_options=pacsv.ParseOptions(newlines_in_values=False),
                 convert_options=pacsv.ConvertOptions(
                     include_columns=wanted,
-                    null_values=["", *na_values],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
+                    # numeric columns: empty, NA-like and listed cells are null; text columns stay text
+                    # (Table.text reads only empty and listed cells as missing: "NA" is Namibia)
+                    null_values=["", *NUMERIC_NA, *na_values],
+                    strings_can_be_null=False,
                     column_types=as_text,
                 ),
             )
@@ -321,7 +327,7 @@ def _read_csv(path: Path, columns, encoding: str, role: str, text_columns, first
             if "Expected" in message and "columns" in message:
                 ragged = _first_ragged_line(path, encoding, len(header))
                 where = f"{path}, line {ragged[0]}" if ragged else str(path)
-                found = f"{ragged[1]} fields where the header has {len(header)}" if ragged else message.splitlines()[0]
+                found = ragged[1] if ragged else message.splitlines()[0]
                 raise IngestError(
                     f"{where}: a row has the wrong number of fields ({found}); "
                     "is the file truncated, or does a value hold an unquoted comma (quote it: \"a, b\")?"

@@ -67,6 +67,7 @@ Each input may also set `encoding = "latin-1"` (CSV only). CSV (optionally .gz),
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import tomllib
@@ -212,6 +213,14 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
             fail(f"{where}.{key}", f"expected a list of column names, got {value!r}")
         return tuple(value)
 
+    def encoding(section: dict, where: str) -> str:
+        value = text(section, "encoding", where, default="utf-8")
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            fail(f"{where}.encoding", f"unknown text encoding {value!r}; use e.g. \"utf-8\", \"latin-1\" or \"cp1252\"")
+        return value
+
     def resolve(section: dict, where: str) -> Path:
         value = text(section, "path", where, required=True)
         path = Path(value)
@@ -267,7 +276,7 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
             attributes=names(section, "attributes", "nodes"),
             categorical=names(section, "categorical", "nodes") or (),
             label=text(section, "label", "nodes"),
-            encoding=text(section, "encoding", "nodes", default="utf-8"),
+            encoding=encoding(section, "nodes"),
         )
 
     if "network" not in raw:
@@ -288,7 +297,7 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
         start=text(section, "start", "network", default="start"),
         end=text(section, "end", "network"),
         covariates=names(section, "covariates", "network"),
-        encoding=text(section, "encoding", "network", default="utf-8"),
+        encoding=encoding(section, "network"),
     )
     if network_format == "matrices" and "{period}" not in str(network.path):
         fail("network.path", "a network given as matrices needs one file per period: put {period} in the path")
@@ -324,7 +333,7 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
                 j=text(entry, "j", where, default="j"),
                 period=text(entry, "period", where),
                 fill=float(fill),
-                encoding=text(entry, "encoding", where, default="utf-8"),
+                encoding=encoding(entry, where),
             )
         )
     seen: set[str] = set()

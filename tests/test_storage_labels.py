@@ -181,6 +181,32 @@ def test_csv_rows_with_the_wrong_number_of_fields_name_the_line(tmp_path):
     (tmp_path / "edges.csv").write_text("year,a,b\n2000,A,B\n2000,B,C\n2000,A\n")
     with pytest.raises(storage.IngestError, match=r"edges\.csv, line 4: .*\(2 fields where the header has 3\)"):
         storage.ingest(_spec(tmp_path), tmp_path / "store")
+    (tmp_path / "edges.csv").write_text('year,a,b\n2000,A,B\n2000,"B,C\n2000,A,C\n')
+    with pytest.raises(storage.IngestError, match=r"edges\.csv, line 3: .*a quoted value opened on this line is not "
+                       r"closed \(an unmatched '\"'\), so the row runs to line 4"):
+        storage.ingest(_spec(tmp_path), tmp_path / "store")
+
+
+def test_nan_in_a_parquet_covariate_is_a_missing_value_naming_the_row(tmp_path):
+    _write(_nodes(["A", "B", "C"]), tmp_path / "nodes.csv")
+    (tmp_path / "edges.csv").write_text("year,a,b\n2000,A,B\n")
+    _write(pd.DataFrame({"year": [2000, 2001], "a": ["A", "A"], "b": ["B", "C"], "dist": [1.5, np.nan]}),
+           tmp_path / "cov.parquet")
+    covariates = ('\n[[dyad_covariates]]\nformat = "long"\npath = "cov.parquet"\nperiod = "year"\ni = "a"\n'
+                  'j = "b"\nvalues = ["dist"]\n')
+    with pytest.raises(storage.IngestError, match=r"cov\.parquet, row 2, column 'dist': missing value; fix the data, "
+                       r"or set missing = \"drop-dyad\""):
+        storage.ingest(_spec(tmp_path, covariates=covariates), tmp_path / "store")
+
+
+def test_stata_numeric_ids_match_csv_text_ids(tmp_path):
+    _write(_nodes(["5", "6", "7"]), tmp_path / "nodes.csv")
+    pd.DataFrame({"year": np.array([2000, 2001], dtype=np.int16), "a": [5.0, 6.0],
+                  "b": np.array([7, 7], dtype=np.int32)}).to_stata(tmp_path / "edges.dta", write_index=False)
+    (tmp_path / "dataset.toml").write_text(_spec(tmp_path).read_text().replace('"edges.csv"', '"edges.dta"'))
+    storage.ingest(tmp_path / "dataset.toml", tmp_path / "store")
+    panel = storage.open_panel(tmp_path / "store")
+    assert _ties(panel, 0) == {frozenset(("5", "7"))} and _ties(panel, 1) == {frozenset(("6", "7"))}
 
 
 # --------------------------------------------------------------------- static covariates beyond the panel
@@ -300,9 +326,15 @@ def test_a_damaged_store_is_rebuilt_by_re_ingest(tmp_path):
     (('i = "a"', "i = true"), r"key 'network\.i': expected a non-empty string, got True"),
     (('path = "edges.csv"', "path = []"), r"key 'network\.path': expected a non-empty string, got \[\]"),
     (("periods = { first = 2000, last = 2001 }", 'periods = "2000-2001"'), r"key 'periods': expected"),
+    (('path = "nodes.csv"', 'path = "nodes.csv"\nencoding = "utf-9"'),
+     r"key 'nodes\.encoding': unknown text encoding 'utf-9'; use e\.g\. \"utf-8\""),
+    (('path = "nodes.csv"', 'path = "nodes.csv"\nencoding = 8'), r"key 'nodes\.encoding': expected a non-empty string"),
+    (('format = "edges"', "format = 3"), r"key 'network\.format': must be one of \('edges', 'dyad_years', "
+     r"'agreements', 'matrices'\), got 3"),
+    (("strict = true", 'strict = "yes"'), r"key 'strict': must be true or false, got 'yes'"),
 ])
 def test_spec_type_errors_name_the_key_and_the_expected_type(tmp_path, edit, message):
-    path = _spec(tmp_path)
+    path = _spec(tmp_path, extra_top="strict = true")
     path.write_text(path.read_text().replace(*edit, 1))
     with pytest.raises(storage.SpecError, match=rf"dataset spec .*dataset\.toml.*{message}"):
         storage.load_spec(path)
