@@ -279,14 +279,14 @@ class Dataset:
         Real static tables (contiguity, distance) cover every state that ever existed; a panel covers
         some years, so the other states' rows are expected and carry no information for the model."""
         examples = ", ".join(repr(v) for v in ids[:EXAMPLES]) + (", ..." if len(ids) > EXAMPLES else "")
-        summary = (f"{path}: {rows} {'row' if rows == 1 else 'rows'} of the static covariate table name "
+        summary = (f"{rows} {'row' if rows == 1 else 'rows'} of the static covariate table name "
                    f"{len(ids)} {'node' if len(ids) == 1 else 'nodes'} never in the panel ({examples}; not in "
                    f"{self._source()})")
         if self.spec.strict:
             raise IngestError(f"{where}: {summary}; the dataset spec sets strict = true, which makes this an "
                               "error: remove those rows, fix the ids, or drop `strict` to leave the rows out")
-        self.notes.append(f"{summary}; they are left out (set strict = true in the dataset spec to make this an "
-                          "error)")
+        self.notes.append(f"{path}: {summary}; they are left out (set strict = true in the dataset spec to make "
+                          "this an error)")
 
     def _matrix_inside_universe(self, matrix: Matrix) -> Matrix:
         """A static matrix without the rows and columns of nodes never in the panel (see _outsiders)."""

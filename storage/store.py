@@ -59,6 +59,9 @@ from dyadflow.storage.readers import IngestError
 from dyadflow.storage.spec import DatasetSpec, load_spec
 
 SCHEMA_VERSION = 1
+# How raw files are read (2: ids are labels, static tables may cover more nodes): part of the inputs
+# fingerprint, so a store ingested by an older reader is read again at the next ingest, not skipped.
+READER_VERSION = 2
 CURRENT = "CURRENT"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -307,7 +310,8 @@ def _input_files(spec: DatasetSpec) -> list[Path]:
 
 def _inputs_fingerprint(spec: DatasetSpec) -> str:
     """Hash of the spec and every input file's bytes: unchanged inputs need no ingest at all."""
-    digest = _hasher(f"schema {SCHEMA_VERSION}\n".encode(), json.dumps(spec.raw, sort_keys=True, default=str).encode())
+    digest = _hasher(f"schema {SCHEMA_VERSION} reader {READER_VERSION}\n".encode(),
+                     json.dumps(spec.raw, sort_keys=True, default=str).encode())
     for path in _input_files(spec):
         digest.update(str(path).encode())
         if not path.is_file():
