@@ -93,6 +93,9 @@ class Table:
             values = column.to_numpy(zero_copy_only=False).astype(np.float64)
             nan = np.isnan(values)
             finite = np.isfinite(values)
+            if (~finite & ~nan).any():
+                row = int(np.flatnonzero(~finite & ~nan)[0])
+                raise self.fail(f"{what} is {values[row]:g}, not a finite number", row, name)
             if np.all(values[finite] == np.round(values[finite])):
                 huge = finite & (np.abs(values) > EXACT_FLOAT)
                 if huge.any():
@@ -101,12 +104,7 @@ class Table:
                         f"{what} {values[row]:.17g} is stored as a floating-point number too large to be exact "
                         "(beyond 2**53, different integers read as the same number); store the column as text "
                         "or as integers", row, name)
-                integral = np.where(finite, values, 0).astype(np.int64)
-                column = pa.chunked_array([pa.array(integral, mask=~finite)])
-                if (~finite & ~nan).any():  # +-inf: kept as text so that the caller's check names it
-                    column = pa.chunked_array([pa.array(
-                        [None if nan[k] else (str(values[k]) if not finite[k] else str(integral[k]))
-                         for k in range(len(values))], pa.string())])
+                column = pa.chunked_array([pa.array(np.where(finite, values, 0).astype(np.int64), mask=nan)])
             elif nan.any():
                 column = pa.chunked_array([pa.array(values, mask=nan)])
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):

@@ -108,6 +108,9 @@ def test_huge_ids_stored_as_floats_are_refused_not_merged(tmp_path):
     with pytest.raises(storage.IngestError, match=r"edges\.parquet, row 1, column 'b': node id 1\.2345678901234567\d*e\+19 "
                        r"is stored as a floating-point number too large to be exact.*store the column as text"):
         storage.ingest(tmp_path / "dataset.toml", tmp_path / "store")
+    pd.DataFrame({"year": [2000], "a": [1.0], "b": [np.inf]}).to_parquet(tmp_path / "edges.parquet")
+    with pytest.raises(storage.IngestError, match=r"edges\.parquet, row 1, column 'b': node id is inf, not a finite"):
+        storage.ingest(tmp_path / "dataset.toml", tmp_path / "store")
 
 
 def test_only_empty_cells_and_listed_na_values_are_missing_ids(tmp_path):
