@@ -118,8 +118,8 @@ def serve(
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Option(help="Where the demo data, spec and results go.")] = Path("dyadflow-demo"),
-    nodes: Annotated[int, typer.Option(min=5)] = 230,
-    periods: Annotated[int, typer.Option(min=3)] = 31,
+    nodes: Annotated[int, typer.Option(min=5, help="States in the panel (at least 5).")] = 230,
+    periods: Annotated[int, typer.Option(min=2, help="Years in the panel (at least 2).")] = 31,
     R: Annotated[int, typer.Option("--R", min=0, help="Bootstrap replicates.")] = 100,
     simulations: Annotated[int, typer.Option(min=0, help="Refits per rewiring level (0: no sensitivity batch).")] = 100,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Local Dask workers (default: one per core).")] = None,
@@ -136,7 +136,15 @@ def demo(
     spec_path = write_demo_spec(directory, Path(dataset), R=R, simulations=simulations, workers=workers)
     typer.echo(f"demo panel: {nodes} nodes x {periods} periods written in {time.perf_counter() - started:.1f} s")
     typer.echo(f"run spec: {spec_path}")
-    _run(spec_path, cluster, verbose, bootstrap=True, sensitivity=simulations > 0)
+    from dyadflow.tergm import EstimationError
+
+    try:
+        _run(spec_path, cluster, verbose, bootstrap=True, sensitivity=simulations > 0)
+    except EstimationError as error:  # the data are random: a tiny panel may not identify 8 terms
+        raise EstimationError(
+            f"{error}; the demo panel of {nodes} states x {periods} years is too small for the demo model's "
+            f"{DEMO_FORMULA.count('+') + 1} terms: run the demo with more --nodes or --periods (20 states x 3 "
+            "years or more), or another --seed") from None
 
 
 def write_demo_spec(directory: Path, dataset: Path, *, R: int, simulations: int, workers: int | None) -> Path:

@@ -1,7 +1,7 @@
 """Data layer: raw inputs (CSV, Parquet, Stata) -> validated, versioned columnar store -> Panel.
 
 Public API:
-    ingest(spec, store_path, progress=None) -> IngestReport
+    ingest(spec, store_path, progress=None, overwrite=False) -> IngestReport
     open_panel(store_path) -> Panel            (periods loaded lazily from the store)
     read_manifest(store_path) -> dict          (periods, node universe, content hashes)
     export_long(store_path) -> DataFrame       (period, i, j, y, dyadic covariates)
@@ -12,6 +12,7 @@ Public API:
 if __name__ != "dyadflow.storage":  # the folder is installed as dyadflow.storage (pyproject.toml)
     raise ImportError("import dyadflow.storage, not storage: this folder is part of the dyadflow package")
 
+from dyadflow.storage.ingest import IngestWarning
 from dyadflow.storage.panel import Panel, PanelError, Period
 from dyadflow.storage.readers import IngestError
 from dyadflow.storage.spec import DatasetSpec, SpecError, load_spec
@@ -29,6 +30,7 @@ from dyadflow.storage.store import (
 __all__ = [
     "DatasetSpec",
     "IngestError",
+    "IngestWarning",
     "IngestReport",
     "Panel",
     "PanelError",

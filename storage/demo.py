@@ -16,7 +16,8 @@ Generative model (undirected; every number is a multiple of 1/1024 so float32 ho
   persistent 0/1 flag.
 - dyad-years: log_trade = gravity (sizes, distance) + growth + noise for the ~120 strongest partners
   of each state, 0 otherwise; mlat and fta are agreements that, once in force, stay in force
-  (yearly signing probability logistic(-7.5 + 2 contiguity + 0.25 log_trade), resp. -8 + ...).
+  (yearly signing probability logistic(-7.5 + 2 contiguity + 0.25 log_trade), resp. -8 + ...; the
+  first year's draw adds STOCK_SHIFT to the logit: the agreements already in force, a few % of dyads).
 - CMAA ties persist once signed. A dyad without a tie signs in year t with probability
       logistic(edges + lag_shared_partners * log1p(shared partners at t-1)
                + lag_degree * (degree_i + degree_j at t-1) + mlat * mlat_t + contiguity * contiguity)
@@ -49,6 +50,7 @@ TRUE_PARAMETERS = {
 NODE_ATTRIBUTES = ("polyarchy", "corruption", "civil_liberties", "un_ideal_point", "terror_fatalities", "drug_list")
 DYAD_COVARIATES = ("contiguity", "log_trade", "mlat", "fta")
 FORMATS = {"parquet": ".parquet", "csv": ".csv", "dta": ".dta"}
+STOCK_SHIFT = 4.5  # logit shift of the first year's mlat/fta draw: the agreements signed before it
 QUANTUM = 1024.0  # values are multiples of 1/QUANTUM: exact in float32 and in decimal text
 UNINHABITED = {"ATA", "BVT", "HMD", "SGS", "ATF", "IOT", "PCN", "CXR", "CCK", "NFK", "SJM", "UMI"}
 
@@ -213,8 +215,11 @@ def write_demo_dataset(
         }))
         # dyad-years
         log_trade = np.where(trades, _quantised(np.maximum(0.0, base_trade + 0.03 * t + rng.normal(0, 0.1, len(iu)))), 0)
-        mlat |= pair_present & (rng.random(len(iu)) < _logistic(-7.5 + 2 * contiguous + 0.25 * log_trade))
-        fta |= pair_present & (rng.random(len(iu)) < _logistic(-8.0 + 2 * contiguous + 0.3 * log_trade))
+        # agreements in force before the first year: a stock to start from, so that a short or small
+        # panel has both values of mlat and fta (not a handful of treaties that separate the fit)
+        mlat_shift, fta_shift = (STOCK_SHIFT, STOCK_SHIFT) if t == 0 else (0.0, 0.0)
+        mlat |= pair_present & (rng.random(len(iu)) < _logistic(-7.5 + mlat_shift + 2 * contiguous + 0.25 * log_trade))
+        fta |= pair_present & (rng.random(len(iu)) < _logistic(-8.0 + fta_shift + 2 * contiguous + 0.3 * log_trade))
         nonzero = pair_present & ((log_trade > 0) | mlat | fta)
         writers["dyads"].append(pd.DataFrame({
             "year": np.full(int(nonzero.sum()), year, dtype=np.int32),

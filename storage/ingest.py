@@ -34,6 +34,11 @@ from dyadflow.storage.readers import IngestError, Matrix, Table, read_matrix, re
 from dyadflow.storage.spec import CovariateSpec, DatasetSpec
 
 MISSING = np.iinfo(np.int64).min  # period index of an empty cell (an agreement that has not ended)
+EXAMPLES = 3  # node ids quoted in the summary of dropped rows
+
+
+class IngestWarning(UserWarning):
+    """Input rows ingest leaves out (static covariates of nodes never in the panel): one line per table."""
 
 
 @dataclass
@@ -47,11 +52,24 @@ class PeriodArrays:
     observed: np.ndarray | None = None  # (N, N) bool; None = every present dyad observed
 
 
+class _SubTable:
+    """Some rows of a table (the others left out): errors still name the row in the file."""
+
+    def __init__(self, table: Table, rows: np.ndarray):
+        self.table, self.rows = table, rows
+
+    def file_row(self, row: int) -> int:
+        return int(self.rows[row])
+
+    def fail(self, problem: str, row: int | None = None, column: str | None = None) -> IngestError:
+        return self.table.fail(problem, None if row is None else self.file_row(row), column)
+
+
 @dataclass
 class _LongRows:
     """Rows of a long table converted to codes, grouped by period (static: one group)."""
 
-    table: Table
+    table: Table | _SubTable
     i_column: str  # named in errors about a row's nodes
     i: np.ndarray  # universe codes
     j: np.ndarray
@@ -85,10 +103,11 @@ class Dataset:
         self.directed = spec.directed
         self.policy = spec.missing
         self._period_position = {label: t for t, label in enumerate(spec.periods)}
+        self.notes: list[str] = []  # input rows left out, one summary line each (IngestWarning)
         self._network_matrices: list[Matrix] | None = None
         if spec.network.format == "matrices":
             self._network_matrices = [
-                read_matrix(spec.period_path(spec.network.path, p), encoding=spec.network.encoding, role="network")
+                self._read_matrix(spec.period_path(spec.network.path, p), spec.network.encoding, "network")
                 for p in spec.periods
             ]
         self._read_nodes()
@@ -106,7 +125,9 @@ class Dataset:
             self._universe_without_nodes_table()
             return
         own = [spec.node] + ([spec.period] if spec.period else []) + ([spec.label] if spec.label else [])
-        table = read_table(spec.path, None, encoding=spec.encoding, role="nodes")
+        labels = [spec.node] + ([spec.label] if spec.label else []) + list(spec.categorical) + (
+            [spec.period] if spec.period and self.spec.first_year is None else [])
+        table = read_table(spec.path, None, encoding=spec.encoding, role="nodes", **self._text_options(labels))
         if table.n_rows == 0:
             raise IngestError(f"{spec.path}: the nodes file has no rows; it must list every node (per period)")
         for name in own:
@@ -119,7 +140,7 @@ class Dataset:
         for name in spec.categorical:
             if name not in attributes:
                 attributes.append(name)
-        ids = table.text(spec.node, what="node id").to_numpy(zero_copy_only=False).astype(object)
+        ids = self._ids(table, spec.node).to_numpy(zero_copy_only=False).astype(object)
         self.universe = np.asarray(pd.unique(ids), dtype=str)
         self._index = {label: k for k, label in enumerate(self.universe.tolist())}
         codes = pd.Index(self.universe).get_indexer(ids)
@@ -177,8 +198,8 @@ class Dataset:
                 self.present[t, [self._index[v] for v in matrix.rows]] = True
             return
         table = self._network_table()
-        i = table.text(net.i, what="node id").to_numpy(zero_copy_only=False).astype(object)
-        j = table.text(net.j, what="node id").to_numpy(zero_copy_only=False).astype(object)
+        i = self._ids(table, net.i).to_numpy(zero_copy_only=False).astype(object)
+        j = self._ids(table, net.j).to_numpy(zero_copy_only=False).astype(object)
         self.universe = np.asarray(pd.unique(np.column_stack([i, j]).ravel()), dtype=str)
         self._index = {label: k for k, label in enumerate(self.universe.tolist())}
         self.present = np.ones((self.T, len(self.universe)), dtype=bool)
@@ -221,23 +242,63 @@ class Dataset:
             raise table.fail(f"period {text[r].as_py()!r} is outside the dataset's periods {span}", r, column)
         return pc.fill_null(pc.cast(found, pa.int64()), MISSING).to_numpy(zero_copy_only=False)
 
-    def _node_codes(self, table: Table, column: str) -> np.ndarray:
-        text = table.text(column, what="node id")
-        codes = pc.index_in(text, value_set=pa.array(self.universe.tolist()))
-        if codes.null_count:
+    def _text_options(self, labels: list[str]) -> dict:
+        """read_table's options: id (and label-period) columns read as text, the spec's na_values."""
+        return {"text_columns": labels, "na_values": self.spec.na_values}
+
+    def _ids(self, table: Table, column: str) -> pa.ChunkedArray:
+        return table.ids(column, integer=self.spec.node_ids == "integer")
+
+    def _read_matrix(self, path, encoding: str, role: str) -> Matrix:
+        return read_matrix(path, encoding=encoding, role=role, integer_ids=self.spec.node_ids == "integer",
+                           na_values=self.spec.na_values)
+
+    def _source(self) -> str:
+        return "the nodes table" if self.spec.nodes else "the network"
+
+    def _node_codes(self, table: Table, column: str, *, allow_unknown: bool = False) -> np.ndarray:
+        """Universe code of each row's node id; an unknown id is an error, or -1 with `allow_unknown`."""
+        text = self._ids(table, column)
+        codes = pc.index_in(text, value_set=pa.array(self.universe.tolist(), pa.string()))
+        if codes.null_count and not allow_unknown:
             r = _first_null(codes)
-            source = "the nodes table" if self.spec.nodes else "the network"
-            raise table.fail(f"unknown node id {text[r].as_py()!r} (not in {source})", r, column)
-        return codes.to_numpy(zero_copy_only=False).astype(np.int64)
+            raise table.fail(f"unknown node id {text[r].as_py()!r} (not in {self._source()})", r, column)
+        return pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
     def _matrix_codes(self, matrix: Matrix) -> np.ndarray:
         unknown = [label for label in matrix.rows if label not in self._index]
         if unknown:
             r = matrix.rows.index(unknown[0])
-            source = "the nodes table" if self.spec.nodes else "the network"
             raise IngestError(f"{matrix.path}, row {unknown[0]!r} (line {matrix.lines[r] + 2}): unknown node id "
-                              f"{unknown[0]!r} (not in {source})")
+                              f"{unknown[0]!r} (not in {self._source()})")
         return np.array([self._index[label] for label in matrix.rows], dtype=np.int64)
+
+    def _outsiders(self, path, rows: int, ids: list[str], where: str) -> None:
+        """Static covariate rows of nodes never in the panel: one summary warning, or an error if strict.
+
+        Real static tables (contiguity, distance) cover every state that ever existed; a panel covers
+        some years, so the other states' rows are expected and carry no information for the model."""
+        examples = ", ".join(repr(v) for v in ids[:EXAMPLES]) + (", ..." if len(ids) > EXAMPLES else "")
+        summary = (f"{rows} {'row' if rows == 1 else 'rows'} of the static covariate table name "
+                   f"{len(ids)} {'node' if len(ids) == 1 else 'nodes'} never in the panel ({examples}; not in "
+                   f"{self._source()})")
+        if self.spec.strict:
+            raise IngestError(f"{where}: {summary}; the dataset spec sets strict = true, which makes this an "
+                              "error: remove those rows, fix the ids, or drop `strict` to leave the rows out")
+        self.notes.append(f"{path}: {summary}; they are left out (set strict = true in the dataset spec to make "
+                          "this an error)")
+
+    def _matrix_inside_universe(self, matrix: Matrix) -> Matrix:
+        """A static matrix without the rows and columns of nodes never in the panel (see _outsiders)."""
+        keep = [k for k, label in enumerate(matrix.rows) if label in self._index]
+        if len(keep) == len(matrix.rows):
+            return matrix
+        outside = [label for label in matrix.rows if label not in self._index]
+        r = matrix.rows.index(outside[0])
+        self._outsiders(matrix.path, len(outside), outside, f"{matrix.path}, row {outside[0]!r} "
+                        f"(line {matrix.lines[r] + 2})")
+        return Matrix(matrix.path, matrix.kind, [matrix.rows[k] for k in keep], [matrix.cols[k] for k in keep],
+                      matrix.values[np.ix_(keep, keep)], [matrix.lines[k] for k in keep])
 
     def _network_table(self) -> Table:
         if not hasattr(self, "_net_table"):
@@ -247,7 +308,9 @@ class Dataset:
                 "dyad_years": None,
                 "agreements": [net.i, net.j, net.start] + ([net.end] if net.end else []),
             }[net.format]
-            self._net_table = read_table(net.path, columns, encoding=net.encoding, role="network")
+            labels = [net.i, net.j] + ([net.period] if self.spec.first_year is None else [])
+            self._net_table = read_table(net.path, columns, encoding=net.encoding, role="network",
+                                         **self._text_options(labels))
         return self._net_table
 
     # ------------------------------------------------------------------------------------ network
@@ -335,7 +398,8 @@ class Dataset:
                 what = "tie" if name in (self.spec.network.y, "__tie__") else f"covariate {name!r}"
                 raise rows.table.fail(
                     f"asymmetric {what} in undirected data: {self._label(rows.i[r])!r}-{self._label(rows.j[r])!r} "
-                    f"is {a[np.flatnonzero(differ)[0]]:g} here but {b[np.flatnonzero(differ)[0]]:g} in row {q + 1}",
+                    f"is {a[np.flatnonzero(differ)[0]]:g} here but {b[np.flatnonzero(differ)[0]]:g} in row "
+                    f"{rows.table.file_row(q) + 1}",
                     r, name)
 
     # --------------------------------------------------------------------------------- covariates
@@ -351,15 +415,32 @@ class Dataset:
                 self.covariate_names.append(name)
             if cov.format == "long":
                 columns = [cov.i, cov.j] + ([cov.period] if cov.period else []) + list(cov.names)
-                table = read_table(cov.path, columns, encoding=cov.encoding, role="dyadic covariate")
-                i = self._node_codes(table, cov.i)
-                j = self._node_codes(table, cov.j)
-                loops = np.flatnonzero(i == j)
+                labels = [cov.i, cov.j] + ([cov.period] if cov.period and self.spec.first_year is None else [])
+                table = read_table(cov.path, columns, encoding=cov.encoding, role="dyadic covariate",
+                                   **self._text_options(labels))
+                static = not cov.per_period
+                i = self._node_codes(table, cov.i, allow_unknown=static)
+                j = self._node_codes(table, cov.j, allow_unknown=static)
+                inside = (i >= 0) & (j >= 0)
+                if not inside.all():
+                    outside = np.flatnonzero(~inside)
+                    pairs = np.column_stack([self._ids(table, c).to_numpy(zero_copy_only=False)[outside]
+                                             for c in (cov.i, cov.j)])
+                    unknown = np.column_stack([i[outside] < 0, j[outside] < 0])
+                    ids = pd.unique(pairs[unknown]).tolist()  # in the order of the rows
+                    r = int(outside[0])
+                    self._outsiders(cov.path, len(outside), ids, table.where(r, cov.i if i[r] < 0 else cov.j))
+                loops = np.flatnonzero((i == j) & inside)
                 if len(loops):
                     r = int(loops[0])
                     raise table.fail(f"self-dyad: a covariate row for node {self._label(i[r])!r} with itself", r, cov.j)
                 t = self._period_codes(table, cov.period) if cov.period else None
                 values = {name: table.numbers(name, what=f"covariate {name!r}") for name in cov.names}
+                if not inside.all():  # rows of nodes never in the panel, left out (static tables only)
+                    keep = np.flatnonzero(inside)
+                    i, j = i[keep], j[keep]
+                    values = {name: column[keep] for name, column in values.items()}
+                    table = _SubTable(table, keep)
                 rows = _LongRows(table, cov.i, i, j, t, values)
                 self._refuse_duplicate_rows(rows, cov.i)
                 if not cov.per_period:
@@ -369,11 +450,12 @@ class Dataset:
                     self._long_covariates.append((cov, rows))
             else:
                 if cov.per_period:
-                    matrices = [read_matrix(self.spec.period_path(cov.path, p), encoding=cov.encoding,
-                                            role="dyadic covariate") for p in self.spec.periods]
+                    matrices = [self._read_matrix(self.spec.period_path(cov.path, p), cov.encoding,
+                                                  "dyadic covariate") for p in self.spec.periods]
                     self._matrix_covariates.append((cov, matrices))
                 else:
-                    matrix = read_matrix(cov.path, encoding=cov.encoding, role="dyadic covariate")
+                    matrix = self._read_matrix(cov.path, cov.encoding, "dyadic covariate")
+                    matrix = self._matrix_inside_universe(matrix)
                     self.static_covariates[cov.names[0]] = self._matrix_to_universe(matrix, None)
         if self.policy == "fill-mode":
             for name, matrix in self.static_covariates.items():
@@ -596,4 +678,4 @@ def _refuse_duplicates(table: Table, key: np.ndarray, describe, column: str) -> 
     repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
     if len(repeated):
         first, second = int(order[repeated[0]]), int(order[repeated[0] + 1])
-        raise table.fail(f"{describe(second)} (first in row {first + 1})", second, column)
+        raise table.fail(f"{describe(second)} (first in row {table.file_row(first) + 1})", second, column)

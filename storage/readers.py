@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,11 @@ import pyarrow.parquet as pq
 
 from dyadflow.storage.panel import PanelError
 
-NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "."]
+# Text that a *numeric* column reads as missing. Text columns (node ids, labels, categorical
+# attributes) read only a truly empty cell as missing ("NA" is Namibia), plus the spec's `na_values`.
+NUMERIC_NA = ("NA", "N/A", "NaN", "nan", "null", "NULL", ".")
+EXACT_FLOAT = 2.0**53  # beyond this, a float64 no longer holds every integer: ids stored so may collide
+INTEGER_ID = re.compile(r"^[+-]?[0-9]+(\.0*)?$")
 
 
 class IngestError(PanelError):
@@ -56,6 +61,7 @@ class Table:
     columns: dict[str, pa.ChunkedArray]
     n_rows: int
     labelled: set[str] = field(default_factory=set)  # columns that carried Stata value labels
+    na_values: tuple[str, ...] = ()  # the spec's extra missing-value cells, for every column
 
     def where(self, row: int | None = None, column: str | None = None) -> str:
         parts = [str(self.path)]
@@ -68,29 +74,74 @@ class Table:
     def fail(self, problem: str, row: int | None = None, column: str | None = None) -> IngestError:
         return IngestError(f"{self.where(row, column)}: {problem}")
 
+    def file_row(self, row: int) -> int:
+        return row
+
     def _column(self, name: str) -> pa.ChunkedArray:
         return self.columns[name]
 
     def text(self, name: str, *, what: str = "value", allow_missing: bool = False) -> pa.ChunkedArray:
-        """The column as strings (integral numbers written without a decimal point)."""
+        """The column as strings: text as written (trimmed), integral numbers without a decimal point.
+
+        Only an empty cell (or one of the spec's `na_values`) is missing. A float column of whole
+        numbers reads as integers ("7", not "7.0"); one beyond 2**53 is refused, because a float64
+        cannot tell such integers apart (two ids would become one)."""
         column = self._column(name)
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
         if pa.types.is_floating(column.type):
-            values = column.to_numpy(zero_copy_only=False)
-            finite = values[~np.isnan(values)]
-            if np.all(finite == np.round(finite)):
-                column = pc.cast(column, pa.int64(), safe=False)
+            values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+            nan = np.isnan(values)
+            finite = np.isfinite(values)
+            if (~finite & ~nan).any():
+                row = int(np.flatnonzero(~finite & ~nan)[0])
+                raise self.fail(f"{what} is {values[row]:g}, not a finite number", row, name)
+            if np.all(values[finite] == np.round(values[finite])):
+                huge = finite & (np.abs(values) > EXACT_FLOAT)
+                if huge.any():
+                    row = int(np.flatnonzero(huge)[0])
+                    raise self.fail(
+                        f"{what} {values[row]:.17g} is stored as a floating-point number too large to be exact "
+                        "(beyond 2**53, different integers read as the same number); store the column as text "
+                        "or as integers", row, name)
+                column = pa.chunked_array([pa.array(np.where(finite, values, 0).astype(np.int64), mask=nan)])
+            elif nan.any():
+                column = pa.chunked_array([pa.array(values, mask=nan)])
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = pc.cast(column, pa.string())
         column = pc.utf8_trim_whitespace(column)
+        missing = pc.is_in(column, value_set=pa.array(["", *self.na_values], pa.string()))
+        if pc.any(missing).as_py():
+            column = pc.if_else(missing, pa.scalar(None, pa.string()), column)
+            column = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
         if not allow_missing and column.null_count:
             row = _first_true(column.is_null())
-            raise self.fail(f"missing {what}", row, name)
+            raise self.fail(f"missing {what} (an empty cell)", row, name)
         return column
 
+    def ids(self, name: str, *, integer: bool = False, what: str = "node id") -> pa.ChunkedArray:
+        """Node ids as labels, none missing. `integer`: ids are whole numbers, so "007", "7" and 7.0 are
+        written "7" (exactly, for any size); anything else is an error naming the row."""
+        column = self.text(name, what=what)
+        if not integer:
+            return column
+        unique = pc.unique(column).to_pylist()
+        canonical = {}
+        for value in unique:
+            if not INTEGER_ID.match(value):
+                row = _first_true(pc.equal(column, value))
+                raise self.fail(f"{what} {value!r} is not a whole number, but the dataset spec says "
+                                'node_ids = "integer"; remove that option to read ids as text', row, name)
+            canonical[value] = str(int(value.split(".")[0]))
+        if all(k == v for k, v in canonical.items()):
+            return column
+        keys = pa.array(list(canonical), pa.string())
+        values = pa.array(list(canonical.values()), pa.string())
+        return pa.chunked_array([pc.take(values, pc.index_in(column, value_set=keys))])
+
     def numbers(self, name: str, *, what: str = "value") -> np.ndarray:
-        """The column as float64, NaN where missing; a non-numeric cell is an error naming its row."""
+        """The column as float64, NaN where missing. A non-numeric cell, or an infinite value, is an
+        error naming its row; "NA", "N/A", "NaN", "null", "." and the spec's `na_values` are missing."""
         column = self._column(name)
         if name in self.labelled:
             labels = column.combine_chunks().dictionary.to_pylist()[:4] if pa.types.is_dictionary(column.type) else []
@@ -102,18 +153,37 @@ class Table:
                 name,
             )
         if pa.types.is_boolean(column.type) or pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-            return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False) if column.null_count == 0 else (
+            values = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False) if column.null_count == 0 else (
                 pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
             )
-        if pa.types.is_null(column.type):
-            return np.full(self.n_rows, np.nan)
-        text = self.text(name, allow_missing=True).to_pandas()
-        parsed = pd.to_numeric(text, errors="coerce")
-        bad = parsed.isna() & text.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise self.fail(f"{what} {text.iloc[row]!r} is not a number", row, name)
-        return parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+            if self.na_values:
+                listed = np.isin(values, [float(v) for v in self.na_values if _is_number(v)])
+                values = np.where(listed, np.nan, values)
+        elif pa.types.is_null(column.type):
+            values = np.full(self.n_rows, np.nan)
+        else:
+            text = self.text(name, allow_missing=True).to_pandas()
+            text = text.where(~text.isin(NUMERIC_NA))
+            parsed = pd.to_numeric(text, errors="coerce")
+            bad = parsed.isna() & text.notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise self.fail(f"{what} {text.iloc[row]!r} is not a number", row, name)
+            values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+        infinite = np.isinf(values)
+        if infinite.any():
+            row = int(np.flatnonzero(infinite)[0])
+            raise self.fail(f"{what} is {values[row]:g}, not a finite number; fix the value, or leave the cell "
+                            "empty to mark it missing", row, name)
+        return values
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _first_true(mask) -> int:
@@ -126,19 +196,30 @@ def read_table(
     *,
     encoding: str = "utf-8",
     role: str = "input",
+    text_columns: Sequence[str] = (),
+    first_column_text: bool = False,
+    na_values: Sequence[str] = (),
 ) -> Table:
-    """Read `columns` (all when None) of a CSV, Parquet or Stata file; missing columns are an error."""
+    """Read `columns` (all when None) of a CSV, Parquet or Stata file; missing columns are an error.
+
+    `text_columns` (and the first column, with `first_column_text`) are labels: a CSV reads them as
+    text exactly as written, never as numbers ("007" stays "007", a 20-digit id stays exact). Only
+    an empty cell is missing, plus `na_values` (the spec's list, for every column)."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: {role} file not found")
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: the {role} file is empty")
     kind = file_kind(path)
+    na_values = tuple(na_values)
     if kind == "csv":
-        return _read_csv(path, columns, encoding, role)
-    if kind == "parquet":
-        return _read_parquet(path, columns, role)
-    return _read_stata(path, columns, role)
+        table = _read_csv(path, columns, encoding, role, text_columns, first_column_text, na_values)
+    elif kind == "parquet":
+        table = _read_parquet(path, columns, role)
+    else:
+        table = _read_stata(path, columns, role)
+    table.na_values = na_values
+    return table
 
 
 def _require(path: Path, header: list[str], columns: Sequence[str] | None, role: str) -> list[str]:
@@ -186,10 +267,30 @@ def _first_bad_line(path: Path, encoding: str) -> tuple[int, int] | None:
     return None
 
 
-def _read_csv(path: Path, columns, encoding: str, role: str) -> Table:
+def _first_ragged_line(path: Path, encoding: str, width: int) -> tuple[int, str] | None:
+    """(line number, what is wrong) of the first record whose field count is not `width`."""
+    try:
+        with _open_bytes(path) as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as handle:
+            reader = csv.reader(handle)
+            start = 1
+            for record in reader:
+                if record and len(record) != width:
+                    if reader.line_num > start:  # the record ran over several lines: a quote never closed
+                        return start, (f"a quoted value opened on this line is not closed (an unmatched '\"'), "
+                                       f"so the row runs to line {reader.line_num}")
+                    return start, f"{len(record)} fields where the header has {width}"
+                start = reader.line_num + 1
+    except (csv.Error, UnicodeDecodeError, OSError, EOFError):
+        return None
+    return None
+
+
+def _read_csv(path: Path, columns, encoding: str, role: str, text_columns, first_column_text: bool,
+              na_values: tuple[str, ...]) -> Table:
     header = _csv_header(path, encoding, role)
     wanted = _require(path, header, columns, role)
-    as_text: dict[str, pa.DataType] = {}
+    labels = set(text_columns) | ({header[0]} if first_column_text else set())
+    as_text: dict[str, pa.DataType] = {name: pa.string() for name in wanted if name in labels}
     for _ in range(len(wanted) + 1):
         try:
             table = pacsv.read_csv(
@@ -198,9 +299,10 @@ def _read_csv(path: Path, columns, encoding: str, role: str) -> Table:
                 parse_options=pacsv.ParseOptions(newlines_in_values=False),
                 convert_options=pacsv.ConvertOptions(
                     include_columns=wanted,
-                    null_values=NULL_VALUES,
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
+                    # numeric columns: empty, NA-like and listed cells are null; text columns stay text
+                    # (Table.text reads only empty and listed cells as missing: "NA" is Namibia)
+                    null_values=["", *NUMERIC_NA, *na_values],
+                    strings_can_be_null=False,
                     column_types=as_text,
                 ),
             )
@@ -208,7 +310,7 @@ def _read_csv(path: Path, columns, encoding: str, role: str) -> Table:
         except (pa.ArrowInvalid, OSError, EOFError) as error:
             message = str(error)
             retype = re.search(r"In CSV column #(\d+): .*conversion error", message)
-            if retype:
+            if retype and header[int(retype.group(1))] not in as_text:
                 # A column whose first block looked numeric has text further down: read it as text so
                 # the numeric check below can name the exact row.
                 as_text[header[int(retype.group(1))]] = pa.string()
@@ -221,9 +323,12 @@ def _read_csv(path: Path, columns, encoding: str, role: str) -> Table:
                         "UTF-8 or set `encoding` (e.g. \"latin-1\") for this input in the dataset spec"
                     ) from None
             if "Expected" in message and "columns" in message:
+                ragged = _first_ragged_line(path, encoding, len(header))
+                where = f"{path}, line {ragged[0]}" if ragged else str(path)
+                found = ragged[1] if ragged else message.splitlines()[0]
                 raise IngestError(
-                    f"{path}: a row has the wrong number of fields ({message.splitlines()[0]}); "
-                    "is the file truncated or are there unquoted commas?"
+                    f"{where}: a row has the wrong number of fields ({found}); "
+                    "is the file truncated, or does a value hold an unquoted comma (quote it: \"a, b\")?"
                 ) from None
             raise IngestError(f"{path}: cannot read the {role} file as CSV ({message.splitlines()[0]})") from None
     columns_out = {name: table.column(name) for name in wanted}
@@ -292,13 +397,22 @@ class Matrix:
         return f"{self.path}, row {self.rows[r]!r}{line}, column {self.cols[c]!r}"
 
 
-def read_matrix(path: Path, *, encoding: str = "utf-8", role: str = "matrix") -> Matrix:
-    table = read_table(path, None, encoding=encoding, role=role)
+def read_matrix(path: Path, *, encoding: str = "utf-8", role: str = "matrix", integer_ids: bool = False,
+                na_values: Sequence[str] = ()) -> Matrix:
+    """A square table of node labels (rows: the first column, read as text; columns: the header)."""
+    table = read_table(path, None, encoding=encoding, role=role, first_column_text=True, na_values=na_values)
     if len(table.header) < 2:
         raise table.fail("a matrix file needs a first column of row labels and one column per node")
     label_column, value_columns = table.header[0], table.header[1:]
-    rows = table.text(label_column, what="row label").to_pylist()
+    rows = table.ids(label_column, integer=integer_ids, what="row label").to_pylist()
     cols = [c.strip() for c in value_columns]
+    if integer_ids:
+        for c, label in enumerate(cols):
+            if not INTEGER_ID.match(label):
+                raise IngestError(f"{path}, line 1, column {c + 2}: column label {label!r} is not a whole number, "
+                                  'but the dataset spec says node_ids = "integer"; remove that option to read ids '
+                                  "as text")
+        cols = [str(int(label.split(".")[0])) for label in cols]
     for labels, what in ((rows, "row"), (cols, "column")):
         if len(set(labels)) != len(labels):
             duplicated = sorted({v for v in labels if labels.count(v) > 1})[:5]

@@ -40,8 +40,17 @@ Example (every path is relative to the spec file's folder)::
     values = ["log_trade", "mlat"]            # each column becomes a covariate of that name
     fill = 0.0                                # value of dyads the table does not list
 
-Node ids are labels: read as text exactly as written ("NA", "007" and 12345678901234567890 are ids
-like any other); only a truly empty cell is a missing id. Top-level options::
+`name` (and the network's `name`) identify the dataset: a store holds one dataset, and ingesting a
+spec with another dataset or network name into it is refused unless `storage.ingest(..., overwrite=True)`;
+updated files, new periods or other paths of the same dataset are ordinary re-ingests. Give each
+dataset its own name (the default is "dataset").
+
+Node ids are labels: read as text exactly as written, in every file and format ("NA", "007" and
+12345678901234567890 are ids like any other; only surrounding spaces are trimmed); a whole number
+stored as a number (Parquet, Stata) reads as its digits, so 7 in one file matches "7" in another.
+Only a truly empty cell is a missing id. Static covariate tables (no period) may list nodes that are
+never in the panel (real contiguity or distance tables cover every state): those rows are left out
+with one summary warning per table. Non-finite numbers (inf, -inf) are refused. Top-level options::
 
     node_ids = "integer"                      # ids are whole numbers: "007", "7" and 7.0 name one node
     na_values = ["-99"]                       # further cells read as missing (ids included)
@@ -58,6 +67,8 @@ Each input may also set `encoding = "latin-1"` (CSV only). CSV (optionally .gz),
 
 from __future__ import annotations
 
+import codecs
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -183,12 +194,13 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
 
     def text(section: dict, key: str, where: str, default: str | None = None, required: bool = False) -> str | None:
         value = section.get(key, default)
+        path = f"{where}.{key}" if where else key
         if value is None:
             if required:
-                fail(f"{where}.{key}", "is required")
+                fail(path, "is required")
             return None
         if not isinstance(value, str) or not value:
-            fail(f"{where}.{key}", f"expected a non-empty string, got {value!r}")
+            fail(path, f"expected a non-empty string, got {value!r}")
         return value
 
     def names(section: dict, key: str, where: str) -> tuple[str, ...] | None:
@@ -200,6 +212,14 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             fail(f"{where}.{key}", f"expected a list of column names, got {value!r}")
         return tuple(value)
+
+    def encoding(section: dict, where: str) -> str:
+        value = text(section, "encoding", where, default="utf-8")
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            fail(f"{where}.encoding", f"unknown text encoding {value!r}; use e.g. \"utf-8\", \"latin-1\" or \"cp1252\"")
+        return value
 
     def resolve(section: dict, where: str) -> Path:
         value = text(section, "path", where, required=True)
@@ -256,7 +276,7 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
             attributes=names(section, "attributes", "nodes"),
             categorical=names(section, "categorical", "nodes") or (),
             label=text(section, "label", "nodes"),
-            encoding=text(section, "encoding", "nodes", default="utf-8"),
+            encoding=encoding(section, "nodes"),
         )
 
     if "network" not in raw:
@@ -277,7 +297,7 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
         start=text(section, "start", "network", default="start"),
         end=text(section, "end", "network"),
         covariates=names(section, "covariates", "network"),
-        encoding=text(section, "encoding", "network", default="utf-8"),
+        encoding=encoding(section, "network"),
     )
     if network_format == "matrices" and "{period}" not in str(network.path):
         fail("network.path", "a network given as matrices needs one file per period: put {period} in the path")
@@ -302,8 +322,8 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
                 value = text(entry, "value", where, required=True)
                 covariate_names = (value,)
         fill = entry.get("fill", 0.0)
-        if isinstance(fill, bool) or not isinstance(fill, (int, float)):
-            fail(f"{where}.fill", f"must be a number, got {fill!r}")
+        if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not math.isfinite(fill):
+            fail(f"{where}.fill", f"expected a finite number (the value of unlisted dyads), got {fill!r}")
         covariates.append(
             CovariateSpec(
                 format=kind,
@@ -313,7 +333,7 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
                 j=text(entry, "j", where, default="j"),
                 period=text(entry, "period", where),
                 fill=float(fill),
-                encoding=text(entry, "encoding", where, default="utf-8"),
+                encoding=encoding(entry, where),
             )
         )
     seen: set[str] = set()

@@ -19,6 +19,14 @@ Layout of a store directory::
 Covariates and attributes are stored float32 when every value survives the round trip exactly and
 float64 otherwise, so the store never changes a number the user gave.
 
+One dataset per store. A dataset's identity is its spec's `name` and its network's `name` (the
+left-hand side of every formula fitted on it), recorded in the manifest. Re-ingesting the same
+dataset — updated files, new periods, other file paths, a corrected spec — writes a new version as
+usual (the refresh flow does this on a schedule). A spec with another dataset name or network name is
+refused with a StoreError before anything is read, because it would replace the data that earlier
+results and caches in the store describe; `ingest(..., overwrite=True)` replaces it on purpose. The
+content hash is deliberately not part of the identity: changed data of the same dataset is an update.
+
 Atomicity: a version is written in full under a temporary name, renamed, and only then does CURRENT
 switch to it (os.replace); a failed or killed ingest leaves the previous version live and intact. The
 previous version is kept one generation so a reader that opened it keeps working.
@@ -45,18 +53,25 @@ import pyarrow.parquet as pq
 import zarr
 from zarr.codecs import ZstdCodec
 
-from dyadflow.storage.ingest import Dataset, PeriodArrays
+from dyadflow.storage.ingest import Dataset, IngestWarning, PeriodArrays
 from dyadflow.storage.panel import Panel, PanelError, Period
 from dyadflow.storage.readers import IngestError
 from dyadflow.storage.spec import DatasetSpec, load_spec
 
 SCHEMA_VERSION = 1
+# How raw files are read (2: ids are labels, static tables may cover more nodes): part of the inputs
+# fingerprint, so a store ingested by an older reader is read again at the next ingest, not skipped.
+READER_VERSION = 2
 CURRENT = "CURRENT"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 class StoreError(PanelError):
     """A store that is missing, damaged or not a dyadflow store."""
+
+
+class DamagedStoreWarning(UserWarning):
+    """The live version of a store being re-ingested was damaged; a fresh version replaces it."""
 
 
 class DerivedCacheWarning(UserWarning):
@@ -73,6 +88,7 @@ class IngestReport:
     rewritten: bool  # False: the inputs were unchanged and nothing was written
     dataset_hash: str
     store_path: Path = field(default=Path("."))
+    notes: tuple[str, ...] = ()  # input rows left out, one line per table (also issued as IngestWarning)
 
 
 def ingest(
@@ -80,19 +96,31 @@ def ingest(
     store_path: str | Path,
     *,
     progress: Callable[[int, int, str], None] | None = None,
+    overwrite: bool = False,
 ) -> IngestReport:
     """Validate a dataset's raw inputs and write them as a new store version (or nothing if unchanged).
 
-    progress(done, total, period) is called after each period is written.
+    progress(done, total, period) is called after each period is written. A store that holds another
+    dataset (another spec `name` or network `name`, see the module docstring) is refused unless
+    `overwrite`. A store whose live version is damaged is rebuilt (with a warning): that is the
+    remedy its read errors point to.
     """
     spec = load_spec(spec_path_or_spec)
     store = Path(store_path)
     _check_store_directory(store)
-    previous = _live_manifest(store)
+    try:
+        previous = _live_manifest(store)
+    except StoreError as error:
+        warnings.warn(DamagedStoreWarning(f"{error}; writing a fresh version"), stacklevel=2)
+        previous = None
+    if previous is not None and not overwrite:
+        _refuse_another_dataset(store, previous, spec)
     fingerprint = _inputs_fingerprint(spec)
     if previous is not None and previous.get("inputs_fingerprint") == fingerprint:
         return IngestReport([], list(previous["periods"]), False, previous["dataset_hash"], store)
     dataset = Dataset(spec)  # reads and validates every input before anything is written
+    for note in dataset.notes:
+        warnings.warn(IngestWarning(note), stacklevel=2)
     created = not store.exists()
     store.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(store)
@@ -104,7 +132,7 @@ def ingest(
         unchanged = [p for p in manifest["periods"] if p not in changed]
         if previous is not None and previous["dataset_hash"] == manifest["dataset_hash"]:
             shutil.rmtree(temporary)
-            return IngestReport([], unchanged, False, manifest["dataset_hash"], store)
+            return IngestReport([], unchanged, False, manifest["dataset_hash"], store, tuple(dataset.notes))
         version = f"v-{manifest['dataset_hash'][:16]}-{uuid.uuid4().hex[:6]}"
         os.rename(temporary, store / version)
         _point_current(store, version)
@@ -114,7 +142,18 @@ def ingest(
             store.rmdir()  # a failed first ingest leaves no trace
         raise
     _prune(store, keep={version, previous["_version"] if previous is not None else version})
-    return IngestReport(changed, unchanged, True, manifest["dataset_hash"], store)
+    return IngestReport(changed, unchanged, True, manifest["dataset_hash"], store, tuple(dataset.notes))
+
+
+def _refuse_another_dataset(store: Path, previous: dict, spec: DatasetSpec) -> None:
+    held = (previous.get("name"), previous.get("network", spec.network.name))
+    if held == (spec.name, spec.network.name):
+        return
+    raise StoreError(
+        f"{store}: the store holds dataset {held[0]!r} (network {held[1]!r}), but the dataset spec {spec.source} "
+        f"is dataset {spec.name!r} (network {spec.network.name!r}); a store holds one dataset. Ingest into "
+        "another folder (the run spec's [dataset] store), delete this store, or pass overwrite=True to "
+        "storage.ingest to replace it; if this is the same dataset renamed, overwrite=True is also the way")
 
 
 # ----------------------------------------------------------------------------------------- writing
@@ -271,7 +310,8 @@ def _input_files(spec: DatasetSpec) -> list[Path]:
 
 def _inputs_fingerprint(spec: DatasetSpec) -> str:
     """Hash of the spec and every input file's bytes: unchanged inputs need no ingest at all."""
-    digest = _hasher(f"schema {SCHEMA_VERSION}\n".encode(), json.dumps(spec.raw, sort_keys=True, default=str).encode())
+    digest = _hasher(f"schema {SCHEMA_VERSION} reader {READER_VERSION}\n".encode(),
+                     json.dumps(spec.raw, sort_keys=True, default=str).encode())
     for path in _input_files(spec):
         digest.update(str(path).encode())
         if not path.is_file():

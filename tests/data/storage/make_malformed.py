@@ -87,7 +87,7 @@ def main():
          nodes=NODES.replace("2000,C,0.5", "2000,C,NA"))
     case("missing_covariate", r"cov\.csv, row 1 \(line 2\), column 'dist': missing value",
          cov=COV_ROWS.replace("2000,A,B,1.5", "2000,A,B,"))
-    case("truncated_csv", r"edges\.csv: a row has the wrong number of fields.*truncated",
+    case("truncated_csv", r"edges\.csv, line 6: a row has the wrong number of fields \(2 fields where the header has 3\).*truncated",
          edges=EDGE_ROWS + "2001,B")
     case("truncated_parquet", r"edges\.parquet: cannot read the network file as Parquet.*truncated",
          network=EDGES.format(path="edges.parquet"),
