@@ -78,6 +78,8 @@ def test_replicates_bit_identical_in_any_order(panel_design):
     assert_same_result(newton_periods(periods, counts, starts, 25, map_fn=reversed_map), in_memory)
     with ThreadPoolExecutor(3) as pool:
         assert_same_result(newton_periods(periods, counts, starts, 25, map_fn=pool.map), in_memory)
+    two_threads = [PeriodContributions.from_design(design, t, threads=2) for t in range(T)]
+    assert_same_result(newton_periods(two_threads, counts, starts, 25), in_memory)
     # the bootstrap's replicates, warm-started with per-period sums shared by the replicates
     replicates = fit_replicates(design, full.coef, draw_resamples(T, 12, 3))
     assert replicates.converged.all()
@@ -137,6 +139,8 @@ def test_contributions_are_per_block_sums(panel_design):
 def test_bad_input_is_named():
     with pytest.raises(EstimationError, match="y"):
         PeriodContributions(np.zeros((3, 2)), np.array([0.0, 2.0, 1.0]))
+    with pytest.raises(EstimationError, match="threads"):
+        PeriodContributions(np.zeros((2, 2)), np.zeros(2), threads=0)
     with pytest.raises(EstimationError, match="X"):
         PeriodContributions(np.full((2, 2), np.nan), np.zeros(2))
     period = PeriodContributions(np.ones((4, 2)), np.array([0.0, 1.0, 1.0, 0.0]))
