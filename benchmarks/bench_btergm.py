@@ -6,6 +6,8 @@ covariate) and runs the btergm pipeline stage by stage, as `tergm.btergm` does:
     changestats  build_design: change statistics of every period + covariate columns
     fit          mple: the pooled MPLE (Newton from 0)
     bootstrap    R replicates in batches of 25, warm-started at the MPLE (tergm.bootstrap.fit_replicates)
+    engine       the same fit + replicates through the period engine (tergm.engine: one
+                 PeriodContributions per period, combined in period order); checked bit-identical
 
 and also `btergm()` in one call. Each is repeated (--repeats) and reported as the median wall and CPU
 time (CPU = all threads of this process: on 2 cores, CPU > wall means both were used). The baseline,
@@ -30,8 +32,9 @@ import numpy as np
 
 from dyadflow.storage.panel import Panel
 from dyadflow.tergm import btergm, mple
-from dyadflow.tergm.bootstrap import draw_resamples, fit_replicates
+from dyadflow.tergm.bootstrap import REPLICATE_MAX_ITER, draw_resamples, fit_replicates, resample_counts
 from dyadflow.tergm.design import build_design
+from dyadflow.tergm.engine import PeriodContributions, newton_periods, replicates_periods
 
 BATCH_SIZE = 25  # btergm()'s default batch of replicates
 
@@ -91,6 +94,19 @@ def bootstrap(design, coef, resamples):
     ])
 
 
+def engine_fit(design, resamples):
+    """MPLE and replicates through the period engine, batched as `bootstrap` (no glm fallback: the
+    benchmark's replicates all converge, which the identity check below confirms)."""
+    T, p = design.n_periods, len(design.names)
+    periods = [PeriodContributions.from_design(design, t) for t in range(T)]
+    full = newton_periods(periods, np.ones((1, T), np.int64), np.zeros((1, p)), 50)
+    coef = full.coef[0]
+    counts = resample_counts(resamples, T)
+    reps = [replicates_periods(periods, coef, counts[lo:lo + BATCH_SIZE], REPLICATE_MAX_ITER).coef
+            for lo in range(0, len(counts), BATCH_SIZE)]
+    return coef, np.vstack(reps)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--directed", action="store_true")
@@ -111,7 +127,8 @@ def main() -> None:
     small = panel.select(range(3))
     _, compile_s, _ = timed(lambda: btergm(formula, small, R=2, seed=1))  # compile or load every kernel
 
-    stages: dict[str, list[tuple[float, float]]] = {"changestats": [], "fit": [], "bootstrap": [], "btergm()": []}
+    stages: dict[str, list[tuple[float, float]]] = {"changestats": [], "fit": [], "bootstrap": [], "btergm()": [],
+                                                   "engine fit+R": []}
     resamples = draw_resamples(args.periods - 1, args.R, 12345)  # memory(): the first period only lags
     for _ in range(args.repeats):
         design, wall, cpu = timed(lambda: build_design(formula, panel))
@@ -122,6 +139,10 @@ def main() -> None:
         stages["bootstrap"].append((wall, cpu))
         fit, wall, cpu = timed(lambda: btergm(formula, panel, R=args.R, seed=12345))
         stages["btergm()"].append((wall, cpu))
+        (engine_coef, engine_replicates), wall, cpu = timed(lambda: engine_fit(design, resamples))
+        stages["engine fit+R"].append((wall, cpu))
+    if not (np.array_equal(engine_coef, full.coef) and np.array_equal(engine_replicates, replicates)):
+        raise AssertionError("the period engine and the in-memory estimator disagree")
     if not np.array_equal(fit.replicates, replicates):
         raise AssertionError("btergm() and the staged pipeline disagree")
 
@@ -144,6 +165,10 @@ def main() -> None:
         print(f"  {name:14s}        {statistics.median(walls):7.3f}  {statistics.median(cpus):7.3f}   ({detail})")
     print(f"  (MPLE: {full.iterations} Newton iterations; replicates: R = {args.R} in batches of {BATCH_SIZE})")
     bootstrap_wall = statistics.median(w for w, _ in stages["bootstrap"])
+    fit_wall = statistics.median(w for w, _ in stages["fit"])
+    rows = design.X.shape[0]
+    print(f"  fit + R = {args.R}: {fit_wall + bootstrap_wall:.3f} s wall; bootstrap "
+          f"{bootstrap_wall / (rows * args.R) * 1e9:.1f} ns per row and replicate; period engine bit-identical")
     print(f"baseline: R={args.R} refits one by one from scratch (extrapolated from {args.baseline_replicates}): "
           f"{base_wall:.2f} s wall, {base_cpu:.2f} s CPU -> batched bootstrap x{base_wall / bootstrap_wall:.1f} faster")
     print(f"peak RSS: {peak_rss_mib():.0f} MiB")

@@ -87,9 +87,7 @@ def fit_replicates(design: Design, start: np.ndarray, resamples: np.ndarray) -> 
         return ReplicateResult(np.zeros((0, p)), np.zeros(0, np.int64), np.zeros(0, bool), [])
     # the sums at the warm start differ between replicates only by period counts: compute them per period
     per_period = evaluate(design, np.eye(T, dtype=np.int64), np.repeat(start[None, :], T, axis=0))
-    start_totals = np.zeros((b, per_period.shape[1]))
-    for t in range(T):
-        start_totals += counts[:, t:t + 1] * per_period[t]
+    start_totals = warm_start_totals(per_period, counts)
     result = newton(design, counts, np.repeat(start[None, :], b, axis=0), REPLICATE_MAX_ITER, start_totals)
     coef = result.coef.copy()
     iterations = result.iterations.copy()
@@ -104,6 +102,15 @@ def fit_replicates(design: Design, start: np.ndarray, resamples: np.ndarray) -> 
             aliased = [name for name, value in zip(design.names, glm.coef) if np.isnan(value)]
             diverging[r] = aliased or diverging_terms(design.names, glm.last_step)
     return ReplicateResult(coef, iterations, converged, diverging)
+
+
+def warm_start_totals(per_period: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(b, 1+p+q) each replicate's sums at the common warm start, from every period's own sums there
+    ((T, 1+p+q), each period counted once): weighted by the replicate's counts, added in period order."""
+    start_totals = np.zeros((counts.shape[0], per_period.shape[1]))
+    for t in range(counts.shape[1]):
+        start_totals += counts[:, t:t + 1] * per_period[t]
+    return start_totals
 
 
 def replicate_batch(design: Design, start: np.ndarray, resamples: np.ndarray) -> np.ndarray:

@@ -382,14 +382,24 @@ def newton(design: Design, counts: np.ndarray, start: np.ndarray, max_iter: int,
     A fit's arithmetic never depends on which other fits are in the batch.
     """
     counts = np.ascontiguousarray(counts, dtype=np.int64)
-    n, p = counts.shape[0], design.X.shape[1]
-    B = np.array(start, dtype=np.float64, copy=True).reshape(n, p)
     X, y, offsets = design.X, design.y, design.offsets
 
     def run(fits: np.ndarray, coef: np.ndarray) -> np.ndarray:
         ptr, member_pos, member_count = _members(counts, fits)
         return _evaluate(X, y, offsets, ptr, member_pos, member_count, np.ascontiguousarray(coef), len(fits))
 
+    return newton_iterations(run, counts, start, max_iter, start_totals)
+
+
+def newton_iterations(run, counts: np.ndarray, start: np.ndarray, max_iter: int,
+                      start_totals: np.ndarray | None = None) -> NewtonResult:
+    """The Newton loop of `newton`, over any evaluator: run(fits, coef) returns the (len(fits), 1+p+q)
+    sums [loglik, score, packed information] of the fits `fits` (positions in `counts`) at `coef`.
+    The in-memory design and the period engine (tergm.engine) share it, so equal sums give equal fits."""
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    n = counts.shape[0]
+    B = np.array(start, dtype=np.float64, copy=True).reshape(n, -1)
+    p = B.shape[1]
     totals = start_totals.copy() if start_totals is not None else run(np.arange(n), B)
     iterations = np.zeros(n, np.int64)
     status = np.full(n, NOT_CONVERGED, np.int64)
