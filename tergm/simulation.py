@@ -25,12 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dyadflow.kernels.sampler import run_chain, sampler_state, statistics_from_empty
+from dyadflow.kernels.sampler import run_tnt_chain, sampler_state, statistics_from_empty
 from dyadflow.tergm.design import Model, design_for_period, parse_model
 
 DEFAULT_INTERVAL = 1024  # ergm's MCMC.interval
 BURNIN_INTERVALS = 16  # ergm's MCMC.burnin = MCMC.interval * 16
 TNT_DYAD_PROBABILITY = 0.5
+# False runs every chain on the generic kernels (kernels.sampler.run_chain) even where the fast path
+# applies: the tests check both paths against exact enumeration.
+FAST_PATH = True
 
 
 class SimulationError(ValueError):
@@ -204,11 +207,10 @@ def run_period_chain(inputs: ChainInputs, coef: np.ndarray, *, nsim: int, burnin
         if not inputs.directed:
             adj[inputs.dyads[:, 1], inputs.dyads[:, 0]] = 0
     start_stats = observed_statistics(inputs, adj)
-    net = sampler_state(adj, inputs.directed)
-    struct, cov, tie_ptr, ties, accepted, proposals = run_chain(
-        inputs.codes, inputs.par_offsets, inputs.params, inputs.col_offsets, net, inputs.dyads,
+    struct, cov, tie_ptr, ties, accepted, proposals = run_tnt_chain(
+        inputs.codes, inputs.par_offsets, inputs.params, inputs.col_offsets, adj, inputs.directed, inputs.dyads,
         coef[inputs.structural_columns], inputs.cov_X, coef[inputs.covariate_columns],
-        int(burnin), int(interval), int(nsim), int(seed), TNT_DYAD_PROBABILITY)
+        int(burnin), int(interval), int(nsim), int(seed), TNT_DYAD_PROBABILITY, generic=not FAST_PATH)
     stats = np.empty((nsim, len(inputs.names)))
     stats[:, inputs.structural_columns] = struct
     stats[:, inputs.covariate_columns] = cov
