@@ -21,8 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numba import njit
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
 
 from dyadflow.tergm.simulation import PeriodDraws, Simulation, simulate
 
@@ -54,32 +52,89 @@ def triad_census(adj, tricodes):
     return counts
 
 
-def network_distributions(adj: np.ndarray, directed: bool) -> dict[str, np.ndarray]:
-    """Each gof distribution of one network: statistic -> counts indexed by value (geodesic: the last
-    entry counts unreachable pairs)."""
-    adj = np.asarray(adj, np.uint8)
+@njit(cache=True)
+def _distribution_counts(adj, directed, tricodes):
+    """Every gof count vector of one network in one compiled pass: (degree or indegree, outdegree,
+    esp, dsp, geodesic, triad census). Shared partners from the neighbour lists (OTP when directed:
+    k with i->k->j), geodesics by breadth-first search from every node."""
     n = adj.shape[0]
-    A = adj.astype(np.float64)
-    S = (A @ A).astype(np.int64)  # OTP / shared partners
-    out: dict[str, np.ndarray] = {}
+    outdeg = np.zeros(n, np.int64)
+    indeg = np.zeros(n, np.int64)
+    for i in range(n):
+        for j in range(n):
+            outdeg[i] += adj[i, j]
+            indeg[j] += adj[i, j]
+    out_nbr = np.empty((n, max(n, 1)), np.int64)
+    in_nbr = np.empty((n, max(n, 1)), np.int64)
+    fill_out = np.zeros(n, np.int64)
+    fill_in = np.zeros(n, np.int64)
+    for i in range(n):
+        for j in range(n):
+            if adj[i, j]:
+                out_nbr[i, fill_out[i]] = j
+                fill_out[i] += 1
+                in_nbr[j, fill_in[j]] = i
+                fill_in[j] += 1
+    degree = np.zeros(n, np.int64)
+    outdegree = np.zeros(n, np.int64)
+    for i in range(n):
+        degree[indeg[i]] += 1  # undirected: the degree
+        outdegree[outdeg[i]] += 1
+    shared = np.zeros((n, n), np.int64)  # shared[i, j] = #k with i->k->j
+    for k in range(n):
+        for a in range(indeg[k]):
+            i = in_nbr[k, a]
+            for b in range(outdeg[k]):
+                shared[i, out_nbr[k, b]] += 1
+    width = max(n - 1, 1)
+    esp = np.zeros(width, np.int64)
+    dsp = np.zeros(width, np.int64)
+    geodesic = np.zeros(max(n, 1), np.int64)  # distances 1..n-1, then unreachable
+    dist = np.empty(n, np.int64)
+    queue = np.empty(n, np.int64)
+    for i in range(n):
+        first = 0 if directed else i + 1
+        for j in range(first, n):
+            if j != i:
+                dsp[shared[i, j]] += 1
+                if adj[i, j]:
+                    esp[shared[i, j]] += 1
+        for v in range(n):
+            dist[v] = -1
+        dist[i] = 0
+        queue[0] = i
+        head, tail = 0, 1
+        while head < tail:
+            v = queue[head]
+            head += 1
+            for a in range(outdeg[v]):
+                w = out_nbr[v, a]
+                if dist[w] < 0:
+                    dist[w] = dist[v] + 1
+                    queue[tail] = w
+                    tail += 1
+        for j in range(first, n):
+            if j != i:
+                if dist[j] < 0:
+                    geodesic[n - 1] += 1
+                else:
+                    geodesic[dist[j] - 1] += 1
+    triads = triad_census(adj, tricodes) if directed else np.zeros(16, np.int64)
+    return degree, outdegree, esp, dsp, geodesic, triads
+
+
+def network_distributions(adj: np.ndarray, directed: bool) -> dict[str, np.ndarray]:
+    """Each gof distribution of one network: statistic -> counts indexed by value (degree: 0..n-1;
+    esp, dsp: 0..n-2; geodesic: 1..n-1 then the unreachable pairs)."""
+    adj = np.ascontiguousarray(adj, np.uint8)
+    degree, outdegree, esp, dsp, geodesic, triads = _distribution_counts(adj, bool(directed), _TRICODES)
     if directed:
-        out["indegree"] = np.bincount(adj.sum(axis=0), minlength=n)
-        out["outdegree"] = np.bincount(adj.sum(axis=1), minlength=n)
-        pairs = ~np.eye(n, dtype=bool)
-        edges = adj.astype(bool)
+        out = {"indegree": degree, "outdegree": outdegree}
     else:
-        out["degree"] = np.bincount(adj.sum(axis=1), minlength=n)
-        pairs = np.triu(np.ones((n, n), dtype=bool), 1)
-        edges = pairs & adj.astype(bool)
-    out["esp"] = np.bincount(S[edges], minlength=n - 1 if n > 1 else 1)
-    out["dsp"] = np.bincount(S[pairs], minlength=n - 1 if n > 1 else 1)
-    dist = shortest_path(csr_matrix(adj), directed=directed, unweighted=True)
-    d = dist[pairs]
-    finite = np.isfinite(d)
-    geo = np.bincount(d[finite].astype(np.int64), minlength=n)[1:n]  # distances 1..n-1
-    out["geodesic"] = np.append(geo, (~finite).sum())
+        out = {"degree": degree}
+    out["esp"], out["dsp"], out["geodesic"] = esp, dsp, geodesic
     if directed:
-        out["triad_census"] = triad_census(adj, _TRICODES)
+        out["triad_census"] = triads
     return out
 
 
@@ -144,9 +199,12 @@ def _summaries(model: str, period: str, statistic: str, labels, observed, sims) 
     p = mc_p_value(observed, sims)
     rows = [(model, period, statistic, labels[c], observed[c], sims[:, c].mean(), lower[c], upper[c], p[c])
             for c in range(len(labels))]
-    draws = [(model, period, statistic, labels[c], k, sims[k, c]) for c in range(len(labels))
-             for k in range(sims.shape[0])]
-    return rows, draws
+    nsim = sims.shape[0]
+    draws = pd.DataFrame({"model": model, "period": period, "statistic": statistic,
+                          "value": np.repeat(np.asarray(labels, dtype=object), nsim),
+                          "draw": np.tile(np.arange(nsim, dtype=np.int64), len(labels)),
+                          "count": sims.T.ravel()})
+    return rows, [draws]
 
 
 def _pad(arrays: list[np.ndarray], statistic: str) -> np.ndarray:
@@ -240,8 +298,7 @@ def gof_from_simulation(sims: Simulation, panel, model: str = "model") -> GofRes
         draws_rows += d
     table = pd.DataFrame(rows, columns=["model", "period", "statistic", "value", "observed", "sim_mean",
                                         "sim_lower", "sim_upper", "p_value"])
-    simulated = pd.DataFrame(draws_rows, columns=["model", "period", "statistic", "value", "draw", "count"])
-    simulated["draw"] = simulated["draw"].astype(np.int64)
+    simulated = pd.concat(draws_rows, ignore_index=True)
     diagnostics = pd.DataFrame(diag, columns=["model", "period", "term", "acceptance_rate", "autocorrelation",
                                               "effective_sample_size", "warning"])
     return GofResult(table=table, simulated=simulated, diagnostics=diagnostics, simulation=sims)
