@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit
+from numba import njit, prange
 
 from dyadflow.tergm.simulation import PeriodDraws, Simulation, simulate
 
@@ -38,7 +38,7 @@ AUTOCORRELATION_WARNING = 0.8
 ESS_SHARE_WARNING = 0.1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def triad_census(adj, tricodes):
     """Counts of the 16 triad types over all n choose 3 triads."""
     n = adj.shape[0]
@@ -52,7 +52,7 @@ def triad_census(adj, tricodes):
     return counts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _distribution_counts(adj, directed, tricodes):
     """Every gof count vector of one network in one compiled pass: (degree or indegree, outdegree,
     esp, dsp, geodesic, triad census). Shared partners from the neighbour lists (OTP when directed:
@@ -123,19 +123,57 @@ def _distribution_counts(adj, directed, tricodes):
     return degree, outdegree, esp, dsp, geodesic, triads
 
 
-def network_distributions(adj: np.ndarray, directed: bool) -> dict[str, np.ndarray]:
-    """Each gof distribution of one network: statistic -> counts indexed by value (degree: 0..n-1;
-    esp, dsp: 0..n-2; geodesic: 1..n-1 then the unreachable pairs)."""
-    adj = np.ascontiguousarray(adj, np.uint8)
-    degree, outdegree, esp, dsp, geodesic, triads = _distribution_counts(adj, bool(directed), _TRICODES)
-    if directed:
-        out = {"indegree": degree, "outdegree": outdegree}
-    else:
-        out = {"degree": degree}
+@njit(cache=True, parallel=True)
+def _draw_counts(n, directed, dyads, tie_ptr, tie_dyads, fixed_ties, tricodes):
+    """_distribution_counts of every draw k (the network of PeriodDraws.network(k)), draws in parallel:
+    (nsim, length) arrays in _distribution_counts' order."""
+    nsim = tie_ptr.shape[0] - 1
+    width = max(n - 1, 1)
+    degree = np.zeros((nsim, n), np.int64)
+    outdegree = np.zeros((nsim, n), np.int64)
+    esp = np.zeros((nsim, width), np.int64)
+    dsp = np.zeros((nsim, width), np.int64)
+    geodesic = np.zeros((nsim, max(n, 1)), np.int64)
+    triads = np.zeros((nsim, 16), np.int64)
+    for k in prange(nsim):
+        adj = np.zeros((n, n), np.uint8)
+        for e in range(fixed_ties.shape[0]):
+            adj[fixed_ties[e, 0], fixed_ties[e, 1]] = 1
+            if not directed:
+                adj[fixed_ties[e, 1], fixed_ties[e, 0]] = 1
+        for s in range(tie_ptr[k], tie_ptr[k + 1]):
+            i, j = dyads[tie_dyads[s], 0], dyads[tie_dyads[s], 1]
+            adj[i, j] = 1
+            if not directed:
+                adj[j, i] = 1
+        d, o, e_, s_, g, t = _distribution_counts(adj, directed, tricodes)
+        degree[k], outdegree[k], esp[k], dsp[k], geodesic[k], triads[k] = d, o, e_, s_, g, t
+    return degree, outdegree, esp, dsp, geodesic, triads
+
+
+def _as_named(counts, directed: bool) -> dict[str, np.ndarray]:
+    degree, outdegree, esp, dsp, geodesic, triads = counts
+    out = {"indegree": degree, "outdegree": outdegree} if directed else {"degree": degree}
     out["esp"], out["dsp"], out["geodesic"] = esp, dsp, geodesic
     if directed:
         out["triad_census"] = triads
     return out
+
+
+def network_distributions(adj: np.ndarray, directed: bool) -> dict[str, np.ndarray]:
+    """Each gof distribution of one network: statistic -> counts indexed by value (degree: 0..n-1;
+    esp, dsp: 0..n-2; geodesic: 1..n-1 then the unreachable pairs)."""
+    adj = np.ascontiguousarray(adj, np.uint8)
+    return _as_named(_distribution_counts(adj, bool(directed), _TRICODES), bool(directed))
+
+
+def draw_distributions(draws: PeriodDraws) -> dict[str, np.ndarray]:
+    """network_distributions of every draw of a period at once: statistic -> (nsim, length) counts."""
+    fixed = np.asarray(draws.fixed_ties, np.int64).reshape(-1, 2)
+    counts = _draw_counts(len(draws.nodes), bool(draws.directed), np.asarray(draws.dyads, np.int64),
+                          np.asarray(draws.tie_ptr, np.int64), np.asarray(draws.tie_dyads, np.int64), fixed,
+                          _TRICODES)
+    return _as_named(counts, bool(draws.directed))
 
 
 def _value_labels(statistic: str, length: int) -> list[str]:
@@ -199,25 +237,12 @@ def _summaries(model: str, period: str, statistic: str, labels, observed, sims) 
     p = mc_p_value(observed, sims)
     rows = [(model, period, statistic, labels[c], observed[c], sims[:, c].mean(), lower[c], upper[c], p[c])
             for c in range(len(labels))]
-    nsim = sims.shape[0]
-    draws = pd.DataFrame({"model": model, "period": period, "statistic": statistic,
-                          "value": np.repeat(np.asarray(labels, dtype=object), nsim),
-                          "draw": np.tile(np.arange(nsim, dtype=np.int64), len(labels)),
-                          "count": sims.T.ravel()})
+    nsim, size = sims.shape[0], sims.shape[0] * len(labels)
+    draws = {"model": np.full(size, model, dtype=object), "period": np.full(size, period, dtype=object),
+             "statistic": np.full(size, statistic, dtype=object),
+             "value": np.repeat(np.asarray(labels, dtype=object), nsim),
+             "draw": np.tile(np.arange(nsim, dtype=np.int64), len(labels)), "count": sims.T.ravel()}
     return rows, [draws]
-
-
-def _pad(arrays: list[np.ndarray], statistic: str) -> np.ndarray:
-    """Stack count vectors of different lengths (geodesic keeps "inf" last)."""
-    width = max(len(a) for a in arrays)
-    out = np.zeros((len(arrays), width))
-    for k, a in enumerate(arrays):
-        if statistic == "geodesic":
-            out[k, : len(a) - 1] = a[:-1]
-            out[k, -1] = a[-1]
-        else:
-            out[k, : len(a)] = a
-    return out
 
 
 def _trim(observed: np.ndarray, sims: np.ndarray, statistic: str):
@@ -234,8 +259,8 @@ def _trim(observed: np.ndarray, sims: np.ndarray, statistic: str):
 
 def _distributions(draws: PeriodDraws, adj_observed: np.ndarray):
     obs = network_distributions(adj_observed, draws.directed)
-    sims = [network_distributions(draws.network(k), draws.directed) for k in range(draws.nsim)]
-    return {s: (obs[s], _pad([x[s] for x in sims] + [obs[s]], s)) for s in obs}
+    sims = draw_distributions(draws)  # every vector of a statistic has the same length (n or n - 1)
+    return {s: (obs[s], np.vstack([sims[s], obs[s][None, :]]).astype(float)) for s in obs}
 
 
 def _diagnostics(model: str, draws: PeriodDraws) -> list[tuple]:
@@ -298,7 +323,8 @@ def gof_from_simulation(sims: Simulation, panel, model: str = "model") -> GofRes
         draws_rows += d
     table = pd.DataFrame(rows, columns=["model", "period", "statistic", "value", "observed", "sim_mean",
                                         "sim_lower", "sim_upper", "p_value"])
-    simulated = pd.concat(draws_rows, ignore_index=True)
+    simulated = pd.DataFrame({column: np.concatenate([block[column] for block in draws_rows])
+                              for column in ("model", "period", "statistic", "value", "draw", "count")})
     diagnostics = pd.DataFrame(diag, columns=["model", "period", "term", "acceptance_rate", "autocorrelation",
                                               "effective_sample_size", "warning"])
     return GofResult(table=table, simulated=simulated, diagnostics=diagnostics, simulation=sims)

@@ -220,3 +220,23 @@ def test_distributions_equal_numpy_and_scipy(directed):
         assert got.keys() == expected.keys()
         for key in expected:
             assert np.array_equal(got[key], expected[key]), (n, density, key)
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_draw_distributions_are_each_networks(directed):
+    from dyadflow.tergm.gof import draw_distributions
+
+    rng = np.random.default_rng(2)
+    n = 9
+    adj = (rng.random((n, n)) < 0.3).astype(np.uint8)
+    np.fill_diagonal(adj, 0)
+    if not directed:
+        adj = np.triu(adj, 1) | np.triu(adj, 1).T
+    fit = ergm("y ~ edges + gwesp(0.5, fixed = TRUE)", adj, directed=directed)
+    draws = simulate(fit, nsim=7, burnin=50, interval=20, seed=3).periods[0]
+    counts = draw_distributions(draws)
+    for k in range(draws.nsim):
+        one = network_distributions(draws.network(k), directed)
+        assert counts.keys() == one.keys()
+        for key in one:
+            assert np.array_equal(counts[key][k], one[key]), (k, key)
