@@ -52,6 +52,64 @@ def triad_census(adj, tricodes):
     return counts
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _popcount(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True, nogil=True)
+def _geodesic_counts(out_nbr, outdeg, n):
+    """Ordered pairs (i, j), i != j, by distance 1..n-1, then the unreachable ones: a breadth-first
+    search from every node on 64-bit words (a level's frontier expands by OR-ing its nodes' neighbour
+    bit rows), n / 64 word operations per frontier node instead of one per tie."""
+    words = (n + 63) // 64
+    bits = np.zeros((n, max(words, 1)), np.uint64)
+    for i in range(n):
+        for a in range(outdeg[i]):
+            j = out_nbr[i, a]
+            bits[i, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    counts = np.zeros(max(n, 1), np.int64)
+    visited = np.zeros(max(words, 1), np.uint64)
+    frontier = np.zeros(max(words, 1), np.uint64)
+    following = np.zeros(max(words, 1), np.uint64)
+    for i in range(n):
+        visited[:] = 0
+        frontier[:] = 0
+        visited[i >> 6] = np.uint64(1) << np.uint64(i & 63)
+        frontier[i >> 6] = visited[i >> 6]
+        reached = 0
+        level = 0
+        while True:
+            level += 1
+            following[:] = 0
+            for w in range(words):
+                x = frontier[w]
+                if x == 0:
+                    continue
+                for b in range(64):
+                    if (x >> np.uint64(b)) & np.uint64(1):
+                        v = w * 64 + b
+                        for u in range(words):
+                            following[u] |= bits[v, u]
+            found = 0
+            for u in range(words):
+                fresh = following[u] & ~visited[u]
+                following[u] = fresh
+                visited[u] |= fresh
+                found += _popcount(fresh)
+            if found == 0:
+                break
+            counts[level - 1] += found
+            reached += found
+            frontier, following = following, frontier
+        if n > 0:
+            counts[n - 1] += n - 1 - reached
+    return counts
+
+
 @njit(cache=True, nogil=True)
 def _distribution_counts(adj, directed, tricodes):
     """Every gof count vector of one network in one compiled pass: (degree or indegree, outdegree,
@@ -89,9 +147,6 @@ def _distribution_counts(adj, directed, tricodes):
     width = max(n - 1, 1)
     esp = np.zeros(width, np.int64)
     dsp = np.zeros(width, np.int64)
-    geodesic = np.zeros(max(n, 1), np.int64)  # distances 1..n-1, then unreachable
-    dist = np.empty(n, np.int64)
-    queue = np.empty(n, np.int64)
     for i in range(n):
         first = 0 if directed else i + 1
         for j in range(first, n):
@@ -99,26 +154,9 @@ def _distribution_counts(adj, directed, tricodes):
                 dsp[shared[i, j]] += 1
                 if adj[i, j]:
                     esp[shared[i, j]] += 1
-        for v in range(n):
-            dist[v] = -1
-        dist[i] = 0
-        queue[0] = i
-        head, tail = 0, 1
-        while head < tail:
-            v = queue[head]
-            head += 1
-            for a in range(outdeg[v]):
-                w = out_nbr[v, a]
-                if dist[w] < 0:
-                    dist[w] = dist[v] + 1
-                    queue[tail] = w
-                    tail += 1
-        for j in range(first, n):
-            if j != i:
-                if dist[j] < 0:
-                    geodesic[n - 1] += 1
-                else:
-                    geodesic[dist[j] - 1] += 1
+    geodesic = _geodesic_counts(out_nbr, outdeg, n)
+    if not directed:  # every unordered pair was reached from both ends, at the same distance
+        geodesic //= 2
     triads = triad_census(adj, tricodes) if directed else np.zeros(16, np.int64)
     return degree, outdegree, esp, dsp, geodesic, triads
 
