@@ -4,8 +4,10 @@ conditional on the period's covariates and (for memory, delrecip, ...) the lagge
     sims = simulate(fit, nsim=100, seed=1)          # every period in the fit's likelihood
     sims["2000"].statistics                          # (nsim, p) g(y) of each draw
     sims["2000"].tie_probability()                   # mean tie indicator (simulated prediction)
+    simulated_predictions(fit, panel, ["2000"])      # the same as rows for tergm.metrics
 
-Each period is one MCMC chain (kernels/sampler.py, ergm's TNT proposal) started at the observed
+Each period is one MCMC chain (kernels/sampler.py, ergm's TNT proposal; kernels/sampler_fast.py
+where every term of the model has a fast path) started at the observed
 network (start="observed", ergm's default) or at the empty one (start="empty"). Draws are stored
 compactly: the ties of every draw as indices into the period's free dyads.
 
