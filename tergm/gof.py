@@ -20,9 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
+from numba import njit, prange
 
 from dyadflow.tergm.simulation import PeriodDraws, Simulation, simulate
 
@@ -40,7 +38,7 @@ AUTOCORRELATION_WARNING = 0.8
 ESS_SHARE_WARNING = 0.1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def triad_census(adj, tricodes):
     """Counts of the 16 triad types over all n choose 3 triads."""
     n = adj.shape[0]
@@ -54,33 +52,166 @@ def triad_census(adj, tricodes):
     return counts
 
 
-def network_distributions(adj: np.ndarray, directed: bool) -> dict[str, np.ndarray]:
-    """Each gof distribution of one network: statistic -> counts indexed by value (geodesic: the last
-    entry counts unreachable pairs)."""
-    adj = np.asarray(adj, np.uint8)
+@njit(cache=True, nogil=True, inline="always")
+def _popcount(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True, nogil=True)
+def _geodesic_counts(out_nbr, outdeg, n):
+    """Ordered pairs (i, j), i != j, by distance 1..n-1, then the unreachable ones: a breadth-first
+    search from every node on 64-bit words (a level's frontier expands by OR-ing its nodes' neighbour
+    bit rows), n / 64 word operations per frontier node instead of one per tie."""
+    words = (n + 63) // 64
+    bits = np.zeros((n, max(words, 1)), np.uint64)
+    for i in range(n):
+        for a in range(outdeg[i]):
+            j = out_nbr[i, a]
+            bits[i, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    counts = np.zeros(max(n, 1), np.int64)
+    visited = np.zeros(max(words, 1), np.uint64)
+    frontier = np.zeros(max(words, 1), np.uint64)
+    following = np.zeros(max(words, 1), np.uint64)
+    for i in range(n):
+        visited[:] = 0
+        frontier[:] = 0
+        visited[i >> 6] = np.uint64(1) << np.uint64(i & 63)
+        frontier[i >> 6] = visited[i >> 6]
+        reached = 0
+        level = 0
+        while True:
+            level += 1
+            following[:] = 0
+            for w in range(words):
+                x = frontier[w]
+                if x == 0:
+                    continue
+                for b in range(64):
+                    if (x >> np.uint64(b)) & np.uint64(1):
+                        v = w * 64 + b
+                        for u in range(words):
+                            following[u] |= bits[v, u]
+            found = 0
+            for u in range(words):
+                fresh = following[u] & ~visited[u]
+                following[u] = fresh
+                visited[u] |= fresh
+                found += _popcount(fresh)
+            if found == 0:
+                break
+            counts[level - 1] += found
+            reached += found
+            frontier, following = following, frontier
+        if n > 0:
+            counts[n - 1] += n - 1 - reached
+    return counts
+
+
+@njit(cache=True, nogil=True)
+def _distribution_counts(adj, directed, tricodes):
+    """Every gof count vector of one network in one compiled pass: (degree or indegree, outdegree,
+    esp, dsp, geodesic, triad census). Shared partners from the neighbour lists (OTP when directed:
+    k with i->k->j), geodesics by breadth-first search from every node."""
     n = adj.shape[0]
-    A = adj.astype(np.float64)
-    S = (A @ A).astype(np.int64)  # OTP / shared partners
-    out: dict[str, np.ndarray] = {}
+    outdeg = np.zeros(n, np.int64)
+    indeg = np.zeros(n, np.int64)
+    for i in range(n):
+        for j in range(n):
+            outdeg[i] += adj[i, j]
+            indeg[j] += adj[i, j]
+    out_nbr = np.empty((n, max(n, 1)), np.int64)
+    in_nbr = np.empty((n, max(n, 1)), np.int64)
+    fill_out = np.zeros(n, np.int64)
+    fill_in = np.zeros(n, np.int64)
+    for i in range(n):
+        for j in range(n):
+            if adj[i, j]:
+                out_nbr[i, fill_out[i]] = j
+                fill_out[i] += 1
+                in_nbr[j, fill_in[j]] = i
+                fill_in[j] += 1
+    degree = np.zeros(n, np.int64)
+    outdegree = np.zeros(n, np.int64)
+    for i in range(n):
+        degree[indeg[i]] += 1  # undirected: the degree
+        outdegree[outdeg[i]] += 1
+    shared = np.zeros((n, n), np.int64)  # shared[i, j] = #k with i->k->j
+    for k in range(n):
+        for a in range(indeg[k]):
+            i = in_nbr[k, a]
+            for b in range(outdeg[k]):
+                shared[i, out_nbr[k, b]] += 1
+    width = max(n - 1, 1)
+    esp = np.zeros(width, np.int64)
+    dsp = np.zeros(width, np.int64)
+    for i in range(n):
+        first = 0 if directed else i + 1
+        for j in range(first, n):
+            if j != i:
+                dsp[shared[i, j]] += 1
+                if adj[i, j]:
+                    esp[shared[i, j]] += 1
+    geodesic = _geodesic_counts(out_nbr, outdeg, n)
+    if not directed:  # every unordered pair was reached from both ends, at the same distance
+        geodesic //= 2
+    triads = triad_census(adj, tricodes) if directed else np.zeros(16, np.int64)
+    return degree, outdegree, esp, dsp, geodesic, triads
+
+
+@njit(cache=True, parallel=True)
+def _draw_counts(n, directed, dyads, tie_ptr, tie_dyads, fixed_ties, tricodes):
+    """_distribution_counts of every draw k (the network of PeriodDraws.network(k)), draws in parallel:
+    (nsim, length) arrays in _distribution_counts' order."""
+    nsim = tie_ptr.shape[0] - 1
+    width = max(n - 1, 1)
+    degree = np.zeros((nsim, n), np.int64)
+    outdegree = np.zeros((nsim, n), np.int64)
+    esp = np.zeros((nsim, width), np.int64)
+    dsp = np.zeros((nsim, width), np.int64)
+    geodesic = np.zeros((nsim, max(n, 1)), np.int64)
+    triads = np.zeros((nsim, 16), np.int64)
+    for k in prange(nsim):
+        adj = np.zeros((n, n), np.uint8)
+        for e in range(fixed_ties.shape[0]):
+            adj[fixed_ties[e, 0], fixed_ties[e, 1]] = 1
+            if not directed:
+                adj[fixed_ties[e, 1], fixed_ties[e, 0]] = 1
+        for s in range(tie_ptr[k], tie_ptr[k + 1]):
+            i, j = dyads[tie_dyads[s], 0], dyads[tie_dyads[s], 1]
+            adj[i, j] = 1
+            if not directed:
+                adj[j, i] = 1
+        d, o, e_, s_, g, t = _distribution_counts(adj, directed, tricodes)
+        degree[k], outdegree[k], esp[k], dsp[k], geodesic[k], triads[k] = d, o, e_, s_, g, t
+    return degree, outdegree, esp, dsp, geodesic, triads
+
+
+def _as_named(counts, directed: bool) -> dict[str, np.ndarray]:
+    degree, outdegree, esp, dsp, geodesic, triads = counts
+    out = {"indegree": degree, "outdegree": outdegree} if directed else {"degree": degree}
+    out["esp"], out["dsp"], out["geodesic"] = esp, dsp, geodesic
     if directed:
-        out["indegree"] = np.bincount(adj.sum(axis=0), minlength=n)
-        out["outdegree"] = np.bincount(adj.sum(axis=1), minlength=n)
-        pairs = ~np.eye(n, dtype=bool)
-        edges = adj.astype(bool)
-    else:
-        out["degree"] = np.bincount(adj.sum(axis=1), minlength=n)
-        pairs = np.triu(np.ones((n, n), dtype=bool), 1)
-        edges = pairs & adj.astype(bool)
-    out["esp"] = np.bincount(S[edges], minlength=n - 1 if n > 1 else 1)
-    out["dsp"] = np.bincount(S[pairs], minlength=n - 1 if n > 1 else 1)
-    dist = shortest_path(csr_matrix(adj), directed=directed, unweighted=True)
-    d = dist[pairs]
-    finite = np.isfinite(d)
-    geo = np.bincount(d[finite].astype(np.int64), minlength=n)[1:n]  # distances 1..n-1
-    out["geodesic"] = np.append(geo, (~finite).sum())
-    if directed:
-        out["triad_census"] = triad_census(adj, _TRICODES)
+        out["triad_census"] = triads
     return out
+
+
+def network_distributions(adj: np.ndarray, directed: bool) -> dict[str, np.ndarray]:
+    """Each gof distribution of one network: statistic -> counts indexed by value (degree: 0..n-1;
+    esp, dsp: 0..n-2; geodesic: 1..n-1 then the unreachable pairs)."""
+    adj = np.ascontiguousarray(adj, np.uint8)
+    return _as_named(_distribution_counts(adj, bool(directed), _TRICODES), bool(directed))
+
+
+def draw_distributions(draws: PeriodDraws) -> dict[str, np.ndarray]:
+    """network_distributions of every draw of a period at once: statistic -> (nsim, length) counts."""
+    fixed = np.asarray(draws.fixed_ties, np.int64).reshape(-1, 2)
+    counts = _draw_counts(len(draws.nodes), bool(draws.directed), np.asarray(draws.dyads, np.int64),
+                          np.asarray(draws.tie_ptr, np.int64), np.asarray(draws.tie_dyads, np.int64), fixed,
+                          _TRICODES)
+    return _as_named(counts, bool(draws.directed))
 
 
 def _value_labels(statistic: str, length: int) -> list[str]:
@@ -144,22 +275,12 @@ def _summaries(model: str, period: str, statistic: str, labels, observed, sims) 
     p = mc_p_value(observed, sims)
     rows = [(model, period, statistic, labels[c], observed[c], sims[:, c].mean(), lower[c], upper[c], p[c])
             for c in range(len(labels))]
-    draws = [(model, period, statistic, labels[c], k, sims[k, c]) for c in range(len(labels))
-             for k in range(sims.shape[0])]
-    return rows, draws
-
-
-def _pad(arrays: list[np.ndarray], statistic: str) -> np.ndarray:
-    """Stack count vectors of different lengths (geodesic keeps "inf" last)."""
-    width = max(len(a) for a in arrays)
-    out = np.zeros((len(arrays), width))
-    for k, a in enumerate(arrays):
-        if statistic == "geodesic":
-            out[k, : len(a) - 1] = a[:-1]
-            out[k, -1] = a[-1]
-        else:
-            out[k, : len(a)] = a
-    return out
+    nsim, size = sims.shape[0], sims.shape[0] * len(labels)
+    draws = {"model": np.full(size, model, dtype=object), "period": np.full(size, period, dtype=object),
+             "statistic": np.full(size, statistic, dtype=object),
+             "value": np.repeat(np.asarray(labels, dtype=object), nsim),
+             "draw": np.tile(np.arange(nsim, dtype=np.int64), len(labels)), "count": sims.T.ravel()}
+    return rows, [draws]
 
 
 def _trim(observed: np.ndarray, sims: np.ndarray, statistic: str):
@@ -176,8 +297,8 @@ def _trim(observed: np.ndarray, sims: np.ndarray, statistic: str):
 
 def _distributions(draws: PeriodDraws, adj_observed: np.ndarray):
     obs = network_distributions(adj_observed, draws.directed)
-    sims = [network_distributions(draws.network(k), draws.directed) for k in range(draws.nsim)]
-    return {s: (obs[s], _pad([x[s] for x in sims] + [obs[s]], s)) for s in obs}
+    sims = draw_distributions(draws)  # every vector of a statistic has the same length (n or n - 1)
+    return {s: (obs[s], np.vstack([sims[s], obs[s][None, :]]).astype(float)) for s in obs}
 
 
 def _diagnostics(model: str, draws: PeriodDraws) -> list[tuple]:
@@ -240,8 +361,8 @@ def gof_from_simulation(sims: Simulation, panel, model: str = "model") -> GofRes
         draws_rows += d
     table = pd.DataFrame(rows, columns=["model", "period", "statistic", "value", "observed", "sim_mean",
                                         "sim_lower", "sim_upper", "p_value"])
-    simulated = pd.DataFrame(draws_rows, columns=["model", "period", "statistic", "value", "draw", "count"])
-    simulated["draw"] = simulated["draw"].astype(np.int64)
+    simulated = pd.DataFrame({column: np.concatenate([block[column] for block in draws_rows])
+                              for column in ("model", "period", "statistic", "value", "draw", "count")})
     diagnostics = pd.DataFrame(diag, columns=["model", "period", "term", "acceptance_rate", "autocorrelation",
                                               "effective_sample_size", "warning"])
     return GofResult(table=table, simulated=simulated, diagnostics=diagnostics, simulation=sims)

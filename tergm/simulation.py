@@ -4,8 +4,10 @@ conditional on the period's covariates and (for memory, delrecip, ...) the lagge
     sims = simulate(fit, nsim=100, seed=1)          # every period in the fit's likelihood
     sims["2000"].statistics                          # (nsim, p) g(y) of each draw
     sims["2000"].tie_probability()                   # mean tie indicator (simulated prediction)
+    simulated_predictions(fit, panel, ["2000"])      # the same as rows for tergm.metrics
 
-Each period is one MCMC chain (kernels/sampler.py, ergm's TNT proposal) started at the observed
+Each period is one MCMC chain (kernels/sampler.py, ergm's TNT proposal; kernels/sampler_fast.py
+where every term of the model has a fast path) started at the observed
 network (start="observed", ergm's default) or at the empty one (start="empty"). Draws are stored
 compactly: the ties of every draw as indices into the period's free dyads.
 
@@ -25,12 +27,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dyadflow.kernels.sampler import run_chain, sampler_state, statistics_from_empty
+from dyadflow.kernels.sampler import run_tnt_chain, sampler_state, statistics_from_empty
 from dyadflow.tergm.design import Model, design_for_period, parse_model
 
 DEFAULT_INTERVAL = 1024  # ergm's MCMC.interval
 BURNIN_INTERVALS = 16  # ergm's MCMC.burnin = MCMC.interval * 16
 TNT_DYAD_PROBABILITY = 0.5
+# False runs every chain on the generic kernels (kernels.sampler.run_chain) even where the fast path
+# applies: the tests check both paths against exact enumeration.
+FAST_PATH = True
 
 
 class SimulationError(ValueError):
@@ -204,11 +209,10 @@ def run_period_chain(inputs: ChainInputs, coef: np.ndarray, *, nsim: int, burnin
         if not inputs.directed:
             adj[inputs.dyads[:, 1], inputs.dyads[:, 0]] = 0
     start_stats = observed_statistics(inputs, adj)
-    net = sampler_state(adj, inputs.directed)
-    struct, cov, tie_ptr, ties, accepted, proposals = run_chain(
-        inputs.codes, inputs.par_offsets, inputs.params, inputs.col_offsets, net, inputs.dyads,
+    struct, cov, tie_ptr, ties, accepted, proposals = run_tnt_chain(
+        inputs.codes, inputs.par_offsets, inputs.params, inputs.col_offsets, adj, inputs.directed, inputs.dyads,
         coef[inputs.structural_columns], inputs.cov_X, coef[inputs.covariate_columns],
-        int(burnin), int(interval), int(nsim), int(seed), TNT_DYAD_PROBABILITY)
+        int(burnin), int(interval), int(nsim), int(seed), TNT_DYAD_PROBABILITY, generic=not FAST_PATH)
     stats = np.empty((nsim, len(inputs.names)))
     stats[:, inputs.structural_columns] = struct
     stats[:, inputs.covariate_columns] = cov
@@ -322,3 +326,34 @@ def simulate(fit, periods: Sequence | str | None = None, nsim: int = 100, burnin
             accepted=int(result["accepted"]), proposals=int(result["proposals"])))
     return Simulation(names=list(model.names), periods=draws, nsim=nsim, burnin=burnin, interval=interval,
                       seed=seed)
+
+
+def simulated_predictions(fit, panel, periods, nsim: int = 100, seed: int = 12345, burnin: int | None = None,
+                          interval: int | None = None, *, start: str = "empty", map_tasks=None):
+    """Simulated out-of-sample prediction as rows for tergm.metrics.evaluate_predictions: for each of
+    `periods` (labels of `panel`, which holds them and their lagged networks), the mean tie indicator
+    over `nsim` networks simulated from the fit, conditional on the period's covariates and lagged
+    observed networks (btergm's gof for a held-out period).
+
+    Chains start from the empty network: starting from the observed network of a held-out period (ergm's
+    default for in-sample gof) would leak the very ties being predicted.
+
+    Returns a DataFrame with one row per free dyad of each period: kind ("simulation"), period, tail,
+    head (node labels as str), observed (int8), probability.
+    """
+    import pandas as pd
+
+    if periods is None:
+        raise SimulationError("periods: name the held-out period(s) to predict")
+    sims = simulate(fit, periods=periods, nsim=nsim, burnin=burnin, interval=interval, seed=seed, panel=panel,
+                    start=start, map_tasks=map_tasks)
+    frames = []
+    for draws in sims:
+        period = panel[panel.period_names.index(draws.period)]
+        labels = np.asarray([str(node) for node in draws.nodes], dtype=object)
+        tails, heads = draws.dyads[:, 0], draws.dyads[:, 1]
+        frames.append(pd.DataFrame({
+            "kind": "simulation", "period": draws.period, "tail": labels[tails], "head": labels[heads],
+            "observed": np.asarray(period.network, np.uint8)[tails, heads].astype(np.int8),
+            "probability": draws.dyad_tie_frequency()}))
+    return pd.concat(frames, ignore_index=True)

@@ -17,7 +17,8 @@ from test_api import META, knecht_panel  # noqa: E402
 from dyadflow.tergm.api import btergm, ergm  # noqa: E402
 from dyadflow.tergm.gof import (  # noqa: E402
     TRIAD_TYPES, _TRICODES, effective_sample_size, gof, mc_p_value, network_distributions, triad_census, write_gof)
-from dyadflow.tergm.simulation import simulate  # noqa: E402
+from dyadflow.tergm.metrics import evaluate_predictions  # noqa: E402
+from dyadflow.tergm.simulation import SimulationError, simulate, simulated_predictions  # noqa: E402
 
 REFERENCE = Path(__file__).parent / "data" / "reference"
 
@@ -153,10 +154,89 @@ def test_simulated_out_of_sample_prediction_knecht():
     reference = json.loads((REFERENCE / "results" / "knecht_oos_rocpr.json").read_text())
     fit = btergm(META["formulas"]["knecht_model2e_oos_fit"], knecht_panel((1, 2, 3)), R=5)
     full = knecht_panel((1, 2, 3, 4))
+    rows = simulated_predictions(fit, full, ["t4"], nsim=100, seed=1, burnin=10000, interval=1000)
+    assert list(rows.columns) == ["kind", "period", "tail", "head", "observed", "probability"]
+    assert (rows["kind"] == "simulation").all() and (rows["period"] == "t4").all()
+    assert rows["observed"].dtype == np.int8
+    nodes = [str(v) for v in full[3].nodes]
+    n = len(nodes)
+    assert len(rows) == n * (n - 1)  # every ordered pair of the wave's pupils
+    adj = full[3].network
+    index = {v: k for k, v in enumerate(nodes)}
+    tails, heads = rows["tail"].map(index).to_numpy(), rows["head"].map(index).to_numpy()
+    assert np.array_equal(rows["observed"].to_numpy(), adj[tails, heads])  # labels point at the right dyads
+    # the same chain as simulate(): the probabilities are its draws' mean tie indicator
     sims = simulate(fit, periods=["t4"], nsim=100, burnin=10000, interval=1000, seed=1, panel=full, start="empty")
-    draws = sims["t4"]
-    p = draws.dyad_tie_frequency()
-    y = full[3].network[draws.dyads[:, 0], draws.dyads[:, 1]].astype(int)
-    assert roc_auc(y, p) == pytest.approx(reference["auc_roc"], abs=0.015)
-    # btergm's PR-AUC (ROCR's trapezoid, 0.729) overstates; the step-wise average precision is lower
-    assert 0.6 < average_precision(y, p) < reference["auc_pr"]
+    assert np.array_equal(rows["probability"].to_numpy(), sims["t4"].dyad_tie_frequency())
+    y, p = rows["observed"].to_numpy(), rows["probability"].to_numpy()
+    metrics = evaluate_predictions(y, p)
+    assert metrics.roc_auc == pytest.approx(roc_auc(y, p), abs=1e-12)
+    assert metrics.roc_auc == pytest.approx(reference["auc_roc"], abs=0.015)
+    # btergm's PR-AUC (ROCR's trapezoid, 0.729) overstates; the Davis-Goadrich area and the step-wise
+    # average precision are lower
+    assert 0.6 < metrics.average_precision == pytest.approx(average_precision(y, p), abs=1e-12)
+    assert 0.6 < metrics.pr_auc < reference["auc_pr"]
+    with pytest.raises(SimulationError, match="periods"):
+        simulated_predictions(fit, full, None)
+
+
+def reference_distributions(adj, directed):
+    """The gof distributions with numpy and scipy (matrix product, scipy's shortest paths)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    n = adj.shape[0]
+    S = (adj.astype(np.float64) @ adj).astype(np.int64)
+    out = {}
+    if directed:
+        out["indegree"] = np.bincount(adj.sum(axis=0), minlength=n)
+        out["outdegree"] = np.bincount(adj.sum(axis=1), minlength=n)
+        pairs = ~np.eye(n, dtype=bool)
+        edges = adj.astype(bool)
+    else:
+        out["degree"] = np.bincount(adj.sum(axis=1), minlength=n)
+        pairs = np.triu(np.ones((n, n), dtype=bool), 1)
+        edges = pairs & adj.astype(bool)
+    out["esp"] = np.bincount(S[edges], minlength=n - 1)
+    out["dsp"] = np.bincount(S[pairs], minlength=n - 1)
+    d = shortest_path(csr_matrix(adj), directed=directed, unweighted=True)[pairs]
+    finite = np.isfinite(d)
+    out["geodesic"] = np.append(np.bincount(d[finite].astype(np.int64), minlength=n)[1:n], (~finite).sum())
+    if directed:
+        out["triad_census"] = triad_census(adj, _TRICODES)
+    return out
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_distributions_equal_numpy_and_scipy(directed):
+    rng = np.random.default_rng(11)
+    for n, density in [(2, 0.5), (7, 0.0), (12, 0.15), (30, 0.1), (25, 0.6)]:
+        adj = (rng.random((n, n)) < density).astype(np.uint8)
+        np.fill_diagonal(adj, 0)
+        if not directed:
+            adj = np.triu(adj, 1)
+            adj = adj | adj.T
+        got, expected = network_distributions(adj, directed), reference_distributions(adj, directed)
+        assert got.keys() == expected.keys()
+        for key in expected:
+            assert np.array_equal(got[key], expected[key]), (n, density, key)
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_draw_distributions_are_each_networks(directed):
+    from dyadflow.tergm.gof import draw_distributions
+
+    rng = np.random.default_rng(2)
+    n = 9
+    adj = (rng.random((n, n)) < 0.3).astype(np.uint8)
+    np.fill_diagonal(adj, 0)
+    if not directed:
+        adj = np.triu(adj, 1) | np.triu(adj, 1).T
+    fit = ergm("y ~ edges + gwesp(0.5, fixed = TRUE)", adj, directed=directed)
+    draws = simulate(fit, nsim=7, burnin=50, interval=20, seed=3).periods[0]
+    counts = draw_distributions(draws)
+    for k in range(draws.nsim):
+        one = network_distributions(draws.network(k), directed)
+        assert counts.keys() == one.keys()
+        for key in one:
+            assert np.array_equal(counts[key][k], one[key]), (k, key)

@@ -139,8 +139,12 @@ MODELS = {
 }
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "generic kernels"])
 @pytest.mark.parametrize("name", list(MODELS))
-def test_sampler_matches_exact_distribution(name):
+def test_sampler_matches_exact_distribution(name, fast, monkeypatch):
+    import dyadflow.tergm.simulation as simulation
+
+    monkeypatch.setattr(simulation, "FAST_PATH", fast)
     directed, n, formula, coef, statistics, make_panel = MODELS[name]
     panel = make_panel() if make_panel else one_period_panel(n, directed)
     temporal = name == "memory"
@@ -222,3 +226,47 @@ def test_same_seed_same_draws_and_bad_input():
         simulate(fit, periods=["7"])
     with pytest.raises(SimulationError, match="lagged"):
         simulate(fit, periods=["1"])
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_fast_path_change_statistics_equal_the_kernels(directed):
+    """The fast chain's change statistics (kernels/sampler_fast.py) are the registry kernels' numbers
+    on every dyad of random networks, ties present or absent, as the state is toggled."""
+    from dyadflow.kernels.dispatch import CODES, dyad_change_matrix, dyad_index
+    from dyadflow.kernels.sampler_fast import fast_change_statistics, fast_terms
+
+    formula = ("y ~ edges + mutual + gwesp(0.5, fixed = TRUE) + gwesp(1.3, fixed = TRUE, type = 'OTP') + "
+               "gwidegree(0.3, fixed = TRUE) + gwodegree(0.9, fixed = TRUE)"
+               if directed else
+               "y ~ edges + triangle + gwesp(0.5, fixed = TRUE) + gwesp(0.0, fixed = TRUE) + gwdegree(0.7, fixed = TRUE)")
+    n = 14
+    model = parse_model(formula, one_period_panel(n, directed))
+    kinds = fast_terms(model.codes, model.par_offsets, model.params, directed, CODES)
+    assert kinds is not None and len(kinds) == len(model.codes)
+    rng = np.random.default_rng(3)
+    dyads = dyad_index(n, directed)
+    for density in (0.1, 0.3, 0.6):
+        A = (rng.random((n, n)) < density).astype(np.uint8)
+        np.fill_diagonal(A, 0)
+        if not directed:
+            A = np.triu(A, 1)
+            A = A | A.T
+        expected = dyad_change_matrix(model.codes, model.par_offsets, model.params, model.kernel_col_offsets,
+                                      network_state(A, directed))
+        got = fast_change_statistics(kinds, model.par_offsets, model.params, model.kernel_col_offsets, A,
+                                     directed, dyads)
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-12)
+
+
+def test_fast_path_is_chosen_only_for_its_terms():
+    from dyadflow.kernels.dispatch import CODES
+    from dyadflow.kernels.sampler_fast import fast_terms
+
+    def kinds(formula, directed):
+        model = parse_model(formula, one_period_panel(6, directed))
+        return fast_terms(model.codes, model.par_offsets, model.params, directed, CODES)
+
+    assert kinds("y ~ edges + gwesp(0.5, fixed = TRUE) + gwdegree(0.5, fixed = TRUE)", False) is not None
+    assert kinds("y ~ edges + kstar(2)", False) is None
+    assert kinds("y ~ edges + triangle", True) is None  # directed triangle: generic kernels
+    assert kinds("y ~ edges + gwesp(0.5, fixed = TRUE, type = 'OSP')", True) is None

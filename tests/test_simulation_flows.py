@@ -82,3 +82,29 @@ def test_run_spec_gof_and_estimate_errors(tmp_path):
         load_run_spec(path)
     path.write_text(good.replace('"y ~ edges"\n', '"y ~ edges"\nestimate = "MLE"\n'))
     assert load_run_spec(path).estimate == "MLE"
+
+
+def test_same_seed_same_draws_on_one_and_on_two_dask_workers(tmp_path, subprocess_cluster):  # noqa: F811
+    """The chains of all periods on ONE Dask worker (one after another, one numba random state) give
+    the draws they give spread over TWO workers: each chain reseeds from (seed, period) alone."""
+    from distributed import Client, LocalCluster
+
+    panel = demo_panel(tmp_path)
+    fit = btergm(FORMULA, panel, R=2)
+    runs = []
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as one, \
+            Client(one, timeout=60) as client:
+        assert len(client.scheduler_info()["workers"]) == 1
+        runs.append(gof(fit, nsim=20, interval=200, burnin=1000, seed=4,
+                        map_tasks=batch_mapper(client, label="gof-one-worker", key_parts=(4,))))
+    with Client(subprocess_cluster, timeout=60) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        runs.append(gof(fit, nsim=20, interval=200, burnin=1000, seed=4,
+                        map_tasks=batch_mapper(client, label="gof-two-workers", key_parts=(4,))))
+    one_worker, two_workers = runs
+    assert len(one_worker.simulation) == len(two_workers.simulation) > 1
+    for a, b in zip(one_worker.simulation, two_workers.simulation):
+        assert a.period == b.period
+        assert np.array_equal(a.tie_ptr, b.tie_ptr) and np.array_equal(a.tie_dyads, b.tie_dyads)
+        assert np.array_equal(a.statistics, b.statistics)
+    pd.testing.assert_frame_equal(one_worker.table, two_workers.table)
