@@ -1,0 +1,423 @@
+"""The report's figures, each a function of a results table returning a matplotlib Figure, so a user can
+draw, restyle and save them from Python:
+
+    from dyadflow.report import figures, load_results
+    results = load_results("results")
+    fig = figures.coefficients(results.coefficients)
+    fig.savefig("coefficients.pdf")
+
+Style (fixed, `STYLE`): DejaVu Sans (ships with matplotlib, so every machine draws the same glyphs),
+9 pt text, no top/right spines, light horizontal grid. Colours: the Okabe & Ito palette (`PALETTE`), which
+stays distinguishable under the common colour-vision deficiencies; models take its colours in spec order.
+Grey dashed lines are references (zero, the random baseline, a sensitivity baseline).
+
+Every data artist carries a gid "<kind>:<model>:<item>" (e.g. "estimate:model2:gwesp.fixed.0.5"), so a
+test — or a user restyling a figure — can find what was drawn for which row.
+
+Figures are drawn with the Agg backend and saved by `figure_bytes`, which fixes everything matplotlib would
+otherwise vary between runs (SVG ids' salt, creation dates), so the same tables give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot's import
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.layout_engine import PlaceHolderLayoutEngine  # noqa: E402
+
+# Okabe & Ito (2008): blue, vermillion, bluish green, orange, reddish purple, sky blue, yellow, black.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+REFERENCE_GREY = "#7f7f7f"
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.color": "#e5e5e5",
+    "grid.linewidth": 0.6,
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "figure.dpi": 100,
+    "savefig.pad_inches": 0.05,
+    "svg.fonttype": "path",  # glyphs as paths: the SVG needs no font on the reader's machine
+    "svg.hashsalt": "dyadflow-report",  # fixed ids instead of random ones
+    "pdf.fonttype": 42,  # TrueType in PDFs: editable text for journals
+}
+PNG_DPI = 300
+KIND_LABELS = {
+    "mple": "MPLE (conditional on the observed test network)",
+    "simulation": "simulation (leak-free)",
+}
+
+
+def model_colours(models) -> dict[str, str]:
+    return {m: PALETTE[k % len(PALETTE)] for k, m in enumerate(models)}
+
+
+def _models(frame: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(frame["model"].astype(str))) if "model" in frame.columns else ["model"]
+
+
+def _grid(count: int, *, columns: int = 3, width: float = 2.6, height: float = 2.1, **kwargs):
+    """A figure with `count` panels in rows of `columns`; unused panels removed."""
+    columns = max(1, min(columns, count))
+    rows = max(1, math.ceil(count / columns))
+    with plt.rc_context(STYLE):
+        fig = Figure(figsize=(width * columns, height * rows), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False, **kwargs)).ravel()
+    for ax in axes[count:]:
+        fig.delaxes(ax)
+    return fig, axes[:count]
+
+
+def _styled(fn):
+    """Run a figure function under the report's style (artists read rcParams when created)."""
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return fn(*args, **kwargs)
+    wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = fn.__name__, fn.__doc__, fn
+    return wrapper
+
+
+def excludes_zero(lower, upper) -> np.ndarray:
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    return (lower > 0) | (upper < 0)
+
+
+@_styled
+def coefficients(table: pd.DataFrame, lower: str = "2.5%", upper: str = "97.5%") -> Figure:
+    """Coefficient plot of one or several models (coefficients.parquet: model, term, Estimate, CI columns).
+
+    One panel per term (terms differ in scale), one row per model: the estimate as a point and its 95 %
+    interval as a line; the point is filled when the interval excludes 0, hollow otherwise."""
+    table = table if "model" in table.columns else table.assign(model="model")
+    models = _models(table)
+    terms = list(dict.fromkeys(table["term"].astype(str)))
+    colours = model_colours(models)
+    fig, axes = _grid(len(terms), columns=3, width=2.7, height=0.45 + 0.32 * len(models))
+    for ax, term in zip(axes, terms):
+        rows = table[table["term"].astype(str) == term]
+        ax.axvline(0.0, color=REFERENCE_GREY, linestyle="--", linewidth=0.8, zorder=1)
+        for position, model in enumerate(models):
+            row = rows[rows["model"].astype(str) == model]
+            if row.empty:
+                continue
+            estimate, lo, hi = (float(row[c].iloc[0]) for c in ("Estimate", lower, upper))
+            colour = colours[model]
+            y = len(models) - 1 - position
+            ax.plot([lo, hi], [y, y], color=colour, linewidth=1.6, solid_capstyle="butt", zorder=2,
+                    gid=f"interval:{model}:{term}")
+            filled = bool(excludes_zero(lo, hi))
+            ax.plot([estimate], [y], marker="o", markersize=5.5, linestyle="none", color=colour,
+                    markerfacecolor=colour if filled else "white", markeredgewidth=1.3, zorder=3,
+                    gid=f"estimate:{model}:{term}")
+        ax.set_title(term, loc="left")
+        ax.set_yticks(range(len(models)), list(reversed(models)) if len(models) > 1 else [""])
+        ax.set_ylim(-0.6, len(models) - 0.4)
+        ax.grid(False)
+    fig.supxlabel("estimate with 95 % interval (filled: the interval excludes 0)", fontsize=8)
+    return fig
+
+
+def _period_choice(frame: pd.DataFrame, period: str | None) -> str:
+    periods = list(dict.fromkeys(frame["period"].astype(str)))
+    if period is not None:
+        if period not in periods:
+            raise ValueError(f"period {period!r} is not in the table (has {periods})")
+        return period
+    return "pooled" if "pooled" in periods else periods[0]
+
+
+@_styled
+def roc_pr(rocpr: pd.DataFrame, auc: pd.DataFrame | None = None, period: str | None = None) -> Figure:
+    """Out-of-sample ROC (left) and precision-recall (right) curves per model and kind (rocpr.parquet),
+    with their areas from `auc` in the legend, against the random-graph baseline (dashed grey; model
+    "random"). `period`: default "pooled" when present."""
+    period = _period_choice(rocpr, period)
+    data = rocpr[rocpr["period"].astype(str) == period]
+    areas = {}
+    if auc is not None:
+        for row in auc[auc["period"].astype(str) == period].itertuples(index=False):
+            areas[(str(row.model), str(row.kind))] = (float(row.roc_auc), float(row.pr_auc))
+    with plt.rc_context(STYLE):
+        fig = Figure(figsize=(8.0, 3.6), layout="constrained")
+        roc_ax, pr_ax = fig.subplots(1, 2)
+    curves = list(dict.fromkeys(zip(data["model"].astype(str), data["kind"].astype(str))))
+    colours = model_colours([m for m, _ in dict.fromkeys(curves) if m != "random"])
+    dashes = {"mple": "-", "simulation": (0, (5, 1.5))}
+    for model, kind in curves:
+        sel = data[(data["model"].astype(str) == model) & (data["kind"].astype(str) == kind)]
+        is_random = model == "random"
+        area = areas.get((model, kind))
+        label = "random graph" if is_random else f"{model}, {KIND_LABELS.get(kind, kind)}"
+        for ax, curve, index in ((roc_ax, "roc", 0), (pr_ax, "pr", 1)):
+            points = sel[sel["curve"].astype(str) == curve]
+            if points.empty:
+                continue
+            text = label + (f" (AUC {area[index]:.3f})" if area else "")
+            ax.plot(points["x"].to_numpy(float), points["y"].to_numpy(float), gid=f"{curve}:{model}:{kind}",
+                    color=REFERENCE_GREY if is_random else colours[model],
+                    linestyle="--" if is_random else dashes.get(kind, "-"), linewidth=1.0 if is_random else 1.5,
+                    label=text, drawstyle="default")
+    if not any(m == "random" for m, _ in curves):  # the chance line of ROC space
+        roc_ax.plot([0, 1], [0, 1], color=REFERENCE_GREY, linestyle="--", linewidth=1.0, label="chance",
+                    gid="roc:chance:")
+    for ax, title, xlabel, ylabel in ((roc_ax, "ROC", "false positive rate", "true positive rate"),
+                                      (pr_ax, "precision-recall", "recall", "precision")):
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel=xlabel, ylabel=ylabel, aspect="equal")
+        ax.set_title(f"{title} ({period})", loc="left")
+        ax.legend(loc="lower right" if ax is roc_ax else "upper right", fontsize=6.5)
+    return fig
+
+
+def _numeric_order(values) -> list:
+    values = list(dict.fromkeys(values))
+    try:
+        return sorted(values, key=float)
+    except (TypeError, ValueError):
+        return values
+
+
+@_styled
+def profiles(table: pd.DataFrame) -> Figure:
+    """Predicted tie probability by the value of a statistic (profiles.parquet): bars with 95 % intervals,
+    one panel per statistic, models side by side."""
+    statistics = list(dict.fromkeys(table["statistic"].astype(str)))
+    models = _models(table)
+    colours = model_colours(models)
+    fig, axes = _grid(len(statistics), columns=2, width=3.8, height=2.6)
+    width = 0.8 / len(models)
+    for ax, statistic in zip(axes, statistics):
+        rows = table[table["statistic"].astype(str) == statistic]
+        values = _numeric_order(rows["value"])
+        for k, model in enumerate(models):
+            sel = rows[rows["model"].astype(str) == model].set_index("value")
+            present = [v for v in values if v in sel.index]
+            if not present:
+                continue
+            x = np.array([values.index(v) for v in present]) + (k - (len(models) - 1) / 2) * width
+            mean = sel.loc[present, "mean_probability"].to_numpy(float)
+            lo = sel.loc[present, "lower"].to_numpy(float)
+            hi = sel.loc[present, "upper"].to_numpy(float)
+            bars = ax.bar(x, mean, width=width * 0.95, color=colours[model], label=model,
+                          yerr=np.vstack([mean - lo, hi - mean]), ecolor="#333333", capsize=2,
+                          error_kw={"linewidth": 0.8})
+            for bar, value in zip(bars.patches, present):
+                bar.set_gid(f"bar:{model}:{statistic}={value:g}" if isinstance(value, float) else
+                            f"bar:{model}:{statistic}={value}")
+        ax.set_xticks(range(len(values)), [f"{v:g}" if isinstance(v, float) else str(v) for v in values])
+        ax.set_title(statistic, loc="left")
+        ax.set_xlabel(statistic)
+        ax.set_ylabel("predicted tie probability")
+        ax.set_ylim(bottom=0)
+        if len(models) > 1:
+            ax.legend()
+    return fig
+
+
+def _box_statistics(counts: np.ndarray, label: str) -> dict:
+    """Box: quartiles; whiskers: 2.5 and 97.5 % (the interval gof.parquet reports); no fliers."""
+    q = np.quantile(counts, [0.025, 0.25, 0.5, 0.75, 0.975])
+    return {"whislo": q[0], "q1": q[1], "med": q[2], "q3": q[3], "whishi": q[4], "label": label, "fliers": []}
+
+
+@_styled
+def gof(table: pd.DataFrame, simulated: pd.DataFrame, model: str | None = None, period: str | None = None) -> Figure:
+    """Goodness of fit (gof.parquet and gof_simulated.parquet, tergm/gof.py): per statistic, boxplots of
+    the simulated counts per value (box: quartiles, whiskers: 2.5-97.5 %) and the observed counts as a
+    line. `model`: default the first; `period`: default "pooled" when present."""
+    model = model if model is not None else _models(table)[0]
+    table = table[table["model"].astype(str) == model]
+    if table.empty:
+        raise ValueError(f"model {model!r} is not in the gof table")
+    period = _period_choice(table, period)
+    table = table[table["period"].astype(str) == period]
+    sims = simulated[(simulated["model"].astype(str) == model) & (simulated["period"].astype(str) == period)]
+    statistics = list(dict.fromkeys(table["statistic"].astype(str)))
+    fig, axes = _grid(len(statistics), columns=2, width=4.0, height=2.5)
+    groups = {key: frame for key, frame in sims.groupby([sims["statistic"].astype(str),
+                                                           sims["value"].astype(str)], sort=False)}
+    for ax, statistic in zip(axes, statistics):
+        rows = table[table["statistic"].astype(str) == statistic]
+        labels = rows["value"].astype(str).tolist()
+        stats = []
+        for label in labels:
+            frame = groups.get((statistic, label))
+            counts = frame.sort_values("draw")["count"].to_numpy(float) if frame is not None else np.zeros(1)
+            stats.append(_box_statistics(counts, label))
+        positions = np.arange(1, len(labels) + 1)
+        drawn = ax.bxp(stats, positions=positions, showfliers=False, widths=0.6, patch_artist=True,
+               boxprops={"facecolor": "#dbe9f6", "edgecolor": PALETTE[0], "linewidth": 0.7},
+               medianprops={"color": PALETTE[0], "linewidth": 0.9},
+               whiskerprops={"color": PALETTE[0], "linewidth": 0.7}, capprops={"color": PALETTE[0], "linewidth": 0.7})
+        for median, label in zip(drawn["medians"], labels):
+            median.set_gid(f"median:{model}:{statistic}={label}")
+        ax.plot(positions, rows["observed"].to_numpy(float), color="#000000", linewidth=1.2, marker=".",
+                markersize=3, label="observed", gid=f"observed:{model}:{statistic}")
+        step = max(1, math.ceil(len(labels) / 20))  # at most ~20 tick labels
+        ax.set_xticks(positions[::step], labels[::step], rotation=90 if statistic in ("model", "triad_census") else 0)
+        ax.set_title(statistic, loc="left")
+        ax.set_ylabel("count")
+        ax.legend(loc="upper right")
+    fig.suptitle(f"{model}: simulated (boxes) against observed (line), period {period}", fontsize=9)
+    return fig
+
+
+@_styled
+def sensitivity(table: pd.DataFrame) -> Figure:
+    """Rewiring sensitivity (sensitivity.parquet): per term, the mean refit estimate per rewiring level with
+    its 2.5-97.5 % spread, and the baseline (the fit on the observed networks) as a dashed line."""
+    table = table if "model" in table.columns else table.assign(model="model")
+    models = _models(table)
+    colours = model_colours(models)
+    terms = list(dict.fromkeys(table["term"].astype(str)))
+    fig, axes = _grid(len(terms), columns=3, width=2.7, height=2.2)
+    for ax, term in zip(axes, terms):
+        rows = table[table["term"].astype(str) == term]
+        for k, model in enumerate(models):
+            sel = rows[rows["model"].astype(str) == model].sort_values("level")
+            if sel.empty:
+                continue
+            level = sel["level"].to_numpy(float) + (k - (len(models) - 1) / 2) * 0.012
+            mean = sel["mean"].to_numpy(float)
+            container = ax.errorbar(level, mean, yerr=np.vstack([mean - sel["q025"].to_numpy(float),
+                                                                 sel["q975"].to_numpy(float) - mean]),
+                                    color=colours[model], marker="o", markersize=3, linewidth=1.0, capsize=1.5,
+                                    label=model)
+            container.lines[0].set_gid(f"sensitivity:{model}:{term}")
+            ax.axhline(float(sel["baseline"].iloc[0]), color=colours[model] if len(models) > 1 else REFERENCE_GREY,
+                       linestyle="--", linewidth=0.9, gid=f"baseline:{model}:{term}")
+        ax.set_title(term, loc="left")
+        ax.set_xlabel("share of ties rewired")
+        if len(models) > 1:
+            ax.legend()
+    fig.supylabel("estimate (mean and 2.5-97.5 % of refits)", fontsize=8)
+    return fig
+
+
+@_styled
+def bootstrap(replicates: pd.DataFrame, coefficients: pd.DataFrame | None = None) -> Figure:
+    """Bootstrap replicate distributions (bootstrap_replicates.parquet): a histogram per term of the
+    converged replicates' estimates, per model, with the estimate (coefficients.parquet) as a line."""
+    replicates = replicates if "model" in replicates.columns else replicates.assign(model="model")
+    models = _models(replicates)
+    colours = model_colours(models)
+    fixed = {"model", "replicate", "periods", "converged"}
+    terms = [c for c in replicates.columns if c not in fixed]
+    fig, axes = _grid(len(terms), columns=3, width=2.7, height=2.0)
+    converged = replicates[replicates["converged"].astype(bool)]
+    for ax, term in zip(axes, terms):
+        for model in models:
+            values = converged.loc[converged["model"].astype(str) == model, term].to_numpy(float)
+            values = values[np.isfinite(values)]
+            if not len(values):
+                continue
+            ax.hist(values, bins=min(30, max(5, len(values) // 4)), histtype="stepfilled", alpha=0.45,
+                    color=colours[model], edgecolor=colours[model], linewidth=0.8, label=model,
+                    gid=f"replicates:{model}:{term}")
+            if coefficients is not None:
+                table = coefficients if "model" in coefficients.columns else coefficients.assign(model="model")
+                row = table[(table["model"].astype(str) == model) & (table["term"].astype(str) == term)]
+                if not row.empty:
+                    ax.axvline(float(row["Estimate"].iloc[0]), color=colours[model], linewidth=1.2,
+                               gid=f"estimate:{model}:{term}")
+        ax.set_title(term, loc="left")
+        ax.set_yticks([])
+        ax.grid(False)
+        if len(models) > 1:
+            ax.legend()
+    fig.supxlabel("replicate estimates (line: the estimate on all periods)", fontsize=8)
+    return fig
+
+
+def fixed_layout(edges: pd.DataFrame, iterations: int = 120) -> dict[str, tuple[float, float]]:
+    """Node positions used for every period (Fruchterman-Reingold on the union of the periods' ties,
+    started from a circle in label order, so the same edges always give the same picture)."""
+    nodes = sorted(set(edges["i"].astype(str)) | set(edges["j"].astype(str)))
+    n = len(nodes)
+    if n == 0:
+        return {}
+    index = {v: k for k, v in enumerate(nodes)}
+    ties = edges[edges["tie"].astype(float) > 0]
+    pairs = np.unique(np.sort(np.column_stack([ties["i"].astype(str).map(index), ties["j"].astype(str).map(index)]),
+                              axis=1), axis=0) if len(ties) else np.zeros((0, 2), int)
+    angle = 2 * np.pi * np.arange(n) / n
+    pos = np.column_stack([np.cos(angle), np.sin(angle)])
+    k = 1.0 / math.sqrt(n)
+    temperature = 0.1
+    for _ in range(iterations):
+        delta = pos[:, None, :] - pos[None, :, :]
+        distance = np.maximum(np.linalg.norm(delta, axis=2), 1e-3)
+        force = (delta / distance[..., None] * (k * k / distance)[..., None]).sum(axis=1)
+        if len(pairs):
+            d = pos[pairs[:, 0]] - pos[pairs[:, 1]]
+            length = np.maximum(np.linalg.norm(d, axis=1), 1e-3)
+            pull = d * (length / k)[:, None]
+            np.subtract.at(force, pairs[:, 0], pull)
+            np.add.at(force, pairs[:, 1], pull)
+        step = np.linalg.norm(force, axis=1)
+        pos += force / np.maximum(step, 1e-9)[:, None] * np.minimum(step, temperature)[:, None]
+        temperature *= 0.97
+    pos -= pos.mean(axis=0)
+    pos /= max(np.abs(pos).max(), 1e-9)
+    return {v: (float(pos[index[v], 0]), float(pos[index[v], 1])) for v in nodes}
+
+
+@_styled
+def snapshots(edges: pd.DataFrame, periods: list[str] | None = None, max_periods: int = 4) -> Figure:
+    """Network snapshots (edge rows: period, i, j, tie): up to `max_periods` periods evenly spaced, every
+    node at the same place in each (`fixed_layout`), so change between periods is visible."""
+    available = list(dict.fromkeys(edges["period"].astype(str)))
+    if periods is None:
+        take = np.unique(np.linspace(0, len(available) - 1, min(max_periods, len(available))).round().astype(int))
+        periods = [available[t] for t in take]
+    layout = fixed_layout(edges)
+    fig, axes = _grid(len(periods), columns=len(periods), width=2.4, height=2.5)
+    xy = np.array(list(layout.values())) if layout else np.zeros((0, 2))
+    for ax, period in zip(axes, periods):
+        ties = edges[(edges["period"].astype(str) == period) & (edges["tie"].astype(float) > 0)]
+        segments = [(layout[str(i)], layout[str(j)]) for i, j in zip(ties["i"], ties["j"])]
+        ax.add_collection(LineCollection(segments, colors="#9a9a9a", linewidths=0.4, gid=f"ties:{period}:"))
+        ax.scatter(xy[:, 0], xy[:, 1], s=6, color=PALETTE[0], zorder=3, gid=f"nodes:{period}:")
+        ax.set_title(f"{period} ({len(ties)} ties)", loc="left")
+        ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal", xticks=[], yticks=[])
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    return fig
+
+
+METADATA = {"svg": {"Date": None, "Creator": None},
+            "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+            "png": {"Software": None}}
+
+
+def figure_bytes(fig: Figure, fmt: str) -> bytes:
+    """The figure as SVG, PDF or PNG (300 dpi) with nothing that varies between runs (no dates, fixed SVG
+    ids). The first call fixes the layout: constrained layout runs once, later formats reuse its positions
+    (laying out again per format would triple the time)."""
+    if fmt not in METADATA:
+        raise ValueError(f"format {fmt!r}: expected one of {sorted(METADATA)}")
+    with plt.rc_context(STYLE):
+        if fig.get_layout_engine() is not None and not isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
+            fig.draw_without_rendering()
+            fig.set_layout_engine("none")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=PNG_DPI if fmt == "png" else 100, metadata=METADATA[fmt])
+    return buffer.getvalue()
