@@ -48,6 +48,7 @@ class TableOut:
     caption: str
     columns: list[str]
     rows: list[list[str]]
+    text_columns: int = 1  # the first columns hold labels (left-aligned), the rest numbers
 
 
 @dataclass
@@ -77,8 +78,11 @@ def _text(value, digits: int = 4) -> str:
 
 
 def _frame_table(caption: str, frame: pd.DataFrame, digits: int = 4) -> TableOut:
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns]
+    leading = next((k for k, is_number in enumerate(numeric) if is_number), len(numeric))
     return TableOut(caption, [str(c) for c in frame.columns],
-                    [[_text(v, digits) for v in row] for row in frame.itertuples(index=False)])
+                    [[_text(v, digits) for v in row] for row in frame.itertuples(index=False)], text_columns=leading)
 
 
 def _figure(stem: str, caption: str, fig) -> FigureOut:
@@ -180,7 +184,7 @@ def _bootstrap_section(results: Results) -> Section:
     section.tables.append(TableOut("Replicates per model", ["model", "replicates", "used", "failed"], summary))
     if failed:
         section.tables.append(TableOut("Failed replicates (not converged or non-finite; left out of the intervals)",
-                                       ["model", "replicate", "periods drawn", "converged"], failed))
+                                       ["model", "replicate", "periods drawn", "converged"], failed, text_columns=4))
     else:
         section.notes.append("Every replicate converged.")
     return section
@@ -234,7 +238,7 @@ def _gof_section(results: Results) -> Section:
         return Section("gof", "Goodness of fit", False,
                        missing="Goodness of fit was not run for this results directory (no gof.parquet).")
     section = Section("gof", "Goodness of fit", True)
-    models = list(dict.fromkeys(results.gof["model"].astype(str)))
+    models = [str(m) for m in pd.unique(results.gof["model"])]
     for model in models:
         stem = "gof" if len(models) == 1 else f"gof_{_safe_stem(model)}"
         section.figures.append(_figure(
@@ -248,7 +252,7 @@ def _gof_section(results: Results) -> Section:
             outside = (frame["observed"] < frame["sim_lower"]) | (frame["observed"] > frame["sim_upper"])
             rows.append([model, period, _text(len(frame)), _text(int(outside.sum()))])
         section.tables.append(TableOut("Observed values outside the simulated 95 % range",
-                                       ["model", "period", "values", "outside"], rows))
+                                       ["model", "period", "values", "outside"], rows, text_columns=2))
     diagnostics = results.mcmc_diagnostics
     if diagnostics is not None:
         warned = diagnostics[diagnostics["warning"].fillna("").astype(str) != ""]

@@ -179,7 +179,7 @@ def _check_values(results: Results) -> None:
         if frame is not None and not pd.api.types.is_numeric_dtype(frame[column]):
             raise ReportError(f"{d / name}: column {column!r} is not numeric ({frame[column].dtype})")
     if results.rocpr is not None:
-        curves = set(results.rocpr["curve"].astype(str))
+        curves = {str(c) for c in pd.unique(results.rocpr["curve"])}
         if not curves <= {"roc", "pr"}:
             raise ReportError(f"{d / 'rocpr.parquet'}: column 'curve' has values {sorted(curves - {'roc', 'pr'})}; "
                               "expected 'roc' or 'pr'")

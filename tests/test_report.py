@@ -200,10 +200,10 @@ def test_roc_and_pr_curves_are_the_table_and_roc_runs_from_origin_to_one(synthet
         _, model, kind = gid.split(":")
         rows = results.rocpr.query("model == @model and kind == @kind and curve == 'roc'")
         np.testing.assert_array_equal(x, rows["x"].to_numpy())
-    area = results.auc.query("model == 'network' and kind == 'simulation'")["roc_auc"].iloc[0]
-    assert f"(AUC {area:.3f})" in rocs["roc:network:simulation"].get_label()
+    area = results.auc.query("model == 'network' and kind == 'simulation'").iloc[0]
+    assert f"(ROC-AUC {area['roc_auc']:.3f}, PR-AUC {area['pr_auc']:.3f})" in rocs["roc:network:simulation"].get_label()
     assert "leak-free" in rocs["roc:network:simulation"].get_label()
-    assert "conditional on the observed test network" in rocs["roc:network:mple"].get_label()
+    assert "conditional on observed test network" in rocs["roc:network:mple"].get_label()
     assert rocs["roc:random:mple"].get_linestyle() == "--"
 
 
@@ -235,11 +235,14 @@ def test_gof_boxes_and_observed_line_follow_the_tables(synthetic):
         line = observed[f"observed:memory:{statistic}"]
         np.testing.assert_array_equal(line.get_ydata(), rows["observed"].to_numpy())
         sims = results.gof_simulated.query("model == 'memory' and period == 'pooled' and statistic == @statistic")
-        medians = _by_gid(fig, f"median:memory:{statistic}=")
-        assert len(medians) == len(rows)
-        for value in rows["value"]:
-            expected = np.median(sims[sims["value"] == value]["count"])
-            assert medians[f"median:memory:{statistic}={value}"].get_ydata()[0] == pytest.approx(expected)
+        medians = _by_gid(fig, f"medians:memory:{statistic}")[f"medians:memory:{statistic}"].get_segments()
+        boxes = _by_gid(fig, f"boxes:memory:{statistic}")[f"boxes:memory:{statistic}"].get_paths()
+        assert len(medians) == len(boxes) == len(rows)
+        for k, value in enumerate(rows["value"]):
+            counts = sims[sims["value"] == value]["count"]
+            assert medians[k][:, 1] == pytest.approx([np.median(counts)] * 2)
+            assert medians[k][:, 0].mean() == pytest.approx(line.get_xdata()[k])  # under its observed point
+            assert sorted(set(boxes[k].vertices[:, 1])) == pytest.approx(sorted(set(np.quantile(counts, [0.25, 0.75]))))
     with pytest.raises(ValueError, match="nope"):
         figures.gof(results.gof, results.gof_simulated, model="nope")
 

@@ -260,9 +260,7 @@ directory = "results"
 
 
 def test_real_run_report_in_chromium(real_run, screenshots):
-    started = time.perf_counter()
     page = write_report_html(real_run)
-    elapsed = time.perf_counter() - started
     seen = visit(page, screenshots / "report_real_run.png")
     # coefficients, bootstrap, gof, sensitivity; the run had no prediction and no edge data
     assert_reads_cleanly(seen, figures=4)
@@ -271,7 +269,6 @@ def test_real_run_report_in_chromium(real_run, screenshots):
     assert "Interpretation (not run)" in html
     for stem in ("coefficients", "bootstrap", "gof", "sensitivity"):
         assert (real_run / "figures" / f"{stem}.pdf").exists()
-    assert elapsed < 10, f"report of a small run took {elapsed:.1f} s"
 
 
 def test_dyadflow_report_command(real_run, tmp_path):
