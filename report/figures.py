@@ -114,7 +114,7 @@ def coefficients(table: pd.DataFrame, lower: str = "2.5%", upper: str = "97.5%")
     models = _models(table)
     terms = list(dict.fromkeys(table["term"].astype(str)))
     colours = model_colours(models)
-    fig, axes = _grid(len(terms), columns=3, width=2.7, height=0.45 + 0.32 * len(models))
+    fig, axes = _grid(len(terms), columns=3, width=2.7, height=max(1.1, 0.45 + 0.32 * len(models)))
     for ax, term in zip(axes, terms):
         rows = table[table["term"].astype(str) == term]
         ax.axvline(0.0, color=REFERENCE_GREY, linestyle="--", linewidth=0.8, zorder=1)
@@ -166,9 +166,14 @@ def roc_pr(rocpr: pd.DataFrame, auc: pd.DataFrame | None = None, period: str | N
     curves = list(by_curve)
     colours = model_colours(list(dict.fromkeys(m for m, _ in curves if m != "random")))
     dashes = {"mple": "-", "simulation": (0, (5, 1.5))}
+    random_drawn = False
     for model, kind in curves:
         sel = by_curve[(model, kind)]
         is_random = model == "random"
+        if is_random:  # the baseline is the same under every kind: draw it once
+            if random_drawn:
+                continue
+            random_drawn = True
         area = areas.get((model, kind))
         label = "random graph" if is_random else f"{model}, {KIND_LABELS.get(kind, kind)}"
         for ax, curve in ((roc_ax, "roc"), (pr_ax, "pr")):

@@ -414,3 +414,12 @@ def test_broken_table_names_the_file_and_writes_nothing(tmp_path, damage, messag
     with pytest.raises(ReportError, match=message):
         write_report_html(directory)
     assert _listing(directory) == before
+
+
+def test_random_baseline_under_each_kind_is_drawn_once(synthetic):
+    """tergm.prediction writes the random baseline once per kind; the figure shows it once."""
+    results = load_results(synthetic)
+    random = results.rocpr[results.rocpr["model"] == "random"].assign(kind="simulation")
+    fig = figures.roc_pr(pd.concat([results.rocpr, random], ignore_index=True), results.auc)
+    assert [gid for gid in _by_gid(fig, "roc:random")] == ["roc:random:mple"]
+    assert sum("random graph" in text.get_text() for text in fig.legends[0].get_texts()) == 1
