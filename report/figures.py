@@ -205,10 +205,27 @@ def _numeric_order(values) -> list:
         return values
 
 
+def profile_interval(table: pd.DataFrame, interval: str | None = None) -> str | None:
+    """The interval kind a profile figure shows: `interval`, else "bootstrap" when the table has it, else
+    its first kind (None for a table without an `interval` column)."""
+    if "interval" not in table.columns:
+        return None
+    kinds = _unique_text(table["interval"])
+    if interval is not None:
+        if interval not in kinds:
+            raise ValueError(f"interval {interval!r} is not in the profiles table (has {kinds})")
+        return interval
+    return "bootstrap" if "bootstrap" in kinds else kinds[0]
+
+
 @_styled
-def profiles(table: pd.DataFrame) -> Figure:
+def profiles(table: pd.DataFrame, interval: str | None = None) -> Figure:
     """Predicted tie probability by the value of a statistic (profiles.parquet): bars with 95 % intervals,
-    one panel per statistic, models side by side."""
+    one panel per statistic, models side by side. A table with several interval kinds (bootstrap and
+    dyad-subsample) is drawn with one of them (`profile_interval`)."""
+    chosen = profile_interval(table, interval)
+    if chosen is not None:
+        table = table[table["interval"].astype(str) == chosen]
     statistics = list(dict.fromkeys(table["statistic"].astype(str)))
     models = _models(table)
     colours = model_colours(models)
@@ -299,9 +316,9 @@ def gof(table: pd.DataFrame, simulated: pd.DataFrame, model: str | None = None, 
         ax.set_xticks(x[::step], labels[::step], rotation=90 if statistic in ("model", "triad_census") else 0)
         ax.set_title("model statistics" if statistic == "model" else statistic, loc="left")
         ax.set_ylabel("count")
-        ax.legend(handles=[Patch(facecolor=BOX_FACE, edgecolor=PALETTE[0], linewidth=0.7, label="simulated"),
-                           *ax.get_legend_handles_labels()[0]], loc="upper right")
     fig.suptitle(f"{model}: simulated (boxes) against observed (line), period {period}", fontsize=9)
+    fig.legend(handles=[Patch(facecolor=BOX_FACE, edgecolor=PALETTE[0], linewidth=0.7, label="simulated"),
+                        *axes[0].get_legend_handles_labels()[0]], loc="outside lower center", ncols=2)
     return fig
 
 

@@ -218,9 +218,9 @@ def _interpretation_section(results: Results) -> Section:
                        missing="No interpretation tables were written (no profiles.parquet, marginal_effects.parquet).")
     section = Section("interpretation", "Interpretation", True)
     if results.profiles is not None:
-        interval = sorted(set(results.profiles.get("interval", pd.Series(["bootstrap"])).astype(str)))
+        interval = figures.profile_interval(results.profiles) or "bootstrap"
         section.figures.append(_figure(
-            "profiles", f"Predicted tie probability by value, with 95 % {' / '.join(interval)} intervals.",
+            "profiles", f"Predicted tie probability by value, with 95 % {interval} intervals.",
             figures.profiles(results.profiles)))
     else:
         section.notes.append("No probability profiles (profiles.parquet) were written.")

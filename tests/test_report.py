@@ -423,3 +423,14 @@ def test_random_baseline_under_each_kind_is_drawn_once(synthetic):
     fig = figures.roc_pr(pd.concat([results.rocpr, random], ignore_index=True), results.auc)
     assert [gid for gid in _by_gid(fig, "roc:random")] == ["roc:random:mple"]
     assert sum("random graph" in text.get_text() for text in fig.legends[0].get_texts()) == 1
+
+
+def test_profiles_with_two_interval_kinds_draw_the_bootstrap_one(synthetic):
+    """tergm.interpret.probability_profile gives bootstrap and subsample rows for the same values."""
+    table = load_results(synthetic).profiles
+    both = pd.concat([table.assign(interval="subsample", lower=0.0, upper=1.0), table], ignore_index=True)
+    fig = figures.profiles(both)
+    assert len(_by_gid(fig, "bar:")) == len(table)
+    segments = [s for ax in fig.axes for c in ax.collections for s in c.get_segments()]
+    assert len(segments) == len(table) and not any(s[0][1] == 0.0 and s[1][1] == 1.0 for s in segments)
+    assert len(_by_gid(figures.profiles(both, interval="subsample"), "bar:")) == len(table)

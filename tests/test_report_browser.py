@@ -286,3 +286,29 @@ def test_dyadflow_report_command(real_run, tmp_path):
     outcome = runner.invoke(app, ["report", str(tmp_path)])
     assert outcome.exit_code == 2
     assert "no run.json" in outcome.output and not (tmp_path / "report.html").exists()
+
+
+def test_real_run_with_prediction_and_interpretation_tables(real_run, tmp_path, screenshots):
+    """The same run plus the tables tergm.prediction / tergm.interpret write (the flows do not write them
+    yet): out-of-sample prediction of two models, probability profiles, marginal effects, edge data."""
+    from dyadflow import storage
+    from dyadflow.tergm import btergm
+    from dyadflow.tergm.interpret import edge_probabilities, marginal_effects, probability_profile
+    from dyadflow.tergm.prediction import validate
+
+    results = tmp_path / "results"
+    shutil.copytree(real_run, results)
+    panel = storage.open_panel(real_run.parent / "data" / "store")
+    models = {"network": REAL_FORMULA, "logit": "cmaa ~ edges + absdiff('polyarchy') + edgecov(mlat)"}
+    validate(models, panel, holdout_last=1).write(results)
+    fit = btergm(REAL_FORMULA, panel, R=12, seed=1)
+    probability_profile(fit, "shared_partners").to_parquet(results / "profiles.parquet", index=False)
+    marginal_effects(fit).to_parquet(results / "marginal_effects.parquet", index=False)
+    edge_probabilities(fit).assign(model="model").to_parquet(results / "edge_probabilities.parquet", index=False)
+
+    page = write_report_html(results)
+    seen = visit(page, screenshots / "report_real_run_prediction.png")
+    assert_reads_cleanly(seen, figures=7)  # + ROC/PR, profiles, snapshots
+    html = page.read_text()
+    assert "(not run)" not in html
+    assert "conditional on the observed test network" in html and "leak-free" in html
