@@ -7,6 +7,7 @@
     dyadflow gof spec.toml             ingest, change statistics, fit, simulation goodness of fit, report
     dyadflow serve spec.toml --every 1h
                                        re-ingest on a schedule, re-estimate when the data changed
+    dyadflow report RESULTS_DIR        (re)write report.html, figures/ and the regression table files
 
 Every command takes --cluster ADDRESS (an existing Dask scheduler instead of the spec's cluster) and
 --verbose (Prefect's and distributed's INFO logs; quiet by default).
@@ -145,6 +146,21 @@ def demo(
             f"{error}; the demo panel of {nodes} states x {periods} years is too small for the demo model's "
             f"{DEMO_FORMULA.count('+') + 1} terms: run the demo with more --nodes or --periods (20 states x 3 "
             "years or more), or another --seed") from None
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="A results directory (run.json, coefficients.parquet, ...).")],
+):
+    """Write report.html, figures/ and regression_table.tex/.md from a results directory (reads only its tables)."""
+    from dyadflow.report import ReportError, write_report_html
+
+    try:
+        path = write_report_html(results)
+    except ReportError as error:
+        typer.echo(f"dyadflow: error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"report: {path}")
 
 
 def write_demo_spec(directory: Path, dataset: Path, *, R: int, simulations: int, workers: int | None) -> Path:
