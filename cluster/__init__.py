@@ -170,6 +170,35 @@ def check_options(kind: str, options: Mapping) -> None:
                 unknown_key_message(str(key), accepted, f"[cluster.options] (kind = {kind!r})"))
 
 
+class OneLineFormatter(logging.Formatter):
+    """distributed's log lines without their tracebacks (the `dyadflow` command's console, unless
+    --verbose): a worker that cannot start is reported once, as a ClusterStartError naming the cause."""
+
+    def formatException(self, ei) -> str:
+        return ""
+
+    def formatStack(self, stack_info) -> str:
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_text = None
+        return super().format(record).rstrip()
+
+
+def one_line_dask_logs() -> None:
+    """distributed logs without tracebacks in this process and in every worker process started from
+    it: dask reads DASK_LOGGING (a Python literal) when distributed is imported, so call this before."""
+    os.environ["DASK_LOGGING"] = repr({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"one_line": {"class": f"{__name__}.OneLineFormatter",
+                                    "format": "%(asctime)s - %(name)s - %(levelname)s - %(message)s"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "one_line",
+                                 "stream": "ext://sys.stderr"}},
+        "loggers": {"distributed": {"level": "WARNING", "handlers": ["console"], "propagate": False}},
+    })
+
+
 def quiet_dask_logs(level: int = logging.WARNING) -> None:
     """distributed logs every worker start at INFO; a run's output should be its progress, not that."""
     for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker",

@@ -77,15 +77,15 @@ def _configure(verbose: bool) -> None:
 
 
 def _quiet_console(verbose: bool) -> None:
-    """Install _OneLineLogs on the console handlers (once Prefect has configured its logging)."""
+    """Install _OneLineLogs on the root logger's console handlers, once Prefect has configured its
+    logging (distributed's own handler: cluster.one_line_dask_logs)."""
     if verbose:
         return
     import prefect.main  # noqa: F401  (configures Prefect's logging: its handlers exist from here on)
 
-    for logger in (logging.getLogger(), logging.getLogger("distributed")):
-        for handler in logger.handlers:
-            if not any(isinstance(f, _OneLineLogs) for f in handler.filters):
-                handler.addFilter(_OneLineLogs())
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _OneLineLogs) for f in handler.filters):
+            handler.addFilter(_OneLineLogs())
 
 
 def check_output_directory(path: Path) -> None:
@@ -263,6 +263,10 @@ def main(argv: list[str] | None = None) -> None:
     with --verbose."""
     args = sys.argv[1:] if argv is None else list(argv)
     verbose = any(arg in ("--verbose", "-v") for arg in args)
+    if not verbose:
+        from dyadflow.cluster import one_line_dask_logs
+
+        one_line_dask_logs()  # before distributed is imported, here and in the workers
     try:
         app(args=args, prog_name="dyadflow")
     except SystemExit:
