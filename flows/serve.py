@@ -157,4 +157,6 @@ def serve_spec(spec_path: str, every: str, *, cluster_address: str | None = None
             interval=interval,
             parameters={"spec_path": str(os.path.abspath(spec_path)), "cluster_address": cluster_address},
         )
-        serve(deployment, print_starting_message=False)
+        # One run at a time: a run that outlasts the interval delays the next one instead of
+        # overlapping it (runs every few seconds would otherwise pile up, each its own process).
+        serve(deployment, print_starting_message=False, limit=1)

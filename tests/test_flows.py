@@ -290,8 +290,8 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
     import sys
     import time
 
-    from flows_conftest import REPO
     from dyadflow.storage.demo import write_demo_dataset
+    from flows_conftest import REPO, describe_processes, marked_environment, marked_processes, wait_until_gone
 
     write_demo_dataset(tmp_path / "data", nodes=30, periods=4, seed=5)
     spec = tmp_path / "served.toml"
@@ -303,8 +303,10 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_RUNNER_POLL_FREQUENCY="1",
                PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="1")
+    env, marker = marked_environment(env)
     server = subprocess.Popen([sys.executable, "-m", "dyadflow.flows.cli", "serve", str(spec), "--every", "3s"], cwd=REPO,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # its own process group: stopped below as Ctrl-C would
 
     def wait_for(condition, timeout):
         deadline = time.monotonic() + timeout
@@ -336,8 +338,11 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
         assert not wait_for(lambda: estimations() > 2, 15)
         assert runs_before == 1
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGINT)
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    left = wait_until_gone(marked_processes(marker), timeout=30)
+    assert not left, "processes left running after Ctrl-C:\n" + describe_processes(left)
