@@ -218,14 +218,21 @@ def test_rerun_after_a_crash_reuses_finished_stages_and_batches(first_run, demo_
     lost = [boot[0], refits[0], refits[-1]]  # the crash lost these (and every result file)
     for path in lost:
         path.unlink()
+    truncated = [boot[1], refits[1]]  # and left these damaged (e.g. a copy cut short)
+    for path in truncated:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     for path in copy.iterdir():
         if path.is_file():
             path.unlink()
-    kept = {path: path.stat().st_mtime_ns for path in checkpoints if path not in lost}
+    kept = {path: path.stat().st_mtime_ns for path in checkpoints if path not in lost + truncated}
     run_flow(str(write_run_spec(demo_directory, output="crashed")))
     for path, mtime in kept.items():
         assert path.stat().st_mtime_ns == mtime  # reused, not recomputed
     assert all(path.exists() for path in lost)  # recomputed
+    from dyadflow.flows.fanout import Checkpoints
+
+    for path in truncated:  # discarded with a warning and recomputed, not a BadZipFile on every rerun
+        assert Checkpoints(path.parent).load(path.name.rsplit(".", 1)[0]) is not None
     _assert_same_results(first_run, copy)
     timings = json.loads((copy / "run.json").read_text())["timings_s"]
     assert timings["changestats_periods_computed"] == 0 and timings["changestats_periods_reused"] == 6
