@@ -76,6 +76,13 @@ def wait_until_gone(processes, timeout: float) -> list:
         time.sleep(0.5)
 
 
+def worker_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests"), env.get("PYTHONPATH", "")])
+    return env
+
+
 @pytest.fixture(scope="module")
 def subprocess_cluster(tmp_path_factory):
     """A `dask scheduler` and a `dask worker` (2 processes) started as subprocesses on 127.0.0.1;
