@@ -30,6 +30,21 @@ class ClusterSpecError(ValueError):
     """A `[cluster]` table that cannot describe a cluster; the message names the field."""
 
 
+class ClusterStartError(RuntimeError):
+    """The cluster a `[cluster]` table describes did not start, or its scheduler did not answer; the
+    message says which cluster and the first cause (e.g. why a worker failed)."""
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost explicit cause's message: "Nanny failed to start" says less than why it did."""
+    seen = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        error = error.__cause__ or (error.__context__ if not error.__suppress_context__ else None)
+    messages = [" ".join(str(e).split()) or type(e).__name__ for e in seen]
+    return messages[0] if len(messages) == 1 else f"{messages[0]} ({type(seen[-1]).__name__}: {messages[-1]})"
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     kind: str = "local"
@@ -155,6 +170,35 @@ def check_options(kind: str, options: Mapping) -> None:
                 unknown_key_message(str(key), accepted, f"[cluster.options] (kind = {kind!r})"))
 
 
+class OneLineFormatter(logging.Formatter):
+    """distributed's log lines without their tracebacks (the `dyadflow` command's console, unless
+    --verbose): a worker that cannot start is reported once, as a ClusterStartError naming the cause."""
+
+    def formatException(self, ei) -> str:
+        return ""
+
+    def formatStack(self, stack_info) -> str:
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_text = None
+        return super().format(record).rstrip()
+
+
+def one_line_dask_logs() -> None:
+    """distributed logs without tracebacks in this process and in every worker process started from
+    it: dask reads DASK_LOGGING (a Python literal) when distributed is imported, so call this before."""
+    os.environ["DASK_LOGGING"] = repr({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"one_line": {"class": f"{__name__}.OneLineFormatter",
+                                    "format": "%(asctime)s - %(name)s - %(levelname)s - %(message)s"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "one_line",
+                                 "stream": "ext://sys.stderr"}},
+        "loggers": {"distributed": {"level": "WARNING", "handlers": ["console"], "propagate": False}},
+    })
+
+
 def quiet_dask_logs(level: int = logging.WARNING) -> None:
     """distributed logs every worker start at INFO; a run's output should be its progress, not that."""
     for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker",
@@ -178,7 +222,12 @@ def dask_client(spec: ClusterSpec | None = None) -> Iterator:
     spec = spec or ClusterSpec()
     quiet_dask_logs()
     if spec.kind == "address":
-        with Client(spec.address, set_as_default=False) as client:
+        try:
+            client = Client(spec.address, set_as_default=False)
+        except (OSError, TimeoutError) as error:
+            raise ClusterStartError(f"[cluster] the Dask scheduler at {spec.address} did not answer: "
+                                    f"{_root_cause(error)}") from error
+        with client:
             yield client
         return
     with _start_cluster(spec) as cluster:
@@ -194,16 +243,21 @@ def _start_cluster(spec: ClusterSpec):
     if spec.kind == "local":
         from distributed import LocalCluster
 
-        cluster = LocalCluster(
-            n_workers=spec.workers or default_local_workers(),
-            threads_per_worker=spec.threads_per_worker,
-            processes=True,
-            memory_limit=spec.memory_limit,
-            env=env,
-            silence_logs=logging.WARNING,
-            # a free port by default: never collides with another cluster on the machine
-            **{"dashboard_address": ":0", **dict(spec.options)},
-        )
+        workers = spec.workers or default_local_workers()
+        try:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=spec.threads_per_worker,
+                processes=True,
+                memory_limit=spec.memory_limit,
+                env=env,
+                silence_logs=logging.WARNING,
+                # a free port by default: never collides with another cluster on the machine
+                **{"dashboard_address": ":0", **dict(spec.options)},
+            )
+        except Exception as error:  # noqa: BLE001  (whatever stopped it, the message says why)
+            raise ClusterStartError(f"[cluster] the local Dask cluster ({workers} worker process(es)) did not "
+                                    f"start: {_root_cause(error)}") from error
     elif spec.kind in ("slurm", "pbs"):
         try:
             import dask_jobqueue
@@ -214,7 +268,10 @@ def _start_cluster(spec: ClusterSpec):
         cls = dask_jobqueue.SLURMCluster if spec.kind == "slurm" else dask_jobqueue.PBSCluster
         options = {"cores": spec.threads_per_worker, "processes": 1, "memory": "4GB", **dict(spec.options)}
         options.setdefault("job_script_prologue", [f"export {k}={v}" for k, v in env.items()])
-        cluster = cls(**options)
+        try:
+            cluster = cls(**options)
+        except Exception as error:  # noqa: BLE001
+            raise ClusterStartError(f"[cluster] the {spec.kind} cluster did not start: {_root_cause(error)}") from error
         cluster.scale(jobs=spec.workers or 1)
     else:  # kubernetes
         try:
@@ -224,7 +281,10 @@ def _start_cluster(spec: ClusterSpec):
                 "[cluster] kind = 'kubernetes' needs dask-kubernetes: pip install 'dyadflow[kubernetes]'"
             ) from error
         options = {"name": "dyadflow", "n_workers": spec.workers or 1, "env": env, **dict(spec.options)}
-        cluster = KubeCluster(**options)
+        try:
+            cluster = KubeCluster(**options)
+        except Exception as error:  # noqa: BLE001
+            raise ClusterStartError(f"[cluster] the kubernetes cluster did not start: {_root_cause(error)}") from error
     try:
         yield cluster
     finally:

@@ -10,7 +10,11 @@
     dyadflow report RESULTS_DIR        (re)write report.html, figures/ and the regression table files
 
 Every command takes --cluster ADDRESS (an existing Dask scheduler instead of the spec's cluster) and
---verbose (Prefect's and distributed's INFO logs; quiet by default).
+--verbose (Prefect's and distributed's INFO logs, and tracebacks; quiet by default).
+
+A failure is one line on stderr, `dyadflow: error: ...`, and a non-zero exit status: 2 for bad input
+(spec, data, formula, output directory, a damaged store, a cluster that cannot start), 1 for an
+internal error, 130 for Ctrl-C. With --verbose the traceback comes first.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before pre
 import logging
 import os
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -46,10 +52,57 @@ DEMO_FORMULA = (
 )
 
 
+class OutputDirectoryError(ValueError):
+    """The run spec's output directory is a file, or cannot be created or written to."""
+
+
+class _OneLineLogs(logging.Filter):
+    """The console without --verbose: no tracebacks. A failing Prefect run's own ERROR lines (its
+    traceback, once for the task and once for the flow) are dropped, since the command reports the
+    failure itself; other records keep their message and lose their traceback. Records reach the
+    console last (after Prefect's API handler), so the server still stores the full record."""
+
+    RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(self.RUN_LOGGERS) and record.levelno >= logging.ERROR:
+            return False
+        record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
 def _configure(verbose: bool) -> None:
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
     logging.getLogger("distributed").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _quiet_console(verbose: bool) -> None:
+    """Install _OneLineLogs on the root logger's console handlers, once Prefect has configured its
+    logging (distributed's own handler: cluster.one_line_dask_logs)."""
+    if verbose:
+        return
+    import prefect.main  # noqa: F401  (configures Prefect's logging: its handlers exist from here on)
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _OneLineLogs) for f in handler.filters):
+            handler.addFilter(_OneLineLogs())
+
+
+def check_output_directory(path: Path) -> None:
+    """The output directory exists or can be created, and a file can be written in it: checked before
+    a Prefect server, a cluster or any estimation starts."""
+    where = f"[output] directory {path}"
+    if path.exists() and not path.is_dir():
+        raise OutputDirectoryError(f"{where} is a file, not a directory; set [output] directory to a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputDirectoryError(f"{where} cannot be written to ({reason}); "
+                                   "set [output] directory to a folder you can write to") from None
 
 
 def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool, sensitivity: bool,
@@ -57,11 +110,14 @@ def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool
     _configure(verbose)
     from dyadflow.flows.spec import load_run_spec
 
-    load_run_spec(spec_path, cluster_address=cluster)  # bad specs fail here, before Prefect starts
+    spec = load_run_spec(spec_path, cluster_address=cluster)  # bad specs fail here, before Prefect starts
+    check_output_directory(spec.output)
     from dyadflow.flows.progress import progress_bars
+    from dyadflow.flows.serve import prefect_api
     from dyadflow.flows.workflow import run_flow
 
-    with progress_bars(sys.stderr.isatty() or verbose):
+    _quiet_console(verbose)
+    with prefect_api(), progress_bars(sys.stderr.isatty() or verbose):
         output = run_flow(str(spec_path), cluster_address=cluster, bootstrap=bootstrap, sensitivity=sensitivity,
                           gof=gof)
     output = Path(output)
@@ -111,7 +167,8 @@ def serve(
         raise typer.BadParameter(str(error), param_hint="--every") from error
     from dyadflow.flows.spec import load_run_spec
 
-    load_run_spec(spec, cluster_address=cluster)
+    check_output_directory(load_run_spec(spec, cluster_address=cluster).output)
+    _quiet_console(verbose)
     typer.echo(f"serving {spec} every {every}; Ctrl-C stops")
     serve_spec(str(spec), every, cluster_address=cluster)
 
@@ -199,14 +256,50 @@ def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def main() -> None:
-    """Console entry point: bad input (spec, data, formula, a model without a finite MLE) is reported
-    as one line naming the problem, not a traceback."""
+USER_ERRORS = (ValueError, OSError, RuntimeError)  # the project's errors are ValueError subclasses
+
+
+def describe(error: BaseException) -> str:
+    """One line for an error: its message (an OSError's as 'path: reason')."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _innermost(error: BaseException) -> BaseException:
+    """The one error inside (nested) exception groups of one error, as anyio raises them."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: every failure is one line (see the module docstring); the traceback only
+    with --verbose."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    verbose = any(arg in ("--verbose", "-v") for arg in args)
+    if not verbose:
+        from dyadflow.cluster import one_line_dask_logs
+
+        one_line_dask_logs()  # before distributed is imported, here and in the workers
     try:
-        app()
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        typer.echo(f"dyadflow: error: {error}", err=True)
-        raise SystemExit(2) from None
+        app(args=args, prog_name="dyadflow")
+    except SystemExit:
+        raise
+    except BaseException as raised:  # noqa: BLE001  (every failure becomes one line)
+        error = _innermost(raised)
+        if isinstance(error, KeyboardInterrupt):
+            typer.echo("dyadflow: interrupted", err=True)
+            raise SystemExit(130) from None
+        if verbose:
+            traceback.print_exception(raised)
+        if isinstance(error, USER_ERRORS):
+            typer.echo(f"dyadflow: error: {describe(error)}", err=True)
+            raise SystemExit(2) from None
+        typer.echo(f"dyadflow: error: internal error ({type(error).__name__}: {describe(error)}); "
+                   "this is a bug in dyadflow: please report it with the output of --verbose", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

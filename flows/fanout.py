@@ -13,10 +13,16 @@ of everything its result depends on), so:
 from __future__ import annotations
 
 import hashlib
+import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint could not be read (truncated or damaged) and is being recomputed."""
 
 
 def content_key(*parts) -> str:
@@ -45,7 +51,9 @@ def content_key(*parts) -> str:
 
 class Checkpoints:
     """Finished results, one file per key under a directory: an array as .npy, a dict of arrays as
-    .npz (never pickle). Writes are atomic, so a crash never leaves a half-written checkpoint."""
+    .npz (never pickle). Writes are atomic, so a crash never leaves a half-written checkpoint; one
+    damaged afterwards (a truncated copy, a full disk, a bad block) is discarded with a
+    CheckpointWarning and its item recomputed, instead of failing every rerun."""
 
     def __init__(self, directory: str | Path | None):
         self.directory = Path(directory) if directory is not None else None
@@ -56,12 +64,20 @@ class Checkpoints:
         if self.directory is None:
             return None
         array, archive = self.directory / f"{key}.npy", self.directory / f"{key}.npz"
-        if array.exists():
-            return np.load(array, allow_pickle=False)
-        if archive.exists():
+        path = array if array.exists() else archive if archive.exists() else None
+        if path is None:
+            return None
+        try:
+            if path is array:
+                return np.load(array, allow_pickle=False)
             with np.load(archive, allow_pickle=False) as content:
+                # reading every member checks each one's CRC-32, so damage inside the archive is caught here
                 return {name: content[name] for name in content.files}
-        return None
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
+            warnings.warn(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+                          "discarding it, the item will be recomputed", CheckpointWarning, stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
 
     def save(self, key: str, value: np.ndarray | dict[str, np.ndarray]) -> None:
         if self.directory is None:

@@ -10,6 +10,7 @@ from functools import partial
 
 import numpy as np
 
+from dyadflow.tergm.arguments import check_choice, check_integer
 from dyadflow.tergm.bootstrap import ReplicateResult, draw_resamples, fit_replicates, resample_counts
 from dyadflow.tergm.design import Design
 from dyadflow.tergm.estimate import EstimationError, SeparationWarning, mple
@@ -45,7 +46,8 @@ def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
         raise TypeError(
             f"btergm needs a Panel (storage.panel.Panel.from_arrays or storage.open_panel), got {type(panel).__name__}"
         )
-    _check_estimate(estimate)
+    _check_bootstrap_arguments(R, seed, batch_size)  # before the design is built: that can take minutes
+    _check_estimate(estimate, mcmc)
     design = build_design(formula, panel, temporal=True)
     fit = fit_design(design, R=1 if estimate == "MLE" else R, seed=seed, resamples=resamples, map_batches=map_batches,
                      batch_size=batch_size, progress=progress, formula=formula)
@@ -61,6 +63,7 @@ def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=Non
                map_batches: MapBatches | None = None, batch_size: int = 25,
                progress: Callable[[int, int], None] | None = None, formula: str | None = None) -> Fit:
     """btergm on an already built design: MPLE, then R period-bootstrap replicates (see `btergm`)."""
+    R, seed, batch_size = _check_bootstrap_arguments(R, seed, batch_size)
     estimate = mple(design)
     T = design.n_periods
     replayed = resamples is not None
@@ -71,8 +74,6 @@ def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=Non
         resample_counts(resamples, T)  # validates shape and range
         if resamples.shape[1] != T:
             raise EstimationError(f"resamples must draw {T} periods per replicate, got {resamples.shape[1]}")
-    if batch_size < 1:
-        raise EstimationError(f"batch_size must be >= 1, got {batch_size}")
     if T == 1:
         warnings.warn("only one period: the bootstrap intervals are meaningless (every replicate is the fit)",
                       stacklevel=2)
@@ -105,10 +106,16 @@ def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=Non
                diverging=diverging)
 
 
-def _check_estimate(estimate: str) -> str:
-    if estimate not in ("MPLE", "MLE"):
-        raise EstimationError(f"estimate must be 'MPLE' or 'MLE', got {estimate!r}")
-    return estimate
+def _check_bootstrap_arguments(R, seed, batch_size) -> tuple[int, int, int]:
+    return (check_integer("R", R, minimum=1, error=EstimationError),
+            check_integer("seed", seed, minimum=0, error=EstimationError),
+            check_integer("batch_size", batch_size, minimum=1, error=EstimationError))
+
+
+def _check_estimate(estimate: str, mcmc: Mapping | None) -> None:
+    check_choice("estimate", estimate, ("MPLE", "MLE"), error=EstimationError)
+    if mcmc is not None and not isinstance(mcmc, Mapping):
+        raise EstimationError(f"mcmc must be a dict of tergm.mcmle.mcmle's arguments, got {type(mcmc).__name__}")
 
 
 def ergm(formula: str, network, *, directed: bool, nodes: Sequence | None = None,
@@ -118,7 +125,9 @@ def ergm(formula: str, network, *, directed: bool, nodes: Sequence | None = None
     """Cross-sectional fit of one network. estimate="MPLE" (default): intervals are Wald intervals
     from the inverse Hessian, as ergm reports for MPLE. estimate="MLE": MCMC-MLE started at the MPLE
     (tergm.mcmle.mcmle; `mcmc` passes its keyword arguments: samplesize, interval, burnin, seed, ...)."""
-    _check_estimate(estimate)
+    _check_estimate(estimate, mcmc)
+    if not isinstance(directed, (bool, np.bool_)):
+        raise EstimationError(f"directed must be True or False, got {directed!r}")
     from dyadflow.storage.panel import Panel
     from dyadflow.tergm.design import build_design
 

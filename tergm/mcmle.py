@@ -29,6 +29,7 @@ from scipy.optimize import linprog
 from scipy.stats import f as f_dist
 from scipy.stats import norm
 
+from dyadflow.tergm.arguments import check_integer
 from dyadflow.tergm.gof import effective_sample_size
 from dyadflow.tergm.simulation import (
     SimulationError, chain_inputs, chain_seed, check_counts, fit_model, observed_statistics, run_period_chain)
@@ -222,9 +223,9 @@ def mcmle(fit, *, samplesize: int = DEFAULT_SAMPLESIZE, burnin: int | None = Non
     samplesize: networks per period and iteration (ergm's MCMC.samplesize, 1024); interval: proposals
     between them (default max(256, dyads / 8)); burnin: before the first (default 16 intervals).
     """
-    if not isinstance(samplesize, (int, np.integer)) or samplesize < 10:
-        raise SimulationError(f"samplesize must be an integer >= 10 for MCMC-MLE, got {samplesize!r}")
-    check_counts(samplesize, burnin, interval)
+    check_integer("samplesize", samplesize, minimum=10, error=SimulationError)
+    check_integer("max_iterations", max_iterations, minimum=1, error=SimulationError)
+    check_counts(samplesize, burnin, interval, seed)
     model, panel = fit_model(fit, panel)
     indices = list(model.likelihood_periods)
     inputs = [chain_inputs(model, panel, t) for t in indices]

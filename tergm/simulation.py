@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dyadflow.kernels.sampler import run_tnt_chain, sampler_state, statistics_from_empty
+from dyadflow.tergm.arguments import check_integer
 from dyadflow.tergm.design import Model, design_for_period, parse_model
 
 DEFAULT_INTERVAL = 1024  # ergm's MCMC.interval
@@ -241,13 +242,14 @@ def _fixed_ties(inputs: ChainInputs) -> np.ndarray:
     return np.column_stack(np.nonzero(adj)).astype(np.int64)
 
 
-def check_counts(nsim, burnin, interval) -> None:
-    if not isinstance(nsim, (int, np.integer)) or nsim < 1:
-        raise SimulationError(f"nsim must be an integer >= 1, got {nsim!r}")
-    if burnin is not None and (not isinstance(burnin, (int, np.integer)) or burnin < 0):
-        raise SimulationError(f"burnin must be an integer >= 0, got {burnin!r}")
-    if interval is not None and (not isinstance(interval, (int, np.integer)) or interval < 1):
-        raise SimulationError(f"interval must be an integer >= 1, got {interval!r}")
+def check_counts(nsim, burnin, interval, seed) -> None:
+    """The chain arguments of simulate, gof and mcmle (tergm.arguments' messages)."""
+    check_integer("nsim", nsim, minimum=1, error=SimulationError)
+    if burnin is not None:
+        check_integer("burnin", burnin, minimum=0, error=SimulationError)
+    if interval is not None:
+        check_integer("interval", interval, minimum=1, error=SimulationError)
+    check_integer("seed", seed, minimum=0, error=SimulationError)
 
 
 def fit_model(fit, panel=None) -> tuple[Model, object]:
@@ -298,7 +300,7 @@ def simulate(fit, periods: Sequence | str | None = None, nsim: int = 100, burnin
     map_tasks(fn, items) -> list: runs fn(item) for each item (e.g. flows.fanout on Dask); the
         result does not depend on it.
     """
-    check_counts(nsim, burnin, interval)
+    check_counts(nsim, burnin, interval, seed)
     if start not in ("observed", "empty"):
         raise SimulationError(f"start must be 'observed' or 'empty', got {start!r}")
     model, panel = fit_model(fit, panel)

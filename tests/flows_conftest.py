@@ -10,11 +10,70 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+MARKER = "DYADFLOW_PROCESS_MARKER"  # an environment variable every descendant of a marked process inherits
+
+
+def marked_environment(base: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
+    """A copy of `base` (default os.environ) with a fresh process marker, and the marker: every
+    process started with it, and everything those start, can be found by `marked_processes`."""
+    marker = uuid.uuid4().hex
+    return {**(os.environ if base is None else base), MARKER: marker}, marker
+
+
+def marked_processes(marker: str, variable: str = MARKER) -> list:
+    """The live processes (psutil.Process) whose environment has `variable` = `marker`, this one
+    excluded: found by what they inherited, so orphans (re-parented to init) are found too."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid"]):
+        if process.pid == os.getpid():
+            continue
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if process.environ().get(variable) == marker:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return found
+
+
+def describe_processes(processes) -> str:
+    import psutil
+
+    lines = []
+    for process in processes:
+        try:
+            lines.append(f"{process.pid} (parent {process.ppid()}): {' '.join(process.cmdline())[:160]}")
+        except psutil.Error:
+            pass
+    return "\n".join(lines)
+
+
+def _alive(process) -> bool:
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def wait_until_gone(processes, timeout: float) -> list:
+    """The processes still alive (zombies count as gone) after at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in processes if _alive(p)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.5)
 
 
 def worker_environment() -> dict[str, str]:

@@ -229,7 +229,7 @@ def test_curved_terms_are_refused_with_the_fixed_form(directed_panel):
 
 
 def test_bootstrap_arguments(directed_panel):
-    with pytest.raises(tergm.EstimationError, match=r"the number of bootstrap replicates R must be >= 1, got 0"):
+    with pytest.raises(tergm.EstimationError, match=r"^R must be a positive integer, got 0$"):
         tergm.btergm("y ~ edges", directed_panel, R=0)
     with pytest.raises(tergm.EstimationError, match=r"resamples hold period indices outside 0..2 \(they are 0-based"):
         tergm.btergm("y ~ edges", directed_panel, resamples=np.array([[1, 2, 3]]))
@@ -252,3 +252,86 @@ def test_complete_network_has_no_mple():
 def test_collinear_terms_are_named(directed_panel):
     with pytest.raises(tergm.CollinearityError, match=r"edgecov.trade\[\[i\]\]"):
         tergm.btergm("y ~ edges + edgecov(trade)", directed_panel, R=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments of the public entry points: the project's exception types, messages naming the argument
+
+
+BAD_BOOTSTRAP_ARGUMENTS = [
+    ({"R": "abc"}, "R must be a positive integer, got 'abc'"),
+    ({"R": 2.5}, "R must be a positive integer, got 2.5"),
+    ({"R": 100.0}, "R must be a positive integer, got 100.0"),
+    ({"R": True}, "R must be a positive integer, got True"),
+    ({"R": -3}, "R must be a positive integer, got -3"),
+    ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+    ({"seed": "12345"}, "seed must be a non-negative integer, got '12345'"),
+    ({"seed": None}, "seed must be a non-negative integer, got None"),
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"batch_size": "25"}, "batch_size must be a positive integer, got '25'"),
+    ({"estimate": "mle"}, "estimate must be 'MPLE' or 'MLE', got 'mle'"),
+    ({"mcmc": 5}, "mcmc must be a dict of tergm.mcmle.mcmle's arguments, got int"),
+]
+
+
+@pytest.mark.parametrize("arguments,message", BAD_BOOTSTRAP_ARGUMENTS)
+def test_btergm_arguments_name_the_argument(directed_panel, arguments, message):
+    with pytest.raises(tergm.EstimationError, match=f"^{re.escape(message)}$"):
+        tergm.btergm("y ~ edges", directed_panel, **arguments)
+
+
+@pytest.mark.parametrize("arguments,message", [case for case in BAD_BOOTSTRAP_ARGUMENTS
+                                               if set(case[0]) <= {"R", "seed", "batch_size"}])
+def test_fit_design_arguments_name_the_argument(directed_panel, arguments, message):
+    from dyadflow.tergm.design import build_design
+
+    design = build_design("y ~ edges", directed_panel)
+    with pytest.raises(tergm.EstimationError, match=f"^{re.escape(message)}$"):
+        tergm.fit_design(design, **arguments)
+
+
+def test_api_errors_are_value_errors(directed_panel):
+    """Callers that catch ValueError (as for numpy's own messages before) still catch them."""
+    with pytest.raises(ValueError):
+        tergm.btergm("y ~ edges", directed_panel, seed=-1)
+
+
+def test_ergm_arguments_name_the_argument():
+    with pytest.raises(tergm.EstimationError, match=r"^directed must be True or False, got 'yes'$"):
+        tergm.ergm("y ~ edges", random_network(), directed="yes")
+    with pytest.raises(tergm.EstimationError, match=r"^estimate must be 'MPLE' or 'MLE', got 'Bayes'$"):
+        tergm.ergm("y ~ edges", random_network(), directed=True, estimate="Bayes")
+
+
+@pytest.fixture(scope="module")
+def cross_sectional_fit():
+    network = np.zeros((8, 8), dtype=np.uint8)
+    for i, j in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 0), (0, 4), (2, 6)]:
+        network[i, j] = network[j, i] = 1
+    return tergm.ergm("y ~ edges", network, directed=False)
+
+
+SIMULATION_CASES = [
+    ("simulate", {"nsim": "abc"}, "nsim must be a positive integer, got 'abc'"),
+    ("simulate", {"nsim": 0}, "nsim must be a positive integer, got 0"),
+    ("simulate", {"seed": -1}, "seed must be a non-negative integer, got -1"),
+    ("simulate", {"burnin": -1}, "burnin must be a non-negative integer, got -1"),
+    ("simulate", {"interval": 0.5}, "interval must be a positive integer, got 0.5"),
+    ("gof", {"nsim": -2}, "nsim must be a positive integer, got -2"),
+    ("gof", {"seed": 1.5}, "seed must be a non-negative integer, got 1.5"),
+    ("mcmle", {"samplesize": 5}, "samplesize must be an integer >= 10, got 5"),
+    ("mcmle", {"seed": -7}, "seed must be a non-negative integer, got -7"),
+    ("mcmle", {"max_iterations": 0}, "max_iterations must be a positive integer, got 0"),
+    ("mcmle", {"interval": "often"}, "interval must be a positive integer, got 'often'"),
+]
+
+
+@pytest.mark.parametrize("entry,arguments,message", SIMULATION_CASES)
+def test_simulation_arguments_name_the_argument(cross_sectional_fit, entry, arguments, message):
+    from dyadflow.tergm.gof import gof
+    from dyadflow.tergm.mcmle import mcmle
+    from dyadflow.tergm.simulation import SimulationError, simulate
+
+    function = {"simulate": simulate, "gof": gof, "mcmle": mcmle}[entry]
+    with pytest.raises(SimulationError, match=f"^{re.escape(message)}$"):
+        function(cross_sectional_fit, **arguments)

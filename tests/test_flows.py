@@ -218,14 +218,21 @@ def test_rerun_after_a_crash_reuses_finished_stages_and_batches(first_run, demo_
     lost = [boot[0], refits[0], refits[-1]]  # the crash lost these (and every result file)
     for path in lost:
         path.unlink()
+    truncated = [boot[1], refits[1]]  # and left these damaged (e.g. a copy cut short)
+    for path in truncated:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     for path in copy.iterdir():
         if path.is_file():
             path.unlink()
-    kept = {path: path.stat().st_mtime_ns for path in checkpoints if path not in lost}
+    kept = {path: path.stat().st_mtime_ns for path in checkpoints if path not in lost + truncated}
     run_flow(str(write_run_spec(demo_directory, output="crashed")))
     for path, mtime in kept.items():
         assert path.stat().st_mtime_ns == mtime  # reused, not recomputed
     assert all(path.exists() for path in lost)  # recomputed
+    from dyadflow.flows.fanout import Checkpoints
+
+    for path in truncated:  # discarded with a warning and recomputed, not a BadZipFile on every rerun
+        assert Checkpoints(path.parent).load(path.name.rsplit(".", 1)[0]) is not None
     _assert_same_results(first_run, copy)
     timings = json.loads((copy / "run.json").read_text())["timings_s"]
     assert timings["changestats_periods_computed"] == 0 and timings["changestats_periods_reused"] == 6
@@ -290,8 +297,8 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
     import sys
     import time
 
-    from flows_conftest import REPO
     from dyadflow.storage.demo import write_demo_dataset
+    from flows_conftest import REPO, describe_processes, marked_environment, marked_processes, wait_until_gone
 
     write_demo_dataset(tmp_path / "data", nodes=30, periods=4, seed=5)
     spec = tmp_path / "served.toml"
@@ -303,8 +310,10 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_RUNNER_POLL_FREQUENCY="1",
                PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="1")
+    env, marker = marked_environment(env)
     server = subprocess.Popen([sys.executable, "-m", "dyadflow.flows.cli", "serve", str(spec), "--every", "3s"], cwd=REPO,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # its own process group: stopped below as Ctrl-C would
 
     def wait_for(condition, timeout):
         deadline = time.monotonic() + timeout
@@ -336,8 +345,11 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
         assert not wait_for(lambda: estimations() > 2, 15)
         assert runs_before == 1
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGINT)
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    left = wait_until_gone(marked_processes(marker), timeout=30)
+    assert not left, "processes left running after Ctrl-C:\n" + describe_processes(left)
