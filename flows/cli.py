@@ -107,7 +107,7 @@ def check_output_directory(path: Path) -> None:
 
 
 def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool, sensitivity: bool,
-         gof: bool | None = False) -> Path:
+         gof: bool | None = False, validation: bool = False) -> Path:
     _configure(verbose)
     from dyadflow.flows.spec import load_run_spec
 
@@ -120,7 +120,7 @@ def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool
     _quiet_console(verbose)
     with prefect_api(), progress_bars(sys.stderr.isatty() or verbose):
         output = run_flow(str(spec_path), cluster_address=cluster, bootstrap=bootstrap, sensitivity=sensitivity,
-                          gof=gof)
+                          gof=gof, validation=validation)
     output = Path(output)
     typer.echo((output / "summary.txt").read_text())
     typer.echo(f"results: {output}")
@@ -131,8 +131,8 @@ def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool
 
 @app.command()
 def run(spec: SpecArgument, cluster: ClusterOption = None, verbose: VerboseOption = False):
-    """Run everything the spec asks for: fit, bootstrap, sensitivity batch, report."""
-    _run(spec, cluster, verbose, bootstrap=True, sensitivity=True, gof=None)
+    """Run everything the spec asks for: fit, bootstrap, sensitivity batch, goodness of fit, validation, report."""
+    _run(spec, cluster, verbose, bootstrap=True, sensitivity=True, gof=None, validation=True)
 
 
 @app.command()

@@ -136,7 +136,8 @@ def changestats(
                     storage.write_derived(store, CHANGESTATS_GROUP, key, {"X": X, "y": y, "dyads": dyads})
                 computed.append(panel.period_names[t])
             for name in members:
-                own = X if columns[name] == list(range(X.shape[1])) else X[:, columns[name]]
+                # fancy indexing keeps the column-major layout of the selection: copy to row-major
+                own = X if columns[name] == list(range(X.shape[1])) else np.ascontiguousarray(X[:, columns[name]])
                 pieces[name].append((own, y, dyads))
             if progress:
                 progress(1)
@@ -322,7 +323,10 @@ def validation(spec: ValidationSpec, formulas: Mapping[str, str], panel: Panel, 
     """tergm.prediction.validate for [validation]'s models on its split: each model fitted by MPLE on
     the training periods (R = 0: the predictions use the point estimates), every dyad of each test
     period predicted (and, with simulate > 0, simulated), ROC/PR per model, period and pooled."""
-    from dyadflow.tergm.prediction import validate
+    try:
+        from dyadflow.tergm.prediction import validate
+    except ImportError as error:  # [validation] before tergm.prediction was part of dyadflow
+        raise RunSpecError(f"[validation] needs dyadflow.tergm.prediction, which this installation lacks ({error})") from None
 
     split = validation_split(spec, formulas, panel)
     return validate({name: formulas[name] for name in spec.models}, panel, train=split.train, test=split.test,

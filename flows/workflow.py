@@ -246,10 +246,10 @@ def publish(spec: RunSpec, outcome: RunOutcome) -> Path | None:
 
 @flow(name="dyadflow-run", log_prints=False)
 def run_flow(spec_path: str, cluster_address: str | None = None, bootstrap: bool = True, sensitivity: bool = True,
-             gof: bool | None = None):
-    """Everything the run spec asks for; returns the output directory."""
+             gof: bool | None = None, validation: bool = True):
+    """Everything the run spec asks for (the flags skip stages); returns the output directory."""
     spec = load_run_spec(spec_path, cluster_address=cluster_address)
-    outcome = run_pipeline(spec, bootstrap=bootstrap, sensitivity=sensitivity, gof=gof)
+    outcome = run_pipeline(spec, bootstrap=bootstrap, sensitivity=sensitivity, gof=gof, validation=validation)
     return str(outcome.output)
 
 
