@@ -341,8 +341,12 @@ RESULT_FILES = ["coefficients.parquet", "coefficients.csv", "regression_table.cs
 
 
 def test_every_file_is_written(two_workers):
+    import importlib.util
+
     missing = [name for name in RESULT_FILES if not (two_workers / name).is_file()]
     assert not missing
+    if importlib.util.find_spec("dyadflow.report") is not None:  # the report package, once installed
+        assert (two_workers / "report.html").is_file()
 
 
 def test_each_model_equals_a_standalone_btergm_bit_for_bit(two_workers, standalone):
