@@ -109,8 +109,8 @@ def regression_table_text(coefficients: pd.DataFrame, designs: dict, fits: dict)
             lines.append(rule)
         lines.append(label.ljust(first) + "".join("  " + cells[m][k].rjust(widths[m]) for m in models))
     lines.append(rule)
-    lines.append("Estimates with standard errors in parentheses (btergm's bootstrap SE; without replicates the "
-                 "MPLE's inverse-Hessian SE, or the MCMC-MLE's); * the 95 % interval (bootstrap percentile; "
+    lines.append("Estimates with standard errors in parentheses (btergm's bootstrap SE; without replicates the\n"
+                 "MPLE's inverse-Hessian SE, or the MCMC-MLE's); * the 95 % interval (bootstrap percentile;\n"
                  "Wald without replicates) excludes 0.")
     return "\n".join(lines)
 
