@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -205,70 +204,24 @@ def test_validation_split_errors_name_the_key():
                             formulas, panel).train == ["2000"]
 
 
+def test_the_validation_stage_passes_the_spec_to_validate(monkeypatch):
+    """stages.validation calls tergm.prediction.validate with the [validation] models (in their order),
+    the resolved split, no bootstrap of the training fits, the run's seed and `simulate`."""
+    import dyadflow.tergm.prediction as prediction
+    from dyadflow.flows.spec import ValidationSpec
+    from dyadflow.flows.stages import validation
+
+    calls = []
+    monkeypatch.setattr(prediction, "validate", lambda models, panel, **kw: calls.append((dict(models), kw)) or "done")
+    formulas = {"lagged": UNION_MODELS["network"], "plain": UNION_MODELS["plain"], "unused": UNION_MODELS["logit"]}
+    spec = ValidationSpec(models=("plain", "lagged"), train=("2001", "2002"), test=("2004",), simulate=3)
+    assert validation(spec, formulas, _panel(5), seed=5) == "done"
+    [(models, arguments)] = calls
+    assert list(models.items()) == [("plain", UNION_MODELS["plain"]), ("lagged", UNION_MODELS["network"])]
+    assert arguments == {"train": ["2001", "2002"], "test": ["2004"], "R": 0, "seed": 5, "simulate": 3}
+
+
 # --------------------------------------------------------------------------------- the flow, end to end
-
-
-def _stand_in_prediction_module():
-    """tergm.prediction as its contract gives it (validate -> ValidationResult with write/summary), for
-    as long as the real module is not on this branch: records its calls, writes tables of the contract's
-    columns from the training density. Used only when `dyadflow.tergm.prediction` cannot be imported."""
-    module = types.ModuleType("dyadflow.tergm.prediction")
-    module.calls = []
-
-    class ValidationResult:
-        def __init__(self, models, train, test, predictions, rocpr, auc):
-            self.models, self.train, self.test = models, train, test
-            self.predictions, self.rocpr, self.auc = predictions, rocpr, auc
-
-        def write(self, directory):
-            directory = Path(directory)
-            self.predictions.to_parquet(directory / "predictions.parquet", index=False)
-            self.rocpr.to_parquet(directory / "rocpr.parquet", index=False)
-            self.auc.to_parquet(directory / "auc.parquet", index=False)
-            self.auc.to_csv(directory / "auc.csv", index=False)
-
-        def summary(self):
-            return "Out-of-sample prediction (stand-in)\n" + self.auc.to_string(index=False)
-
-    def validate(models, panel, *, train=None, test=None, holdout_last=None, R=0, seed=12345, simulate=0):
-        module.calls.append(dict(models=dict(models), train=train, test=test, holdout_last=holdout_last, R=R,
-                                 seed=seed, simulate=simulate))
-        names = list(panel.period_names)
-        density = float(np.mean([panel[names.index(p)].network.mean() for p in train]))
-        predictions, rocpr, auc = [], [], []
-        for model in list(models) + ["random"]:
-            for period in list(test) + ["pooled"]:
-                rocpr.append(dict(model=model, kind="mple", period=period, curve="roc", x=0.0, y=0.0, threshold=1.0))
-                auc.append(dict(model=model, kind="mple", period=period, roc_auc=0.5, pr_auc=density,
-                                average_precision=density, pr_auc_trapezoid=density, n_positive=1, n_negative=1))
-            if model != "random":
-                for period in test:
-                    p = panel[names.index(period)]
-                    predictions.append(pd.DataFrame(dict(model=model, kind="mple", period=period, tail=p.nodes[0],
-                                                         head=p.nodes[1], observed=np.int8(p.network[0, 1]),
-                                                         probability=density), index=[0]))
-        return ValidationResult(dict(models), list(train), list(test), pd.concat(predictions, ignore_index=True),
-                                pd.DataFrame(rocpr), pd.DataFrame(auc))
-
-    module.validate = validate
-    module.ValidationResult = ValidationResult
-    return module
-
-
-@pytest.fixture(scope="module")
-def prediction_api():
-    """The real tergm.prediction when this branch has it, else the stand-in (in sys.modules)."""
-    try:
-        import dyadflow.tergm.prediction as real
-
-        yield real
-        return
-    except ImportError:
-        pass
-    with pytest.MonkeyPatch.context() as patch:
-        stand_in = _stand_in_prediction_module()
-        patch.setitem(sys.modules, "dyadflow.tergm.prediction", stand_in)
-        yield stand_in
 
 
 def write_spec(directory: Path, *, output: str, workers: int = 2, validation: str | None = None,
@@ -328,7 +281,7 @@ def standalone(demo):
 
 
 @pytest.fixture(scope="module")
-def two_workers(isolated_prefect, demo, prediction_api):  # noqa: F811
+def two_workers(isolated_prefect, demo):  # noqa: F811
     from dyadflow.flows.workflow import run_flow
 
     directory, _ = demo
@@ -403,7 +356,7 @@ def test_sensitivity_runs_for_the_named_model(two_workers, standalone):
     assert np.array_equal(zero.baseline.to_numpy(), standalone["logit"].mple.coef)
 
 
-def test_run_json_and_validation_tables(two_workers, prediction_api):
+def test_run_json_and_validation_tables(two_workers, demo):
     record = json.loads((two_workers / "run.json").read_text())
     assert record["models"] == MODELS
     assert record["validation"]["train"] == ["1990", "1991", "1992", "1993"]
@@ -418,10 +371,12 @@ def test_run_json_and_validation_tables(two_workers, prediction_api):
     assert set(auc.model) == set(MODELS) | {"random"}
     rocpr = pd.read_parquet(two_workers / "rocpr.parquet")
     assert {"model", "kind", "period", "curve", "x", "y", "threshold"} <= set(rocpr.columns)
-    if hasattr(prediction_api, "calls"):  # the stand-in: the flow passed the resolved split
-        call = prediction_api.calls[0]
-        assert call["models"] == MODELS and call["train"] == ["1990", "1991", "1992", "1993"]
-        assert call["test"] == ["1994"] and call["simulate"] == 0 and call["seed"] == SEED
+    from dyadflow.tergm.prediction import validate  # the flow's tables are validate's, called directly
+
+    direct = validate(MODELS, demo[1], train=["1990", "1991", "1992", "1993"], test=["1994"], R=0, seed=SEED)
+    pd.testing.assert_frame_equal(predictions, direct.predictions, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(two_workers / "auc.parquet"), direct.auc, check_exact=True)
+    pd.testing.assert_frame_equal(rocpr, direct.rocpr, check_exact=True)
 
 
 def test_prefect_artifacts_are_published(two_workers):
@@ -464,7 +419,7 @@ def test_flow_refuses_a_split_too_short_for_the_lag_before_fitting(two_workers, 
     assert not (directory / "short" / "coefficients.parquet").exists()
 
 
-def test_predict_flow_runs_the_validation_alone(two_workers, demo, prediction_api):
+def test_predict_flow_runs_the_validation_alone(two_workers, demo):
     from dyadflow.flows.workflow import predict_flow
 
     directory, _ = demo
@@ -481,16 +436,12 @@ def test_predict_flow_runs_the_validation_alone(two_workers, demo, prediction_ap
 
 
 def test_predict_command(demo):
-    """`dyadflow predict spec.toml` in a subprocess (the real tergm.prediction only)."""
+    """`dyadflow predict spec.toml` in a subprocess."""
     import os
     import subprocess
 
     from flows_conftest import REPO
 
-    import dyadflow.tergm
-
-    if not (Path(dyadflow.tergm.__file__).parent / "prediction.py").is_file():  # not the stand-in: a subprocess
-        pytest.skip("tergm.prediction is not on this branch yet")
     directory, _ = demo
     path = write_spec(directory, output="command", validation='[validation]\ntest = [1994]\nmodels = ["network", "logit"]\n')
     env = dict(os.environ, PREFECT_HOME=str(directory / "prefect-cli"))
