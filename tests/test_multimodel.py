@@ -451,3 +451,26 @@ def test_predict_command(demo):
     assert "roc_auc" in result.stdout and f"results: {directory / 'command'}" in result.stdout
     auc = pd.read_csv(directory / "command" / "auc.csv")
     assert set(auc.model) == {"network", "logit", "random"}
+
+
+def test_report_html_is_written_when_the_report_package_is_there(tmp_path, monkeypatch):
+    """write_html_report: the report package's path; a report that fails is a warning (the run's tables are
+    written), not a failed run; without the package, None."""
+    import types
+
+    from dyadflow.flows.report import artifact_key, write_html_report
+
+    written = types.ModuleType("dyadflow.report")
+    written.write_report_html = lambda directory: Path(directory) / "report.html"
+    monkeypatch.setitem(sys.modules, "dyadflow.report", written)
+    assert write_html_report(tmp_path) == tmp_path / "report.html"
+
+    def broken(directory):
+        raise ValueError("coefficients.parquet: missing")
+
+    written.write_report_html = broken
+    with pytest.warns(UserWarning, match="report.html was not written: coefficients.parquet: missing"):
+        assert write_html_report(tmp_path) is None
+    monkeypatch.setitem(sys.modules, "dyadflow.report", None)  # not installed: the import fails
+    assert write_html_report(tmp_path) is None
+    assert artifact_key("Results 2024_v1") == "dyadflow-results-2024-v1" and artifact_key("__") == "dyadflow-results"
