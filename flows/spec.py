@@ -299,7 +299,8 @@ def _models(table: Mapping, *, R: int, seed: int, batch_size: int) -> tuple[Mode
             raise RunSpecError(f"run spec: {where}: the model name {name!r} is reserved ({_RESERVED_NAMES[name]})")
         formula = model.get("formula")
         if not isinstance(formula, str) or "~" not in formula:
-            raise RunSpecError(f"{where} formula is required, e.g. formula = \"net ~ edges + memory(type='stability')\"")
+            raise RunSpecError(f"{where} formula is required, "
+                               "e.g. formula = \"net ~ edges + memory(type='stability')\"")
         estimate = model.get("estimate", "MPLE")
         if estimate not in ("MPLE", "MLE"):
             raise RunSpecError(f"{where} estimate = {estimate!r}: expected \"MPLE\" or \"MLE\"")
@@ -348,12 +349,14 @@ def _validation(table: Mapping, names: list[str]) -> ValidationSpec:
         raise RunSpecError("[validation] needs exactly one of test = [periods] or holdout_last = N")
     if test is not None:
         if not isinstance(test, list) or not test:
-            raise RunSpecError(f"[validation] test = {test!r}: expected a non-empty list of periods, e.g. test = [2000]")
+            raise RunSpecError(f"[validation] test = {test!r}: expected a non-empty list of periods, "
+                               "e.g. test = [2000]")
         test = tuple(_period_label(v, "[validation] test") for v in test)
         if len(set(test)) != len(test):
             raise RunSpecError(f"[validation] test repeats a period: {list(test)}")
         if train is not None and set(test) & set(train):
-            raise RunSpecError(f"[validation] test period(s) {sorted(set(test) & set(train))} are also training periods")
+            both = sorted(set(test) & set(train))
+            raise RunSpecError(f"[validation] test period(s) {both} are also training periods")
         if train is not None and all(v.lstrip("-").isdigit() for v in train + test):
             inside = [v for v in test if int(train[0]) <= int(v) <= int(train[1])]
             if inside:

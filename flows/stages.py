@@ -323,10 +323,7 @@ def validation(spec: ValidationSpec, formulas: Mapping[str, str], panel: Panel, 
     """tergm.prediction.validate for [validation]'s models on its split: each model fitted by MPLE on
     the training periods (R = 0: the predictions use the point estimates), every dyad of each test
     period predicted (and, with simulate > 0, simulated), ROC/PR per model, period and pooled."""
-    try:
-        from dyadflow.tergm.prediction import validate
-    except ImportError as error:  # [validation] before tergm.prediction was part of dyadflow
-        raise RunSpecError(f"[validation] needs dyadflow.tergm.prediction, which this installation lacks ({error})") from None
+    from dyadflow.tergm.prediction import validate
 
     split = validation_split(spec, formulas, panel)
     return validate({name: formulas[name] for name in spec.models}, panel, train=split.train, test=split.test,

@@ -384,8 +384,10 @@ def test_prefect_artifacts_are_published(two_workers):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
-        table = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dyadflow-two-coefficients"])))
-        markdown = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dyadflow-two-summary"])))
+        def artifacts(key):
+            return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+        table, markdown = artifacts("dyadflow-two-coefficients"), artifacts("dyadflow-two-summary")
     assert table and table[0].type == "table"
     rows = json.loads(table[0].data) if isinstance(table[0].data, str) else table[0].data
     assert len(rows) == sum(len(f.split("+")) for f in MODELS.values())
@@ -443,7 +445,8 @@ def test_predict_command(demo):
     from flows_conftest import REPO
 
     directory, _ = demo
-    path = write_spec(directory, output="command", validation='[validation]\ntest = [1994]\nmodels = ["network", "logit"]\n')
+    path = write_spec(directory, output="command",
+                      validation='[validation]\ntest = [1994]\nmodels = ["network", "logit"]\n')
     env = dict(os.environ, PREFECT_HOME=str(directory / "prefect-cli"))
     result = subprocess.run([sys.executable, "-m", "dyadflow.flows.cli", "predict", str(path)], capture_output=True,
                             text=True, cwd=REPO, env=env, timeout=600)
