@@ -5,6 +5,7 @@
     dyadflow fit spec.toml             ingest, change statistics, fit, bootstrap, report
     dyadflow sensitivity spec.toml     ingest, change statistics, fit, sensitivity batch, report
     dyadflow gof spec.toml             ingest, change statistics, fit, simulation goodness of fit, report
+    dyadflow predict spec.toml         the [validation] alone: fit on the training periods, predict the test ones
     dyadflow serve spec.toml --every 1h
                                        re-ingest on a schedule, re-estimate when the data changed
     dyadflow report RESULTS_DIR        (re)write report.html, figures/ and the regression table files
@@ -106,7 +107,7 @@ def check_output_directory(path: Path) -> None:
 
 
 def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool, sensitivity: bool,
-         gof: bool | None = False) -> Path:
+         gof: bool | None = False, validation: bool = False) -> Path:
     _configure(verbose)
     from dyadflow.flows.spec import load_run_spec
 
@@ -119,17 +120,19 @@ def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool
     _quiet_console(verbose)
     with prefect_api(), progress_bars(sys.stderr.isatty() or verbose):
         output = run_flow(str(spec_path), cluster_address=cluster, bootstrap=bootstrap, sensitivity=sensitivity,
-                          gof=gof)
+                          gof=gof, validation=validation)
     output = Path(output)
     typer.echo((output / "summary.txt").read_text())
     typer.echo(f"results: {output}")
+    if (output / "report.html").is_file():
+        typer.echo(f"report: {output / 'report.html'}")
     return output
 
 
 @app.command()
 def run(spec: SpecArgument, cluster: ClusterOption = None, verbose: VerboseOption = False):
-    """Run everything the spec asks for: fit, bootstrap, sensitivity batch, report."""
-    _run(spec, cluster, verbose, bootstrap=True, sensitivity=True, gof=None)
+    """Run everything the spec asks for: fit, bootstrap, sensitivity batch, goodness of fit, validation, report."""
+    _run(spec, cluster, verbose, bootstrap=True, sensitivity=True, gof=None, validation=True)
 
 
 @app.command()
@@ -148,6 +151,22 @@ def sensitivity(spec: SpecArgument, cluster: ClusterOption = None, verbose: Verb
 def gof(spec: SpecArgument, cluster: ClusterOption = None, verbose: VerboseOption = False):
     """Ingest, change statistics, fit and simulation goodness of fit ([gof], default nsim = 100); no bootstrap."""
     _run(spec, cluster, verbose, bootstrap=False, sensitivity=False, gof=True)
+
+
+@app.command()
+def predict(spec: SpecArgument, verbose: VerboseOption = False):
+    """Out-of-sample prediction alone ([validation]): fit each model on the training periods of the stored
+    panel, predict the test periods; writes predictions.parquet, rocpr.parquet and auc.csv."""
+    _configure(verbose)
+    from dyadflow.flows.spec import RunSpecError, load_run_spec
+
+    if load_run_spec(spec).validation is None:  # bad specs fail here, before Prefect starts
+        raise RunSpecError(f"run spec {spec} has no [validation] table: nothing to predict")
+    from dyadflow.flows.workflow import predict_flow
+
+    result = predict_flow(str(spec))
+    typer.echo(result["summary"])
+    typer.echo(f"results: {result['output']}")
 
 
 @app.command()

@@ -1,28 +1,45 @@
-"""The run spec: one TOML file that fixes a whole workflow (data, model, bootstrap, sensitivity batch,
-cluster, output). Relative paths are relative to the spec file.
+"""The run spec: one TOML file that fixes a whole workflow (data, models, bootstrap, validation,
+sensitivity batch, cluster, output). Relative paths are relative to the spec file.
 
     [dataset]
     spec = "data/dataset.toml"      # the dataset spec storage.ingest reads
     store = "data/store"            # where the ingested panel and cached change statistics live
 
-    [model]
+    [model]                         # one model (named "model") ...
     formula = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + memory(type='stability')"
     estimate = "MPLE"               # or "MLE": MCMC-MLE started at the MPLE (no bootstrap)
+
+    [models.network]                # ... or several, side by side (not both [model] and [models.*])
+    formula = "cmaa ~ edges + gwesp(0.5, fixed=TRUE)"
+    [models.logit]
+    formula = "cmaa ~ edges + edgecov(mlat)"
+    R = 500                         # optional per-model overrides of [bootstrap] R, seed, batch_size
+    [models.full]
+    formula = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + edgecov(mlat)"
 
     [bootstrap]
     R = 100
     seed = 12345
     batch_size = 25                 # replicates per Dask task; fixes the batches, not the workers
 
+    [validation]                    # optional: out-of-sample prediction (tergm.prediction.validate)
+    train = [1990, 1999]            # first and last training period (names as in the panel; years may be numbers)
+    test = [2000]                   # test periods, after the training ones; or instead:
+    # holdout_last = 1              # the last N periods (train, if not given: every period before them)
+    simulate = 0                    # networks simulated per test period for the leak-free prediction
+    models = ["network", "logit"]   # default: every model
+
     [gof]                           # optional: simulation goodness of fit (tergm.gof)
     nsim = 100
     seed = 12345                    # burnin, interval: default as tergm.simulation documents
+    model = "full"                  # default: the first model
 
     [sensitivity]                   # optional
     levels = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
     simulations = 100
     mode = "period"                 # or "agreement"
     seed = 20210101
+    model = "full"                  # default: the first model
 
     [cluster]                       # optional; see cluster.ClusterSpec
     kind = "local"
@@ -36,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -50,12 +68,16 @@ class RunSpecError(ValueError):
     """A run spec that cannot be run; the message names the table and key."""
 
 
+SINGLE_MODEL = "model"  # the name of the one model of a [model] table
+
+
 @dataclass(frozen=True)
 class SensitivitySpec:
     levels: tuple[float, ...]
     simulations: int = 100
     mode: str = "period"
     seed: int = 20210101
+    model: str | None = None  # which model is rewired and refitted (None: the first)
 
 
 @dataclass(frozen=True)
@@ -64,20 +86,53 @@ class GofSpec:
     burnin: int | None = None
     interval: int | None = None
     seed: int = 12345
+    model: str | None = None  # which model's fit is simulated (None: the first)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the run: its formula, estimator and bootstrap (defaults from [bootstrap])."""
+
+    name: str
+    formula: str
+    estimate: str = "MPLE"
+    R: int = 100
+    seed: int = 12345
+    batch_size: int = 25
+
+    def model_key(self) -> str:
+        """Identifies what a fit depends on besides the data (formula); stages hash it with the data hash."""
+        return hashlib.sha256(json.dumps({"formula": self.formula}, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    """[validation]: the split as written (period labels as strings); resolved against the panel's
+    periods by tergm.prediction when the run starts."""
+
+    models: tuple[str, ...]
+    train: tuple[str, str] | None = None  # first and last training period
+    test: tuple[str, ...] | None = None
+    holdout_last: int | None = None
+    simulate: int = 0
+
+    def record(self) -> dict:
+        return {"train": list(self.train) if self.train else None, "test": list(self.test) if self.test else None,
+                "holdout_last": self.holdout_last, "simulate": self.simulate, "models": list(self.models)}
 
 
 @dataclass(frozen=True)
 class RunSpec:
     dataset: Path
     store: Path
-    formula: str
+    models: tuple[ModelSpec, ...]  # in spec order; the first is the primary model
     output: Path
-    R: int = 100
+    R: int = 100  # [bootstrap]: the defaults each model may override
     seed: int = 12345
     batch_size: int = 25
     sensitivity: SensitivitySpec | None = None
     gof: GofSpec | None = None
-    estimate: str = "MPLE"
+    validation: ValidationSpec | None = None
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     source: Mapping = field(default_factory=dict)  # the parsed TOML, recorded in run.json
 
@@ -86,20 +141,49 @@ class RunSpec:
             return self
         return replace(self, cluster=ClusterSpec.from_mapping(self.source.get("cluster"), address=address))
 
+    @property
+    def model_names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+    @property
+    def formulas(self) -> dict[str, str]:
+        return {m.name: m.formula for m in self.models}
+
+    def model(self, name: str | None = None) -> ModelSpec:
+        """The model called `name` (None: the first)."""
+        if name is None:
+            return self.models[0]
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise RunSpecError(f"no model named {name!r}; the run spec's models are {self.model_names}")
+
+    @property
+    def formula(self) -> str:
+        """The first model's formula."""
+        return self.models[0].formula
+
+    @property
+    def estimate(self) -> str:
+        """The first model's estimator."""
+        return self.models[0].estimate
+
     def model_key(self) -> str:
-        """Identifies what a fit depends on besides the data (formula); stages hash it with the data hash."""
-        return hashlib.sha256(json.dumps({"formula": self.formula}, sort_keys=True).encode()).hexdigest()[:16]
+        return self.models[0].model_key()
 
 
 _TABLES = {
     "dataset": {"spec", "store"},
     "model": {"formula", "estimate"},
-    "gof": {"nsim", "burnin", "interval", "seed"},
+    "models": None,  # one table per model, checked below
+    "gof": {"nsim", "burnin", "interval", "seed", "model"},
     "bootstrap": {"R", "seed", "batch_size"},
-    "sensitivity": {"levels", "simulations", "mode", "seed"},
+    "validation": {"train", "test", "holdout_last", "simulate", "models"},
+    "sensitivity": {"levels", "simulations", "mode", "seed", "model"},
     "cluster": None,  # checked by ClusterSpec
     "output": {"directory"},
 }
+_MODEL_KEYS = {"formula", "estimate", "R", "seed", "batch_size"}
 
 
 def load_run_spec(path: str | Path, *, cluster_address: str | None = None) -> RunSpec:
@@ -129,12 +213,12 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
     for key in ("spec", "store"):
         if not isinstance(dataset.get(key), str):
             raise RunSpecError(f"[dataset] {key} is required (a path)")
-    formula = table.get("model", {}).get("formula")
-    if not isinstance(formula, str) or "~" not in formula:
-        raise RunSpecError("[model] formula is required, e.g. formula = \"net ~ edges + memory(type='stability')\"")
-    estimate = table.get("model", {}).get("estimate", "MPLE")
-    if estimate not in ("MPLE", "MLE"):
-        raise RunSpecError(f"[model] estimate = {estimate!r}: expected \"MPLE\" or \"MLE\"")
+    boot = table.get("bootstrap", {})
+    R = _positive_int(boot.get("R", 100), "[bootstrap] R", allow_zero=True)
+    seed = _positive_int(boot.get("seed", 12345), "[bootstrap] seed", allow_zero=True)
+    batch_size = _positive_int(boot.get("batch_size", 25), "[bootstrap] batch_size")
+    models = _models(table, R=R, seed=seed, batch_size=batch_size)
+    names = [m.name for m in models]
     gof = None
     if "gof" in table:
         g = table["gof"]
@@ -143,11 +227,9 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
             burnin=None if "burnin" not in g else _positive_int(g["burnin"], "[gof] burnin", allow_zero=True),
             interval=None if "interval" not in g else _positive_int(g["interval"], "[gof] interval"),
             seed=_positive_int(g.get("seed", 12345), "[gof] seed", allow_zero=True),
+            model=_model_name(g, "[gof] model", names),
         )
-    boot = table.get("bootstrap", {})
-    R = _positive_int(boot.get("R", 100), "[bootstrap] R", allow_zero=True)
-    seed = _positive_int(boot.get("seed", 12345), "[bootstrap] seed", allow_zero=True)
-    batch_size = _positive_int(boot.get("batch_size", 25), "[bootstrap] batch_size")
+    validation = _validation(table["validation"], names) if "validation" in table else None
     sensitivity = None
     if "sensitivity" in table:
         sens = table["sensitivity"]
@@ -167,6 +249,7 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
             simulations=_positive_int(sens.get("simulations", 100), "[sensitivity] simulations"),
             mode=mode,
             seed=_positive_int(sens.get("seed", 20210101), "[sensitivity] seed", allow_zero=True),
+            model=_model_name(sens, "[sensitivity] model", names),
         )
     try:
         cluster = ClusterSpec.from_mapping(table.get("cluster"), address=cluster_address)
@@ -176,16 +259,126 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
     return RunSpec(
         dataset=(base / dataset["spec"]).resolve(),
         store=(base / dataset["store"]).resolve(),
-        formula=formula,
+        models=models,
         output=(base / output).resolve(),
         R=R,
         seed=seed,
         batch_size=batch_size,
         sensitivity=sensitivity,
         gof=gof,
-        estimate=estimate,
+        validation=validation,
         cluster=cluster,
         source=dict(table),
+    )
+
+
+def _models(table: Mapping, *, R: int, seed: int, batch_size: int) -> tuple[ModelSpec, ...]:
+    """[model] as one model named "model", or each [models.<name>] table in spec order."""
+    if "model" in table and "models" in table:
+        raise RunSpecError("run spec: give either one [model] table or [models.<name>] tables, not both")
+    if "models" in table:
+        tables = table["models"]
+        if not tables:
+            raise RunSpecError("run spec: [models] holds no model; add e.g. [models.full] with formula = \"...\"")
+        for name, model in tables.items():
+            if not isinstance(model, Mapping):
+                raise RunSpecError(f"run spec: [models.{name}] must be a table with formula = \"...\", got {model!r}")
+            check_keys(model, _MODEL_KEYS, f"[models.{name}]", RunSpecError)
+    else:
+        tables = {SINGLE_MODEL: table.get("model", {})}
+    models = []
+    for name, model in tables.items():
+        where = "[model]" if "models" not in table else f"[models.{name}]"
+        if not _NAME.fullmatch(name):
+            raise RunSpecError(f"run spec: {where}: a model name must be letters, digits, '_' or '-' "
+                               f"(it names columns and files), got {name!r}")
+        if name.endswith("_se") and name[:-3] in tables:
+            raise RunSpecError(f"run spec: {where}: the name {name!r} would clash with the standard-error column "
+                               f"of model {name[:-3]!r} in regression_table.csv")
+        if name in _RESERVED_NAMES:
+            raise RunSpecError(f"run spec: {where}: the model name {name!r} is reserved ({_RESERVED_NAMES[name]})")
+        formula = model.get("formula")
+        if not isinstance(formula, str) or "~" not in formula:
+            raise RunSpecError(f"{where} formula is required, "
+                               "e.g. formula = \"net ~ edges + memory(type='stability')\"")
+        estimate = model.get("estimate", "MPLE")
+        if estimate not in ("MPLE", "MLE"):
+            raise RunSpecError(f"{where} estimate = {estimate!r}: expected \"MPLE\" or \"MLE\"")
+        models.append(ModelSpec(
+            name=name,
+            formula=formula,
+            estimate=estimate,
+            R=_positive_int(model.get("R", R), f"{where} R", allow_zero=True),
+            seed=_positive_int(model.get("seed", seed), f"{where} seed", allow_zero=True),
+            batch_size=_positive_int(model.get("batch_size", batch_size), f"{where} batch_size"),
+        ))
+    return tuple(models)
+
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_RESERVED_NAMES = {"random": "the random-graph baseline of the validation tables", "term": "a regression_table column"}
+
+
+def _model_name(table: Mapping, key: str, names: list[str]) -> str | None:
+    """An optional `model = "name"` key, checked against the spec's models."""
+    name = table.get("model")
+    if name is None:
+        return None
+    if name not in names:
+        raise RunSpecError(f"{key} = {name!r} is not a model of this run spec; its models are {names}")
+    return name
+
+
+def _period_label(value, key: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise RunSpecError(f"{key}: {value!r} is not a period (a name as in the panel, or a year)")
+    return str(value)
+
+
+def _validation(table: Mapping, names: list[str]) -> ValidationSpec:
+    """[validation]: the split (train = [first, last], and test = [...] or holdout_last = N), the
+    models compared (default all) and how many networks to simulate per test period."""
+    train = table.get("train")
+    if train is not None:
+        if not isinstance(train, list) or len(train) != 2:
+            raise RunSpecError(f"[validation] train = {train!r}: expected [first, last] training period, "
+                               "e.g. train = [1990, 1999]")
+        train = tuple(_period_label(v, "[validation] train") for v in train)
+    test, holdout = table.get("test"), table.get("holdout_last")
+    if (test is None) == (holdout is None):
+        raise RunSpecError("[validation] needs exactly one of test = [periods] or holdout_last = N")
+    if test is not None:
+        if not isinstance(test, list) or not test:
+            raise RunSpecError(f"[validation] test = {test!r}: expected a non-empty list of periods, "
+                               "e.g. test = [2000]")
+        test = tuple(_period_label(v, "[validation] test") for v in test)
+        if len(set(test)) != len(test):
+            raise RunSpecError(f"[validation] test repeats a period: {list(test)}")
+        if train is not None and set(test) & set(train):
+            both = sorted(set(test) & set(train))
+            raise RunSpecError(f"[validation] test period(s) {both} are also training periods")
+        if train is not None and all(v.lstrip("-").isdigit() for v in train + test):
+            inside = [v for v in test if int(train[0]) <= int(v) <= int(train[1])]
+            if inside:
+                raise RunSpecError(f"[validation] test period(s) {inside} lie inside the training range "
+                                   f"{train[0]}..{train[1]}")
+    else:
+        holdout = _positive_int(holdout, "[validation] holdout_last")
+    models = table.get("models", names)
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
+        raise RunSpecError(f"[validation] models = {models!r}: expected a non-empty list of model names from {names}")
+    unknown = [m for m in models if m not in names]
+    if unknown:
+        raise RunSpecError(f"[validation] models: {unknown} {'is' if len(unknown) == 1 else 'are'} not "
+                           f"model(s) of this run spec; its models are {names}")
+    if len(set(models)) != len(models):
+        raise RunSpecError(f"[validation] models repeats a name: {models}")
+    return ValidationSpec(
+        models=tuple(models),
+        train=train,
+        test=test,
+        holdout_last=holdout,
+        simulate=_positive_int(table.get("simulate", 0), "[validation] simulate", allow_zero=True),
     )
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from dyadflow.flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
-from dyadflow.flows.spec import RunSpec, SensitivitySpec
+from dyadflow.flows.spec import RunSpec, RunSpecError, SensitivitySpec, ValidationSpec
 from dyadflow.storage.panel import Panel, Period
+from dyadflow.kernels import registry
 from dyadflow.tergm.design import (
     Design,
+    Model,
     assemble,
     build_design,
     design_for_period,
@@ -27,7 +29,9 @@ from dyadflow.tergm.design import (
     parse_model,
     period_cache_parts,
 )
+from dyadflow.tergm.formula import FormulaError
 from dyadflow.tergm.rewire import rewire_networks
+from dyadflow.tergm.terms import StructuralTerm, format_level
 from dyadflow.tergm.sensitivity import aggregate, simulation_seeds
 
 CHANGESTATS_GROUP = "changestats"
@@ -80,43 +84,120 @@ def dataset_hash(hashes: Sequence[str]) -> str:
 
 @dataclass
 class ChangestatsResult:
-    design: Design
-    computed: list[str]  # periods whose change statistics were computed now
+    designs: dict[str, Design]  # per model (spec order): its design, as tergm.design.build_design gives it
+    computed: list[str]  # periods whose change statistics were computed now (once per lag group)
     reused: list[str]  # periods read from the cache
+
+    @property
+    def design(self) -> Design:
+        """The first model's design."""
+        return next(iter(self.designs.values()))
 
 
 def changestats(
-    formula: str,
+    formulas: str | Mapping[str, str],
     panel: Panel,
     hashes: Sequence[str],
     *,
     store=None,
     progress: Callable[[int], None] | None = None,
 ) -> ChangestatsResult:
-    """The design of `formula` on `panel`, period by period; each period's rows are cached in the
-    store under a key of everything they depend on (tergm.design.period_cache_parts: compiled terms,
-    names, factor levels, time index, lag, kernel sources) and the content hashes of the periods they
-    read, so a data update recomputes only the periods it touched (and those whose lagged terms read
-    them) and any change of the model, the window or the kernels recomputes them all."""
+    """The design of every model (name -> formula; a bare formula is one model named "model") on
+    `panel`, computed period by period for the union of the models' terms and cached in the store;
+    each model's design is then the union's columns selected by name, bit for bit the design
+    build_design gives for that formula alone.
+
+    Models are grouped by lag (the periods a model's likelihood starts after): within a group every
+    model has the same periods and factor levels, so one union design serves them all; a run whose
+    models have different lags computes one union per lag. Each period's union rows are cached under
+    a key of everything they depend on (tergm.design.period_cache_parts of the union model:
+    compiled terms, names, factor levels, time index, lag, kernel sources) and the content hashes of
+    the periods they read, so a data update recomputes only the periods it touched (and those whose
+    lagged terms read them), and any change of the models, the window or the kernels recomputes."""
     from dyadflow import storage
 
-    model = parse_model(formula, panel, temporal=True)
-    pieces, computed, reused = [], [], []
-    for t in model.likelihood_periods:
-        key = content_key(period_cache_parts(model, t), list(hashes[t - model.lag : t + 1]))
-        cached = storage.read_derived(store, CHANGESTATS_GROUP, key) if store is not None else None
-        if cached is not None:
-            pieces.append((cached["X"], cached["y"], cached["dyads"]))
-            reused.append(panel.period_names[t])
-        else:
-            X, y, dyads = design_for_period(model, panel, t)
-            if store is not None:
-                storage.write_derived(store, CHANGESTATS_GROUP, key, {"X": X, "y": y, "dyads": dyads})
-            pieces.append((X, y, dyads))
-            computed.append(panel.period_names[t])
-        if progress:
-            progress(1)
-    return ChangestatsResult(assemble(model, panel, pieces), computed, reused)
+    if isinstance(formulas, str):
+        formulas = {"model": formulas}
+    models = {name: parse_model(formula, panel, temporal=True) for name, formula in formulas.items()}
+    designs: dict[str, Design] = {}
+    computed, reused = [], []
+    for union, members in union_models(models, panel):
+        pieces: dict[str, list] = {name: [] for name in members}
+        columns = {name: [union.names.index(term) for term in models[name].names] for name in members}
+        for t in union.likelihood_periods:
+            key = content_key(period_cache_parts(union, t), list(hashes[t - union.lag : t + 1]))
+            cached = storage.read_derived(store, CHANGESTATS_GROUP, key) if store is not None else None
+            if cached is not None:
+                X, y, dyads = cached["X"], cached["y"], cached["dyads"]
+                reused.append(panel.period_names[t])
+            else:
+                X, y, dyads = design_for_period(union, panel, t)
+                if store is not None:
+                    storage.write_derived(store, CHANGESTATS_GROUP, key, {"X": X, "y": y, "dyads": dyads})
+                computed.append(panel.period_names[t])
+            for name in members:
+                # fancy indexing keeps the column-major layout of the selection: copy to row-major
+                own = X if columns[name] == list(range(X.shape[1])) else np.ascontiguousarray(X[:, columns[name]])
+                pieces[name].append((own, y, dyads))
+            if progress:
+                progress(1)
+        for name in members:
+            designs[name] = assemble(models[name], panel, pieces[name])
+    return ChangestatsResult({name: designs[name] for name in formulas}, computed, reused)
+
+
+def union_models(models: Mapping[str, Model], panel: Panel) -> list[tuple[Model, list[str]]]:
+    """The models grouped by lag, each group with one model holding the union of its members' terms
+    (first-appearance order; a term shared by several models once): [(union model, member names)].
+
+    Terms are shared by coefficient name; two terms giving the same name must be the same term (same
+    kernel and parameters, or the same covariate call), else the names would be ambiguous."""
+    groups: dict[int, list[str]] = {}
+    for name, model in models.items():
+        groups.setdefault(model.lag, []).append(name)
+    out = []
+    for lag, members in groups.items():
+        if len(members) == 1:
+            out.append((models[members[0]], members))
+            continue
+        calls, seen = [], {}
+        for name in members:
+            model = models[name]
+            for call, term in zip(model.formula.terms, model.terms, strict=True):
+                signature = _term_signature(call, term)
+                known = [seen.get(coefficient) for coefficient in term.names]
+                if all(k is None for k in known):
+                    calls.append(call.text)
+                    seen.update({coefficient: (signature, name, call.text) for coefficient in term.names})
+                elif any(k is None or k[0] != signature for k in known):
+                    other = next(k for k in known if k is not None)
+                    raise FormulaError(
+                        f"model {name!r} term {call.text} and model {other[1]!r} term {other[2]} give the same "
+                        f"coefficient name(s) {list(term.names)} but are different terms: write the same term "
+                        "the same way in every model, or rename one")
+        first = models[members[0]].formula
+        union = parse_model(f"{first.response or ''} ~ {' + '.join(calls)}", panel, temporal=True)
+        if union.lag != lag:
+            raise AssertionError(f"the union of lag-{lag} models has lag {union.lag}")
+        out.append((union, members))
+    return out
+
+
+def _term_signature(call, term) -> tuple:
+    """What a term's columns depend on, to tell whether two models' terms of the same name are one."""
+    if isinstance(term, StructuralTerm):
+        return ("structural", term.names, registry.entries()[term.code].name, term.kernel_par, term.lag)
+    return ("covariate", term.names, call.name, _plain(call.args), _plain(sorted(call.kwargs.items())),
+            term.node_attributes, term.dyad_covariates, term.lag, tuple(format_level(v) for v in term.levels))
+
+
+def _plain(value):
+    """A parsed term argument with bare names as plain strings (edgecov(x) is edgecov('x'))."""
+    if isinstance(value, str):
+        return ("str", str(value))
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return (type(value).__name__, value)
 
 
 # ----------------------------------------------------------------------------------- fit, bootstrap
@@ -180,6 +261,73 @@ def bootstrap(
 def design_key(design: Design) -> str:
     """A content key of a design (names, rows, period layout): what cached results depend on."""
     return content_key("design", list(design.names), design.X, design.y, design.offsets)
+
+
+# -------------------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class ValidationSplit:
+    train: list[str]  # training period names, consecutive
+    test: list[str]  # test period names, all after the training ones
+
+
+def validation_split(spec: ValidationSpec, formulas: Mapping[str, str], panel: Panel) -> ValidationSplit:
+    """[validation]'s split resolved against the panel's periods: train = [first, last] (default: every
+    period before the first test period), test = [...] or the last holdout_last periods. Refuses, naming
+    the key, a period the panel lacks, a test period inside or before the training range, and a
+    training range too short for a validated model's lagged terms (none of its periods would enter
+    the likelihood)."""
+    names = list(panel.period_names)
+
+    def index(label: str, key: str) -> int:
+        if label not in names:
+            raise RunSpecError(f"[validation] {key}: period {label!r} is not in the panel; its periods are {names}")
+        return names.index(label)
+
+    if spec.holdout_last is not None:
+        if spec.holdout_last >= len(names):
+            raise RunSpecError(f"[validation] holdout_last = {spec.holdout_last} leaves no period to train on: "
+                               f"the panel has {len(names)} periods")
+        test = list(range(len(names) - spec.holdout_last, len(names)))
+    else:
+        test = sorted(index(label, "test") for label in spec.test)
+    if spec.train is not None:
+        first, last = index(spec.train[0], "train"), index(spec.train[1], "train")
+        if first > last:
+            raise RunSpecError(f"[validation] train = {list(spec.train)} runs backwards (the panel's periods: {names})")
+        train = list(range(first, last + 1))
+    else:
+        train = list(range(0, test[0]))
+        if not train:
+            raise RunSpecError(f"[validation]: no period before the first test period {names[test[0]]!r} to train on")
+    inside = [names[t] for t in test if train[0] <= t <= train[-1]]
+    if inside:
+        raise RunSpecError(f"[validation] test period(s) {inside} lie inside the training range "
+                           f"{names[train[0]]}..{names[train[-1]]}")
+    before = [names[t] for t in test if t < train[0]]
+    if before:
+        raise RunSpecError(f"[validation] test period(s) {before} come before the training range "
+                           f"{names[train[0]]}..{names[train[-1]]}: every test period must follow the training periods")
+    for name in spec.models:
+        lag = parse_model(formulas[name], panel, temporal=True).lag
+        if len(train) <= lag:
+            raise RunSpecError(
+                f"[validation] train: model {name!r} has lagged terms needing {lag} earlier period(s), so the "
+                f"{len(train)} training period(s) {[names[t] for t in train]} leave none in its likelihood; "
+                f"train on at least {lag + 1} periods")
+    return ValidationSplit([names[t] for t in train], [names[t] for t in test])
+
+
+def validation(spec: ValidationSpec, formulas: Mapping[str, str], panel: Panel, *, seed: int):
+    """tergm.prediction.validate for [validation]'s models on its split: each model fitted by MPLE on
+    the training periods (R = 0: the predictions use the point estimates), every dyad of each test
+    period predicted (and, with simulate > 0, simulated), ROC/PR per model, period and pooled."""
+    from dyadflow.tergm.prediction import validate
+
+    split = validation_split(spec, formulas, panel)
+    return validate({name: formulas[name] for name in spec.models}, panel, train=split.train, test=split.test,
+                    R=0, seed=seed, simulate=spec.simulate)
 
 
 # ------------------------------------------------------------------------------------- sensitivity

@@ -1,5 +1,6 @@
-"""Prefect flows: `run` (ingest -> changestats -> fit -> bootstrap -> sensitivity -> report) and
-`refresh` (the served flow: re-ingest, re-estimate only when the data's hash changed).
+"""Prefect flows: `run` (ingest -> changestats -> fit -> bootstrap -> sensitivity -> gof -> prediction
+-> report, for every model of the run spec), `predict` (the [validation] alone) and `refresh` (the
+served flow: re-ingest, re-estimate only when the data's hash changed).
 
 Prefect sees stages (one task each); the refits inside the bootstrap and sensitivity stages are plain
 Dask futures (flows/fanout.py). Stages checkpoint into the output directory, so a re-run after a crash
@@ -24,7 +25,8 @@ from dyadflow.flows import stages
 from dyadflow.flows.fanout import Checkpoints
 from dyadflow.flows.progress import stage_progress
 from dyadflow.flows.report import write_report
-from dyadflow.flows.spec import RunSpec, load_run_spec
+from dyadflow.flows.report import publish_artifacts, write_html_report
+from dyadflow.flows.spec import ModelSpec, RunSpec, RunSpecError, load_run_spec
 
 STATE_FILE = "state.json"
 
@@ -32,11 +34,20 @@ STATE_FILE = "state.json"
 @dataclass
 class RunOutcome:
     output: Path
-    fit: object  # tergm.Fit: the MPLE and its bootstrap replicates (none when the bootstrap was skipped)
+    fits: dict[str, object]  # model name -> tergm.Fit (MPLE + bootstrap replicates) or MleFit, spec order
     data_hash: str
+    designs: dict[str, object] = field(default_factory=dict)  # model name -> tergm.design.Design
     sensitivity: object | None = None  # pandas DataFrame (tergm.sensitivity.aggregate)
     sensitivity_estimates: np.ndarray | None = None  # (levels, simulations, p)
+    sensitivity_model: str | None = None  # the model rewired and refitted
+    gof_model: str | None = None  # the model whose fit was simulated
+    validation: object | None = None  # tergm.prediction.ValidationResult
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fit(self):
+        """The first model's fit."""
+        return next(iter(self.fits.values()))
 
     @property
     def names(self) -> list[str]:
@@ -63,79 +74,96 @@ def ingest_task(spec: RunSpec):
 
 @task(name="changestats", cache_policy=NO_CACHE)
 def changestats_task(spec: RunSpec, panel, hashes):
+    """Every model's design from one set of stored change statistics (the union of their terms)."""
     with stage_progress("changestats", len(panel)) as advance:
-        return stages.changestats(spec.formula, panel, hashes, store=spec.store, progress=advance)
+        return stages.changestats(spec.formulas, panel, hashes, store=spec.store, progress=advance)
 
 
 @task(name="fit", cache_policy=NO_CACHE)
-def fit_task(spec: RunSpec, design):
+def fit_task(model: ModelSpec, design):
     """The MPLE alone, as a Fit without replicates (Wald intervals)."""
     from dyadflow.tergm import Fit
 
     p, T = len(design.names), design.n_periods
     return Fit(mple=stages.fit(design), design_matrix=design, replicates=np.zeros((0, p)),
                resamples=np.zeros((0, T), dtype=np.int64), replicate_converged=np.zeros(0, dtype=bool),
-               formula=spec.formula)
+               formula=model.formula)
 
 
 @task(name="bootstrap", cache_policy=NO_CACHE)
-def bootstrap_task(client, spec: RunSpec, design, checkpoints: Checkpoints):
-    batches = -(-spec.R // spec.batch_size)
-    with stage_progress("bootstrap", batches) as advance:
+def bootstrap_task(client, model: ModelSpec, design, checkpoints: Checkpoints):
+    batches = -(-model.R // model.batch_size)
+    with stage_progress(f"bootstrap {model.name}"[:14], batches) as advance:
         return stages.bootstrap(
-            client, design, R=spec.R, seed=spec.seed, batch_size=spec.batch_size, formula=spec.formula,
+            client, design, R=model.R, seed=model.seed, batch_size=model.batch_size, formula=model.formula,
             checkpoints=checkpoints, progress=advance,
         )
 
 
 @task(name="sensitivity", cache_policy=NO_CACHE)
-def sensitivity_task(client, spec: RunSpec, panel, names, coef, data_hash, checkpoints: Checkpoints):
+def sensitivity_task(client, spec: RunSpec, panel, fit, data_hash, checkpoints: Checkpoints):
     total = len(spec.sensitivity.levels) * spec.sensitivity.simulations
     with stage_progress("sensitivity", total) as advance:
         return stages.sensitivity(
-            client, spec.formula, panel, names, coef, spec.sensitivity,
+            client, spec.model(spec.sensitivity.model).formula, panel, fit.names,
+            np.asarray(fit.mple.coef, dtype=float), spec.sensitivity,
             data_hash=data_hash, checkpoints=checkpoints, progress=advance,
         )
 
 
 @task(name="gof", cache_policy=NO_CACHE)
 def gof_task(client, spec: RunSpec, fit, panel, data_hash, checkpoints: Checkpoints):
-    """Simulation goodness of fit: one chain per period as a plain Dask task, checkpointed by content
-    (data, formula, coefficients, gof settings, period)."""
+    """Simulation goodness of fit of the [gof] model (default the first): one chain per period as a
+    plain Dask task, checkpointed by content (data, formula, coefficients, gof settings, period)."""
     from dyadflow.flows.fanout import batch_mapper
     from dyadflow.tergm.gof import gof, write_gof
 
     g = spec.gof
-    key = (data_hash, spec.formula, np.asarray(fit.mple.coef, float), g.nsim, g.burnin, g.interval, g.seed)
+    model = spec.model(g.model)
+    key = (data_hash, model.formula, np.asarray(fit.mple.coef, float), g.nsim, g.burnin, g.interval, g.seed)
     with stage_progress("gof", len(panel)) as advance:
         mapper = batch_mapper(client, label="gof", key_parts=key, checkpoints=checkpoints, progress=advance)
         result = gof(replace(fit, panel=panel) if hasattr(fit, "design_matrix") else fit, nsim=g.nsim,
-                     burnin=g.burnin, interval=g.interval, seed=g.seed, panel=panel,
+                     burnin=g.burnin, interval=g.interval, seed=g.seed, panel=panel, model=model.name,
                      map_tasks=lambda fn, items: mapper(fn, list(items)))
     write_gof(result, spec.output)
     return result
 
 
 @task(name="mcmle", cache_policy=NO_CACHE)
-def mcmle_task(client, spec: RunSpec, fit, panel):
+def mcmle_task(client, model: ModelSpec, fit, panel):
     from dyadflow.flows.fanout import map_on_dask
     from dyadflow.tergm.mcmle import mcmle
 
-    return mcmle(replace(fit, panel=panel, temporal=True), seed=spec.seed, panel=panel,
+    return mcmle(replace(fit, panel=panel, temporal=True), seed=model.seed, panel=panel,
                  map_tasks=lambda fn, items: map_on_dask(client, fn, list(items), label="mcmle"))
 
 
+@task(name="prediction", cache_policy=NO_CACHE)
+def prediction_task(spec: RunSpec, panel):
+    """[validation]: tergm.prediction.validate on the spec's split, its tables written to the output."""
+    result = stages.validation(spec.validation, spec.formulas, panel, seed=spec.seed)
+    result.write(spec.output)
+    return result
+
+
 @task(name="report", cache_policy=NO_CACHE)
-def report_task(spec: RunSpec, outcome: RunOutcome, design, seeds: dict, hashes: dict[str, str]):
-    return write_report(spec, outcome, design, seeds=seeds, period_hashes=hashes)
+def report_task(spec: RunSpec, outcome: RunOutcome, seeds: dict, hashes: dict[str, str]):
+    return write_report(spec, outcome, seeds=seeds, period_hashes=hashes)
 
 
 def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = True, ingested=None,
-                 gof: bool | None = None) -> RunOutcome:
+                 gof: bool | None = None, validation: bool = True) -> RunOutcome:
     """The body of the `run` flow (call it inside a flow so its tasks are tracked).
 
+    Every model of the spec is fitted on one set of stored change statistics and bootstrapped with
+    its seed (the same for all unless a [models.<name>] table overrides it); the sensitivity batch
+    and the goodness of fit run for one model ([sensitivity] / [gof] model, default the first); the
+    validation ([validation]) fits its models on the training periods and predicts the test periods.
+
     ingested: the result of ingest_task when the caller already ingested (the refresh flow).
-    gof: None runs the goodness of fit when the spec has [gof]; True always (defaults without [gof]); False never."""
+    gof: None runs the goodness of fit when the spec has [gof]; True always (defaults without [gof]); False never.
+    validation: False skips [validation]."""
     if gof is True and spec.gof is None:
         from dyadflow.flows.spec import GofSpec
 
@@ -156,49 +184,89 @@ def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = T
     report, panel, manifest = ingested if ingested is not None else ingest_task(spec)
     hashes = stages.period_content_hashes(panel, manifest)
     data_hash = getattr(report, "dataset_hash", None) or stages.dataset_hash(hashes)
+    run_validation = validation and spec.validation is not None
+    if run_validation:  # a split that cannot work fails now, not after the bootstrap
+        stages.validation_split(spec.validation, spec.formulas, panel)
     lap("ingest")
     built = changestats_task(spec, panel, hashes)
-    design = built.design
     lap("changestats")
     timings["changestats_periods_computed"] = len(built.computed)
     timings["changestats_periods_reused"] = len(built.reused)
-    outcome = RunOutcome(output, fit_task(spec, design), data_hash, timings=timings)
+    fits = {model.name: fit_task(model, built.designs[model.name]) for model in spec.models}
+    outcome = RunOutcome(output, fits, data_hash, designs=built.designs, timings=timings)
     lap("fit")
     run_sensitivity = sensitivity and spec.sensitivity is not None
     run_gof = gof is not False and spec.gof is not None
-    mle = spec.estimate == "MLE"
-    if (bootstrap and spec.R > 0) or run_sensitivity or run_gof or mle:
+    mle = [m for m in spec.models if m.estimate == "MLE"]
+    boot = [m for m in spec.models if bootstrap and m.estimate != "MLE" and m.R > 0]
+    if boot or run_sensitivity or run_gof or mle:
         with dask_client(spec.cluster) as client:
             lap("cluster_startup")
-            if mle:  # MCMC-MLE replaces the bootstrap: its SEs come from the simulated information
-                outcome.fit = mcmle_task(client, spec, outcome.fit, panel)
+            for model in mle:  # MCMC-MLE replaces the bootstrap: its SEs come from the simulated information
+                outcome.fits[model.name] = mcmle_task(client, model, outcome.fits[model.name], panel)
+            if mle:
                 lap("mcmle")
-            elif bootstrap and spec.R > 0:
-                outcome.fit = bootstrap_task(client, spec, design, Checkpoints(checkpoints / "bootstrap"))
+            for model in boot:
+                outcome.fits[model.name] = bootstrap_task(client, model, built.designs[model.name],
+                                                          Checkpoints(checkpoints / "bootstrap"))
+            if boot:
                 lap("bootstrap")
             if run_sensitivity:
+                outcome.sensitivity_model = spec.model(spec.sensitivity.model).name
                 outcome.sensitivity, outcome.sensitivity_estimates = sensitivity_task(
-                    client, spec, panel, outcome.names, outcome.coef, data_hash, Checkpoints(checkpoints / "refit")
+                    client, spec, panel, outcome.fits[outcome.sensitivity_model], data_hash,
+                    Checkpoints(checkpoints / "refit"),
                 )
                 lap("sensitivity")
             if run_gof:
-                gof_task(client, spec, outcome.fit, panel, data_hash, Checkpoints(checkpoints / "gof"))
+                outcome.gof_model = spec.model(spec.gof.model).name
+                gof_task(client, spec, outcome.fits[outcome.gof_model], panel, data_hash,
+                         Checkpoints(checkpoints / "gof"))
                 lap("gof")
+    if run_validation:
+        outcome.validation = prediction_task(spec, panel)
+        lap("prediction")
     seeds = {"bootstrap": spec.seed}
     if spec.sensitivity is not None:
         seeds["sensitivity"] = spec.sensitivity.seed
-    report_task(spec, outcome, design, seeds, dict(zip(panel.period_names, hashes)))
+    report_task(spec, outcome, seeds, dict(zip(panel.period_names, hashes)))
     lap("report")
+    publish(spec, outcome)
     return outcome
+
+
+def publish(spec: RunSpec, outcome: RunOutcome) -> Path | None:
+    """The run in the Prefect UI (a table artifact of the coefficients, a markdown artifact with the
+    AUC table, the sensitivity headline and where report.html is) and report.html itself when the
+    report package is installed; returns report.html's path (None without the report package)."""
+    html = write_html_report(outcome.output)
+    publish_artifacts(spec, outcome, html)
+    return html
 
 
 @flow(name="dyadflow-run", log_prints=False)
 def run_flow(spec_path: str, cluster_address: str | None = None, bootstrap: bool = True, sensitivity: bool = True,
-             gof: bool | None = None):
-    """Everything the run spec asks for; returns the output directory."""
+             gof: bool | None = None, validation: bool = True):
+    """Everything the run spec asks for (the flags skip stages); returns the output directory."""
     spec = load_run_spec(spec_path, cluster_address=cluster_address)
-    outcome = run_pipeline(spec, bootstrap=bootstrap, sensitivity=sensitivity, gof=gof)
+    outcome = run_pipeline(spec, bootstrap=bootstrap, sensitivity=sensitivity, gof=gof, validation=validation)
     return str(outcome.output)
+
+
+@flow(name="dyadflow-predict", log_prints=False)
+def predict_flow(spec_path: str) -> dict:
+    """[validation] alone, on the stored panel (ingest first: a no-op when the store is current): fit
+    each validated model on the training periods and predict the test periods, in this process.
+    Writes predictions.parquet, rocpr.parquet, auc.csv/.parquet into the output directory; returns
+    {"output": its path, "summary": the AUC table as text}."""
+    spec = load_run_spec(spec_path)
+    if spec.validation is None:
+        raise RunSpecError(f"run spec {spec_path} has no [validation] table: nothing to predict")
+    _, panel, _ = ingest_task(spec)
+    stages.validation_split(spec.validation, spec.formulas, panel)
+    spec.output.mkdir(parents=True, exist_ok=True)
+    result = prediction_task(spec, panel)
+    return {"output": str(spec.output), "summary": result.summary()}
 
 
 @flow(name="dyadflow-refresh", log_prints=False)

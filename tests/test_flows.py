@@ -85,16 +85,20 @@ def test_run_flow_reproduces_tergm_and_writes_every_result(first_run, direct_fit
     fit, _ = direct_fit
     coefficients = pd.read_parquet(first_run / "coefficients.parquet")
     assert list(coefficients.term) == fit.names
+    assert set(coefficients.model) == {"model"}  # a [model] table is one model named "model"
     assert np.array_equal(coefficients.Estimate.to_numpy(), fit.mple.coef)
-    assert np.array_equal(coefficients.to_numpy()[:, 1:].astype(float), fit.to_frame().to_numpy())
+    assert np.array_equal(coefficients.to_numpy()[:, 2:].astype(float), fit.to_frame().to_numpy())
     assert pd.read_csv(first_run / "coefficients.csv").shape == coefficients.shape
     replicates = pd.read_parquet(first_run / "bootstrap_replicates.parquet")
     assert np.array_equal(replicates[fit.names].to_numpy(), fit.replicates)
     assert len(replicates) == R
     summary = (first_run / "summary.txt").read_text()
     assert "Bootstrapping sample size: 30" in summary and "Sensitivity" in summary
+    regression = pd.read_csv(first_run / "regression_table.csv")
+    assert list(regression.columns) == ["term", "model", "model_se"] and list(regression.term) == fit.names
     record = json.loads((first_run / "run.json").read_text())
     assert record["seeds"] == {"bootstrap": SEED, "sensitivity": 7}
+    assert record["models"] == {"model": FORMULA} and "validation" not in record
     assert len(record["data"]["period_hashes"]) == 6 and record["data"]["dataset_hash"]
     assert record["versions"]["prefect"].startswith("3.8")
     assert {"ingest", "changestats", "fit", "cluster_startup", "bootstrap", "sensitivity"} <= set(record["timings_s"])
