@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import platform
 from importlib import metadata
@@ -38,8 +36,7 @@ def write_report(spec, outcome, design, *, seeds: dict, period_hashes: dict[str,
     out.mkdir(parents=True, exist_ok=True)
     names = list(outcome.names)
     fit = outcome.fit
-    with contextlib.redirect_stdout(io.StringIO()):  # Fit.summary also prints; the report only writes
-        summary_parts = [fit.summary()]
+    summary_parts = [fit.summary()]
     _write_table(fit.to_frame().reset_index(), out / "coefficients")
     if fit.R:
         replicates = pd.DataFrame(fit.replicates, columns=names)
