@@ -20,8 +20,6 @@ table, sensitivity headline, where report.html is), and report.html when dyadflo
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import platform
@@ -144,8 +142,7 @@ def write_report(spec, outcome, *, seeds: dict, period_hashes: dict[str, str]) -
         _write_table(replicates, out / "bootstrap_replicates")
     summary_parts = [f"Models side by side ({len(fits)})\n" + regression_table_text(coefficients, designs, fits)]
     for name, fit in fits.items():
-        with contextlib.redirect_stdout(io.StringIO()):  # Fit.summary also prints; the report only writes
-            summary_parts.append(f"Model {name!r}\n{fit.summary()}")
+        summary_parts.append(f"Model {name!r}\n{fit.summary()}")
     if outcome.sensitivity is not None:
         model = outcome.sensitivity_model
         names = list(fits[model].names)

@@ -2,53 +2,33 @@
 tasks and flows, tests call them directly.
 
 ingest -> changestats (per period, cached in the store by the period's content hash) -> fit ->
-bootstrap (batches on Dask) -> report; sensitivity (refits of rewired networks on Dask).
+bootstrap (batches on Dask) -> report; sensitivity (tergm.sensitivity's refits of rewired networks,
+fanned out on Dask).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from dyadflow.flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
 from dyadflow.flows.spec import RunSpec, RunSpecError, SensitivitySpec, ValidationSpec
 from dyadflow.storage.panel import Panel, Period
 from dyadflow.kernels import registry
-from dyadflow.tergm.design import (
-    Design,
-    Model,
-    assemble,
-    build_design,
-    design_for_period,
-    design_with_networks,
-    parse_model,
-    period_cache_parts,
-)
+from dyadflow.tergm.design import Design, Model, assemble, design_for_period, parse_model, period_cache_parts
 from dyadflow.tergm.formula import FormulaError
-from dyadflow.tergm.rewire import rewire_networks
+from dyadflow.tergm.sensitivity import rewiring_sensitivity
 from dyadflow.tergm.terms import StructuralTerm, format_level
-from dyadflow.tergm.sensitivity import aggregate, simulation_seeds
 
 CHANGESTATS_GROUP = "changestats"
 
 
 # ------------------------------------------------------------------------------------------ panel
-
-
-def panel_parts(panel: Panel) -> tuple[bool, list[str], list[Period]]:
-    """The panel as plain data (directedness, period names, loaded periods) that ships to Dask
-    workers: a Panel itself holds a cached loader (and, from a store, file handles) and does not."""
-    return panel.directed, list(panel.period_names), [panel[t] for t in range(len(panel))]
-
-
-def panel_from_parts(parts: tuple[bool, list[str], list[Period]]) -> Panel:
-    directed, names, periods = parts
-    return Panel(directed=directed, period_names=names, load=periods.__getitem__)
 
 
 def period_content_hashes(panel: Panel, manifest: dict | None = None) -> list[str]:
@@ -333,88 +313,29 @@ def validation(spec: ValidationSpec, formulas: Mapping[str, str], panel: Panel, 
 # ------------------------------------------------------------------------------------- sensitivity
 
 
-class RewiredRefit:
-    """One sensitivity refit per call: rewire with the job's seed, recompute what depends on the
-    networks, fit from `start` (the baseline estimate: a few Newton steps from the answer, the same
-    start on every worker); NaNs if the rewired panel has no finite MPLE.
-
-    Shipped to each worker once; the observed design it updates is built there on first use and
-    kept for the worker's later refits, and each worker thread overwrites one working copy of it
-    refit after refit (neither is serialised)."""
-
-    def __init__(self, parts, formula: str, mode: str, start: np.ndarray):
-        self.parts, self.formula, self.mode = parts, formula, mode
-        self.start = np.asarray(start, dtype=np.float64)
-        self._observed = None
-        self._working = threading.local()  # per worker thread: the design the last refit overwrote
-
-    def __getstate__(self):
-        return {**self.__dict__, "_observed": None, "_working": None}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state, _working=threading.local())
-
-    def observed(self):
-        """(panel, model, design) of the observed networks."""
-        if self._observed is None:
-            panel = panel_from_parts(self.parts)
-            model = parse_model(self.formula, panel, temporal=True)
-            self._observed = panel, model, build_design(model.formula, panel)
-        return self._observed
-
-    def __call__(self, job: tuple[float, int]) -> np.ndarray:
-        from dyadflow.tergm import EstimationError, mple
-
-        panel, model, observed = self.observed()
-        share, seed = job
-        networks = rewire_networks(
-            [panel[t].network for t in range(len(panel))],
-            share,
-            np.random.default_rng(int(seed)),
-            directed=panel.directed,
-            mode=self.mode,
-            nodes=[panel[t].nodes for t in range(len(panel))],
-        )
-        design = design_with_networks(model, observed, panel.with_networks(networks),
-                                      reuse=getattr(self._working, "design", None))
-        self._working.design = design
-        try:
-            return np.asarray(mple(design, start=self.start).coef, dtype=float)
-        except EstimationError:  # separation or collinearity in this rewired panel: counted as failed
-            return np.full(len(design.names), np.nan)
-
-
 def sensitivity(
     client,
     formula: str,
     panel: Panel,
     names: Sequence[str],
-    baseline: np.ndarray,
+    baseline,
     spec: SensitivitySpec,
     *,
     data_hash: str,
     checkpoints: Checkpoints | None = None,
     progress: Callable[[int], None] | None = None,
 ):
-    """The sensitivity table (tergm.sensitivity.aggregate) and the raw estimates (levels, sims, p).
+    """tergm.sensitivity.rewiring_sensitivity with every refit as one Dask task, checkpointed under
+    (data, formula, mode, level, seed); returns the table and the raw estimates (levels, sims, p)."""
 
-    Every refit is one Dask task seeded by (spec.seed, level index, simulation), checkpointed under
-    (data, formula, mode, level, seed)."""
-    seeds = simulation_seeds(spec.seed, spec.levels, spec.simulations)
-    jobs, keys = [], []
-    for i, level in enumerate(spec.levels):
-        for s in range(spec.simulations):
-            jobs.append((float(level), int(seeds[i, s])))
-            keys.append(content_key("refit-v2", data_hash, formula, spec.mode, float(level), int(seeds[i, s])))
-    fn = RewiredRefit(panel_parts(panel), formula, spec.mode, baseline)
-    results = map_on_dask(client, fn, jobs, label="refit", keys=keys, checkpoints=checkpoints, progress=progress)
-    estimates = np.asarray(results, dtype=float).reshape(len(spec.levels), spec.simulations, len(names))
-    table = aggregate(
-        dict(zip(names, np.asarray(baseline, dtype=float))),
-        {level: estimates[i] for i, level in enumerate(spec.levels)},
-        names,
+    def map_jobs(fn, jobs):
+        keys = [content_key("refit-v2", data_hash, formula, spec.mode, level, seed) for level, seed in jobs]
+        return map_on_dask(client, fn, jobs, label="refit", keys=keys, checkpoints=checkpoints, progress=progress)
+
+    return rewiring_sensitivity(
+        formula, panel, pd.Series(np.asarray(baseline, dtype=float), index=list(names)),
+        levels=spec.levels, simulations=spec.simulations, seed=spec.seed, mode=spec.mode, map_jobs=map_jobs,
     )
-    return table, estimates
 
 
 def spec_record(spec: RunSpec) -> dict:

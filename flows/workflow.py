@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -54,8 +55,9 @@ class RunOutcome:
         return self.fit.names
 
     @property
-    def coef(self) -> np.ndarray:
-        return np.asarray(self.fit.mple.coef, dtype=float)
+    def coef(self) -> pd.Series:
+        """The fit's estimates by term (every model family's `coef`)."""
+        return self.fit.coef
 
 
 # Prefect tasks: one per stage. NO_CACHE: inputs are large arrays and a Dask client, which Prefect

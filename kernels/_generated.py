@@ -8,38 +8,39 @@ from numba import njit
 import dyadflow.kernels.degree as _m0
 import dyadflow.kernels.triadic as _m1
 
-_change_0 = _m1.ctriple  # ctriple
-_change_1 = _m1.cyclicalties  # cyclicalties
-_change_2 = _m0.degree  # degree
-_change_3 = _m1.dsp  # dsp
-_change_4 = _m0.edges  # edges
-_tail_4 = _m0.edges_tail
-_change_5 = _m1.esp  # esp
-_tail_5 = _m1.esp_tail
-_change_6 = _m0.gwdegree  # gwdegree
-_tail_6 = _m0.gwdegree_tail
-_change_7 = _m1.gwdsp  # gwdsp
-_change_8 = _m1.gwesp  # gwesp
-_tail_8 = _m1.gwesp_tail
-_change_9 = _m0.gwidegree  # gwidegree
-_tail_9 = _m0.gwidegree_tail
-_change_10 = _m1.gwnsp  # gwnsp
-_change_11 = _m0.gwodegree  # gwodegree
-_tail_11 = _m0.gwodegree_tail
-_change_12 = _m0.idegree  # idegree
-_change_13 = _m0.isolates  # isolates
-_change_14 = _m0.istar  # istar
-_change_15 = _m0.kstar  # kstar
-_change_16 = _m0.mutual  # mutual
-_change_17 = _m1.nsp  # nsp
-_change_18 = _m0.odegree  # odegree
-_change_19 = _m0.ostar  # ostar
-_change_20 = _m1.transitiveties  # transitiveties
-_change_21 = _m1.triangle  # triangle
-_change_22 = _m1.ttriple  # ttriple
-_change_23 = _m0.twopath  # twopath
+_change_0 = _m0.asymmetric  # asymmetric
+_change_1 = _m1.ctriple  # ctriple
+_change_2 = _m1.cyclicalties  # cyclicalties
+_change_3 = _m0.degree  # degree
+_change_4 = _m1.dsp  # dsp
+_change_5 = _m0.edges  # edges
+_tail_5 = _m0.edges_tail
+_change_6 = _m1.esp  # esp
+_tail_6 = _m1.esp_tail
+_change_7 = _m0.gwdegree  # gwdegree
+_tail_7 = _m0.gwdegree_tail
+_change_8 = _m1.gwdsp  # gwdsp
+_change_9 = _m1.gwesp  # gwesp
+_tail_9 = _m1.gwesp_tail
+_change_10 = _m0.gwidegree  # gwidegree
+_tail_10 = _m0.gwidegree_tail
+_change_11 = _m1.gwnsp  # gwnsp
+_change_12 = _m0.gwodegree  # gwodegree
+_tail_12 = _m0.gwodegree_tail
+_change_13 = _m0.idegree  # idegree
+_change_14 = _m0.isolates  # isolates
+_change_15 = _m0.istar  # istar
+_change_16 = _m0.kstar  # kstar
+_change_17 = _m0.mutual  # mutual
+_change_18 = _m1.nsp  # nsp
+_change_19 = _m0.odegree  # odegree
+_change_20 = _m0.ostar  # ostar
+_change_21 = _m1.transitiveties  # transitiveties
+_change_22 = _m1.triangle  # triangle
+_change_23 = _m1.ttriple  # ttriple
+_change_24 = _m0.twopath  # twopath
 
-CODES = {'ctriple': 0, 'cyclicalties': 1, 'degree': 2, 'dsp': 3, 'edges': 4, 'esp': 5, 'gwdegree': 6, 'gwdsp': 7, 'gwesp': 8, 'gwidegree': 9, 'gwnsp': 10, 'gwodegree': 11, 'idegree': 12, 'isolates': 13, 'istar': 14, 'kstar': 15, 'mutual': 16, 'nsp': 17, 'odegree': 18, 'ostar': 19, 'transitiveties': 20, 'triangle': 21, 'ttriple': 22, 'twopath': 23}
+CODES = {'asymmetric': 0, 'ctriple': 1, 'cyclicalties': 2, 'degree': 3, 'dsp': 4, 'edges': 5, 'esp': 6, 'gwdegree': 7, 'gwdsp': 8, 'gwesp': 9, 'gwidegree': 10, 'gwnsp': 11, 'gwodegree': 12, 'idegree': 13, 'isolates': 14, 'istar': 15, 'kstar': 16, 'mutual': 17, 'nsp': 18, 'odegree': 19, 'ostar': 20, 'transitiveties': 21, 'triangle': 22, 'ttriple': 23, 'twopath': 24}
 
 
 # inline="always": compiled into the caller's loop (an MCMC sampler's, summary statistics').
@@ -94,6 +95,8 @@ def change(code, net, i, j, par, out, col):
         _change_22(net, i, j, par, out, col)
     elif code == 23:
         _change_23(net, i, j, par, out, col)
+    elif code == 24:
+        _change_24(net, i, j, par, out, col)
     else:
         raise ValueError("unknown change-statistic code")
 
@@ -129,8 +132,6 @@ def tail_rows(code, net, i, par, rows, col):
                 _change_3(net, i, j, par, rows[k], col)
                 k += 1
     elif code == 4:
-        if _tail_4(net, i, par, rows, col):
-            return
         k = 0
         for j in range(first, n):
             if j != i:
@@ -153,14 +154,14 @@ def tail_rows(code, net, i, par, rows, col):
                 _change_6(net, i, j, par, rows[k], col)
                 k += 1
     elif code == 7:
+        if _tail_7(net, i, par, rows, col):
+            return
         k = 0
         for j in range(first, n):
             if j != i:
                 _change_7(net, i, j, par, rows[k], col)
                 k += 1
     elif code == 8:
-        if _tail_8(net, i, par, rows, col):
-            return
         k = 0
         for j in range(first, n):
             if j != i:
@@ -175,20 +176,22 @@ def tail_rows(code, net, i, par, rows, col):
                 _change_9(net, i, j, par, rows[k], col)
                 k += 1
     elif code == 10:
+        if _tail_10(net, i, par, rows, col):
+            return
         k = 0
         for j in range(first, n):
             if j != i:
                 _change_10(net, i, j, par, rows[k], col)
                 k += 1
     elif code == 11:
-        if _tail_11(net, i, par, rows, col):
-            return
         k = 0
         for j in range(first, n):
             if j != i:
                 _change_11(net, i, j, par, rows[k], col)
                 k += 1
     elif code == 12:
+        if _tail_12(net, i, par, rows, col):
+            return
         k = 0
         for j in range(first, n):
             if j != i:
@@ -259,6 +262,12 @@ def tail_rows(code, net, i, par, rows, col):
         for j in range(first, n):
             if j != i:
                 _change_23(net, i, j, par, rows[k], col)
+                k += 1
+    elif code == 24:
+        k = 0
+        for j in range(first, n):
+            if j != i:
+                _change_24(net, i, j, par, rows[k], col)
                 k += 1
     else:
         raise ValueError("unknown change-statistic code")

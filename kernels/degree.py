@@ -17,7 +17,7 @@ dozens of arguments and reference-counts its arrays, measured at ~160 ns per dya
 ~1-30 ns inlined.
 
 Parameter layouts (float64 `par`):
-    edges, mutual, twopath, isolates: []
+    edges, mutual, asymmetric, twopath, isolates: []
     kstar, istar, ostar: [k1, k2, ...], one column per k
     degree, idegree, odegree: [d1, d2, ...], one column per d
     gwdegree, gwidegree, gwodegree: [decay], one column (fixed = TRUE)
@@ -156,6 +156,14 @@ def edges(net, i, j, par, out, col):
 def mutual(net, i, j, par, out, col):
     """(directed) Mutual pairs: i->j completes one iff j->i is present."""
     out[col] += net.adj[j, i]
+
+
+@kernel("asymmetric")
+@njit(cache=True, inline="always")
+def asymmetric(net, i, j, par, out, col):
+    """(directed) Asymmetric pairs, tied one way only (ergm's c_asymmetric without attr): i->j makes
+    the pair asymmetric when j->i is absent and ends its asymmetry when j->i is present."""
+    out[col] += 1.0 - 2.0 * net.adj[j, i]
 
 
 @kernel("kstar", empty=_nodes_if_zero)

@@ -21,16 +21,15 @@ I^-1 Var(mean d) I^-1; `mcmc_share` is the second's share of each variance, as e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import linprog
 from scipy.stats import f as f_dist
-from scipy.stats import norm
 
 from dyadflow.tergm.arguments import check_integer
 from dyadflow.tergm.gof import effective_sample_size
+from dyadflow.tergm.results import ModelResults
 from dyadflow.tergm.simulation import (
     SimulationError, chain_inputs, chain_seed, check_counts, fit_model, observed_statistics, run_period_chain)
 
@@ -39,9 +38,10 @@ STEP_MARGIN = 0.05
 DEFAULT_SAMPLESIZE = 1024
 
 
-@dataclass(frozen=True)
-class MleFit:
-    """An MCMC-MLE fit: the same reading interface as the MPLE `Fit` (coef, vcov, ci, summary, to_frame)."""
+@dataclass(frozen=True, repr=False)
+class MleFit(ModelResults):
+    """An MCMC-MLE fit, read like every fitted model (tergm.results.ModelResults): coef, vcov (inverse
+    information plus Monte-Carlo variance), Wald ci, summary, to_frame (with the MCMC share)."""
 
     names: list[str]
     estimate: np.ndarray
@@ -64,12 +64,10 @@ class MleFit:
     estimate_kind = "MLE"
     R = 0  # no bootstrap replicates (the report writer reads this)
 
-    @property
-    def coef(self) -> dict[str, float]:
-        return {name: float(v) for name, v in zip(self.names, self.estimate)}
+    def _estimates(self) -> np.ndarray:
+        return self.estimate
 
-    @property
-    def vcov(self) -> np.ndarray:
+    def _covariance(self) -> np.ndarray:
         return self.covariance
 
     @property
@@ -77,34 +75,23 @@ class MleFit:
         return _Coefficients(self.estimate, self.names)
 
     def standard_errors(self) -> pd.DataFrame:
-        se = np.sqrt(np.diag(self.covariance))
-        z = self.estimate / se
-        return pd.DataFrame({"Estimate": self.estimate, "Std.Err": se, "MCMC %": 100 * self.mcmc_share, "z": z,
-                             "p": 2 * norm.sf(np.abs(z))}, index=pd.Index(self.names, name="term"))
+        table = super().standard_errors()
+        table.insert(2, "MCMC %", 100 * self.mcmc_share)
+        return table
 
-    def ci(self, level: float = 0.95) -> pd.DataFrame:
-        half = norm.ppf((1 + level) / 2) * np.sqrt(np.diag(self.covariance))
-        lo, hi = f"{100 * (1 - level) / 2:g}%", f"{100 * (1 + level) / 2:g}%"
-        return pd.DataFrame({"Estimate": self.estimate, lo: self.estimate - half, hi: self.estimate + half},
-                            index=pd.Index(self.names, name="term"))
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.concat([self.ci(), self.standard_errors().drop(columns="Estimate")], axis=1)
-
-    def summary(self, level: float = 0.95) -> str:
+    def _summary_header(self, level: float) -> list[str]:
         lines = ["=" * 26, "Summary of model fit (MCMC-MLE)", "=" * 26, ""]
         if self.formula:
             lines += [f"Formula:   {self.formula}", ""]
         lines += [f"Time steps: {self.n_periods}", f"Iterations: {self.iterations}"
                   f" ({'converged' if self.converged else 'NOT converged'}; Hotelling p = {self.hotelling_p:.3f})", ""]
-        lines.append(self.to_frame().to_string(float_format=lambda v: f"{v:.4f}"))
-        text = "\n".join(lines)
-        print(text)
-        return text
+        return lines
 
-    def __repr__(self) -> str:
-        coefs = ", ".join(f"{k}={v:.4g}" for k, v in self.coef.items())
-        return f"<MleFit {self.n_periods} periods, {'converged' if self.converged else 'not converged'}: {coefs}>"
+    def _summary_table(self, level: float) -> pd.DataFrame:
+        return pd.concat([self.ci(level), self.standard_errors().drop(columns="Estimate")], axis=1)
+
+    def _repr_kind(self) -> str:
+        return f"{self.n_periods} periods, {'converged' if self.converged else 'not converged'}"
 
 
 @dataclass(frozen=True)

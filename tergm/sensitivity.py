@@ -1,16 +1,27 @@
-"""Aggregating a rewiring sensitivity batch: how far each estimate moves as ties are rewired.
+"""Rewiring sensitivity: how far each estimate moves as a share of the observed ties is rewired.
 
-For every rewiring level the refits' estimates are summarised per coefficient against the baseline
-(the fit on the observed networks): mean, standard deviation, 2.5 / 97.5 % quantiles, the mean's
-departure from the baseline, and the share of refits whose estimate keeps the baseline's sign.
+`rewiring_sensitivity` runs the whole batch: for every level and simulation one refit (`RewiredRefit`:
+rewire the networks with that refit's seed (tergm.rewire), rebuild the design columns that depend on
+the networks, refit the MPLE from the baseline estimate), then `aggregate` summarises the refits per
+level and coefficient against the baseline (the fit on the observed networks): mean, standard
+deviation, 2.5 / 97.5 % quantiles, the mean's departure from the baseline, and the share of refits
+whose estimate keeps the baseline's sign.
+
+Each refit's seed depends only on (seed, level index, simulation index) (`simulation_seeds`), so how
+the refits are mapped -- here in order, or by flows on Dask workers with checkpoints (`map_jobs`) --
+never changes the numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from dyadflow.tergm.design import build_design, design_with_networks, parse_model
+from dyadflow.tergm.rewire import rewire_networks
 
 COLUMNS = [
     "level", "term", "baseline", "mean", "sd", "q025", "q975", "mean_minus_baseline", "sign_kept", "refits", "failed",
@@ -66,3 +77,93 @@ def aggregate(
                 mean = sd = q025 = q975 = sign = float("nan")
             rows.append([float(level), name, base, mean, sd, q025, q975, mean - base, sign, int(ok.sum()), int((~ok).sum())])
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+class RewiredRefit:
+    """One sensitivity refit per call on a job (share, seed): rewire with the job's seed, recompute
+    what depends on the networks, fit from `start` (the baseline estimate: a few Newton steps from the
+    answer, the same start on every worker); NaNs if the rewired panel has no finite MPLE.
+
+    Picklable for Dask: it ships the panel as plain data (directedness, period names, the loaded
+    periods), since a Panel holds a cached loader (and, from a store, file handles). On each worker the
+    observed design it updates is built on first use and kept for the worker's later refits, and each
+    worker thread overwrites one working copy of it refit after refit (neither is serialised)."""
+
+    def __init__(self, panel, formula: str, mode: str, start):
+        self.directed = bool(panel.directed)
+        self.period_names = list(panel.period_names)
+        self.periods = [panel[t] for t in range(len(panel))]
+        self.formula, self.mode = formula, mode
+        self.start = np.asarray(start, dtype=np.float64)
+        self._observed = None
+        self._working = threading.local()  # per worker thread: the design the last refit overwrote
+
+    def __getstate__(self):
+        return {**self.__dict__, "_observed": None, "_working": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _working=threading.local())
+
+    def observed(self):
+        """(panel, model, design) of the observed networks."""
+        if self._observed is None:
+            from dyadflow.storage.panel import Panel
+
+            panel = Panel(directed=self.directed, period_names=self.period_names, load=self.periods.__getitem__)
+            model = parse_model(self.formula, panel, temporal=True)
+            self._observed = panel, model, build_design(model.formula, panel)
+        return self._observed
+
+    def __call__(self, job: tuple[float, int]) -> np.ndarray:
+        from dyadflow.tergm.estimate import EstimationError, mple
+
+        panel, model, observed = self.observed()
+        share, seed = job
+        networks = rewire_networks(
+            [panel[t].network for t in range(len(panel))],
+            share,
+            np.random.default_rng(int(seed)),
+            directed=panel.directed,
+            mode=self.mode,
+            nodes=[panel[t].nodes for t in range(len(panel))],
+        )
+        design = design_with_networks(model, observed, panel.with_networks(networks),
+                                      reuse=getattr(self._working, "design", None))
+        self._working.design = design
+        try:
+            return np.asarray(mple(design, start=self.start).coef, dtype=float)
+        except EstimationError:  # separation or collinearity in this rewired panel: counted as failed
+            return np.full(len(design.names), np.nan)
+
+
+def rewiring_jobs(seed: int, levels: Sequence[float], simulations: int) -> list[tuple[float, int]]:
+    """The refits of a batch, level-major: (share, seed) per level and simulation (`simulation_seeds`)."""
+    seeds = simulation_seeds(seed, levels, simulations)
+    return [(float(level), int(seeds[i, s])) for i, level in enumerate(levels) for s in range(simulations)]
+
+
+def rewiring_sensitivity(
+    formula: str,
+    panel,
+    baseline: pd.Series,
+    *,
+    levels: Sequence[float],
+    simulations: int,
+    seed: int,
+    mode: str = "period",
+    map_jobs: Callable[[Callable, list], list] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sensitivity table (`aggregate`) and the raw refit estimates (levels, simulations, p).
+
+    baseline: the estimates on the observed networks by term (a fit's `coef`); the refits start there.
+    map_jobs(fn, jobs) -> list: runs fn on each (share, seed) job and returns the results in order
+        (flows maps them on Dask with checkpoints); default: here, in order.
+    """
+    baseline = pd.Series(baseline, dtype=float)
+    names = list(baseline.index)
+    jobs = rewiring_jobs(seed, levels, simulations)
+    refit = RewiredRefit(panel, formula, mode, baseline.to_numpy())
+    results = [refit(job) for job in jobs] if map_jobs is None else list(map_jobs(refit, jobs))
+    estimates = np.asarray(results, dtype=float).reshape(len(levels), simulations, len(names))
+    table = aggregate(baseline, {level: estimates[i] for i, level in enumerate(levels)}, names)
+    return table, estimates

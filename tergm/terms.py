@@ -270,6 +270,7 @@ def _simple(name: str, kernel, directed: bool | None, summary: str):
 
 _simple("edges", degree.edges, None, "number of ties")
 _simple("mutual", degree.mutual, True, "number of reciprocated pairs")
+_simple("asymmetric", degree.asymmetric, True, "number of pairs tied one way only")
 _simple("twopath", degree.twopath, None, "number of two-paths")
 _simple("isolates", degree.isolates, None, "number of isolates")
 _simple("triangle", triadic.triangle, None, "number of triangles")

@@ -167,7 +167,7 @@ def test_resamples_are_validated():
 def test_fit_tables(replayed):
     model, design, fit = replayed
     assert isinstance(fit, Fit)
-    assert list(fit.coef) == design.names
+    assert list(fit.coef.index) == design.names
     frame = fit.to_frame()
     assert list(frame.index) == design.names
     assert {"Estimate", "2.5%", "97.5%", "Std.Err", "boot_mean"} <= set(frame.columns)
