@@ -45,16 +45,34 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def coefficient_table(fits: dict) -> pd.DataFrame:
-    """One row per (model, term), models in the given order, terms in formula order."""
+def coefficient_table(fits: dict, logits: dict | None = None) -> pd.DataFrame:
+    """One row per (model, term), models in the given order, terms in formula order. Plain logits
+    (`logits`: model name -> tergm.logit.LogitFit) add their cluster-robust and conventional
+    standard errors as `Std.Err.cluster`, `z.cluster`, `p.cluster`, `Std.Err.conventional`; the
+    other columns stay the bootstrap's, as for every model."""
     frames = []
     for name, fit in fits.items():
-        frame = fit.to_frame().reset_index()
+        frame = fit.to_frame()
+        if logits and name in logits:
+            frame = pd.concat([frame, logit_columns(logits[name])], axis=1)
+        frame = frame.reset_index()
         frame.insert(0, "model", name)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     known = [c for c in COEFFICIENT_COLUMNS if c in table.columns]
     return table[known + [c for c in table.columns if c not in known]]
+
+
+def logit_columns(logit) -> pd.DataFrame:
+    """A plain logit's conventional and (when clustered) cluster-robust SE, z and p, by term."""
+    conventional = np.sqrt(np.diag(logit.vcov_conventional.to_numpy()))
+    table = pd.DataFrame({"Std.Err.conventional": conventional}, index=logit.coef.index)
+    if logit.covariance_cluster is not None:
+        errors = logit.standard_errors()
+        table.insert(0, "Std.Err.cluster", errors["Std.Err"].to_numpy())
+        table.insert(1, "z.cluster", errors["z"].to_numpy())
+        table.insert(2, "p.cluster", errors["p"].to_numpy())
+    return table
 
 
 def union_terms(fits: dict) -> list[str]:
@@ -134,7 +152,7 @@ def write_report(spec, outcome, *, seeds: dict, period_hashes: dict[str, str]) -
     out = Path(outcome.output)
     out.mkdir(parents=True, exist_ok=True)
     fits, designs = outcome.fits, outcome.designs
-    coefficients = coefficient_table(fits)
+    coefficients = coefficient_table(fits, outcome.logits)
     _write_table(coefficients, out / "coefficients")
     regression_table(coefficients).to_csv(out / "regression_table.csv", index=False)
     replicates = replicate_table(fits, designs)
@@ -143,6 +161,8 @@ def write_report(spec, outcome, *, seeds: dict, period_hashes: dict[str, str]) -
     summary_parts = [f"Models side by side ({len(fits)})\n" + regression_table_text(coefficients, designs, fits)]
     for name, fit in fits.items():
         summary_parts.append(f"Model {name!r}\n{fit.summary()}")
+        if name in outcome.logits:
+            summary_parts.append(f"Model {name!r} as a plain logit\n{outcome.logits[name].summary()}")
     if outcome.sensitivity is not None:
         model = outcome.sensitivity_model
         names = list(fits[model].names)

@@ -61,6 +61,7 @@ from pathlib import Path
 
 from dyadflow.cluster import ClusterSpec, ClusterSpecError
 from dyadflow.storage.validation import check_keys
+from dyadflow.tergm.logit import CORRECTIONS
 from dyadflow.tergm.rewire import MODES
 
 
@@ -99,6 +100,12 @@ class ModelSpec:
     R: int = 100
     seed: int = 12345
     batch_size: int = 25
+    # Plain-logit models (no network terms) also report cluster-robust SEs (tergm.logit): what the
+    # clusters are ("dyad", "tail", "head", "period", a dyadic covariate's name; None: conventional
+    # SEs only) and the small-sample correction.
+    cluster: str | None = "dyad"
+    correction: str = "statsmodels"
+    cluster_given: bool = False  # the spec named `cluster`: an error for a model with network terms
 
     def model_key(self) -> str:
         """Identifies what a fit depends on besides the data (formula); stages hash it with the data hash."""
@@ -183,7 +190,7 @@ _TABLES = {
     "cluster": None,  # checked by ClusterSpec
     "output": {"directory"},
 }
-_MODEL_KEYS = {"formula", "estimate", "R", "seed", "batch_size"}
+_MODEL_KEYS = {"formula", "estimate", "R", "seed", "batch_size", "cluster", "correction"}
 
 
 def load_run_spec(path: str | Path, *, cluster_address: str | None = None) -> RunSpec:
@@ -304,6 +311,13 @@ def _models(table: Mapping, *, R: int, seed: int, batch_size: int) -> tuple[Mode
         estimate = model.get("estimate", "MPLE")
         if estimate not in ("MPLE", "MLE"):
             raise RunSpecError(f"{where} estimate = {estimate!r}: expected \"MPLE\" or \"MLE\"")
+        cluster = model.get("cluster", "dyad")
+        if not isinstance(cluster, str) or not cluster:
+            raise RunSpecError(f"{where} cluster = {cluster!r}: expected \"dyad\", \"tail\", \"head\", \"period\", "
+                               "a dyadic covariate's name, or \"none\"")
+        correction = model.get("correction", "statsmodels")
+        if correction not in CORRECTIONS:
+            raise RunSpecError(f"{where} correction = {correction!r}: expected one of {list(CORRECTIONS)}")
         models.append(ModelSpec(
             name=name,
             formula=formula,
@@ -311,6 +325,9 @@ def _models(table: Mapping, *, R: int, seed: int, batch_size: int) -> tuple[Mode
             R=_positive_int(model.get("R", R), f"{where} R", allow_zero=True),
             seed=_positive_int(model.get("seed", seed), f"{where} seed", allow_zero=True),
             batch_size=_positive_int(model.get("batch_size", batch_size), f"{where} batch_size"),
+            cluster=None if cluster == "none" else cluster,
+            correction=correction,
+            cluster_given="cluster" in model or "correction" in model,
         ))
     return tuple(models)
 

@@ -238,6 +238,32 @@ def bootstrap(
     return fit_design(design, R=R, seed=seed, map_batches=mapper, batch_size=batch_size, formula=formula)
 
 
+def plain_logits(models: Sequence, panel: Panel) -> set[str]:
+    """The names of the models without network terms (plain logits, reported with cluster-robust SEs
+    by tergm.logit). A model that names `cluster`/`correction` but has network terms is refused here,
+    before anything is fitted."""
+    from dyadflow.tergm.logit import network_terms
+
+    plain = set()
+    for model in models:
+        network = network_terms(parse_model(model.formula, panel, temporal=True))
+        if not network and model.estimate != "MLE":
+            plain.add(model.name)
+        elif model.cluster_given:
+            raise RunSpecError(f"[models.{model.name}] cluster/correction: cluster-robust standard errors are for "
+                               f"plain logits (no network terms), but this model has {network}"
+                               + (" and estimate = \"MLE\"" if model.estimate == "MLE" else ""))
+    return plain
+
+
+def logit_results(model, fit, panel: Panel):
+    """A plain logit's fit (MPLE and bootstrap replicates) with its conventional and cluster-robust
+    standard errors (tergm.logit.logit_from_fit)."""
+    from dyadflow.tergm.logit import logit_from_fit
+
+    return logit_from_fit(fit, panel, cluster=model.cluster, correction=model.correction)
+
+
 def design_key(design: Design) -> str:
     """A content key of a design (names, rows, period layout): what cached results depend on."""
     return content_key("design", list(design.names), design.X, design.y, design.offsets)

@@ -43,6 +43,7 @@ class RunOutcome:
     sensitivity_model: str | None = None  # the model rewired and refitted
     gof_model: str | None = None  # the model whose fit was simulated
     validation: object | None = None  # tergm.prediction.ValidationResult
+    logits: dict[str, object] = field(default_factory=dict)  # plain-logit models -> tergm.logit.LogitFit
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -194,6 +195,7 @@ def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = T
     lap("changestats")
     timings["changestats_periods_computed"] = len(built.computed)
     timings["changestats_periods_reused"] = len(built.reused)
+    plain_logits = stages.plain_logits(spec.models, panel)
     fits = {model.name: fit_task(model, built.designs[model.name]) for model in spec.models}
     outcome = RunOutcome(output, fits, data_hash, designs=built.designs, timings=timings)
     lap("fit")
@@ -225,6 +227,9 @@ def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = T
                 gof_task(client, spec, outcome.fits[outcome.gof_model], panel, data_hash,
                          Checkpoints(checkpoints / "gof"))
                 lap("gof")
+    for model in spec.models:  # the fit with its bootstrap, plus conventional and cluster-robust SEs
+        if model.name in plain_logits:
+            outcome.logits[model.name] = stages.logit_results(model, outcome.fits[model.name], panel)
     if run_validation:
         outcome.validation = prediction_task(spec, panel)
         lap("prediction")

@@ -40,7 +40,7 @@ change statistics, so nothing is computed twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -79,6 +79,7 @@ class LogitFit(ModelResults):
     formula: str | None = None
     replicates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False, compare=False)
     resamples: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64), repr=False, compare=False)
+    replicate_converged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False, compare=False)
     seed: int | None = None
 
     @property
@@ -161,13 +162,18 @@ class LogitFit(ModelResults):
 # ------------------------------------------------------------------------------------------- fitting
 
 
+def network_terms(model: Model) -> list[str]:
+    """The model's network terms (every structural term but `edges`, the intercept)."""
+    from dyadflow.kernels.degree import edges
+
+    return [name for term in model.terms if isinstance(term, StructuralTerm) and term.kernel is not edges
+            for name in term.names]
+
+
 def check_plain_logit(model: Model) -> None:
     """Refuse network terms: their change statistics depend on the other ties, so the dyads are not
     independent and the logit's likelihood is only a pseudolikelihood (fit those with btergm)."""
-    from dyadflow.kernels.degree import edges
-
-    network = [name for term in model.terms if isinstance(term, StructuralTerm) and term.kernel is not edges
-               for name in term.names]
+    network = network_terms(model)
     if network:
         raise LogitError(
             f"formula: a plain logit takes no network terms, but the model has {network}; "
@@ -206,12 +212,13 @@ def logit(formula: str, panel, *, cluster: str | Sequence | np.ndarray | None = 
     estimate = mple(design)
     replicates = np.zeros((0, len(design.names)))
     drawn = np.zeros((0, design.n_periods), np.int64)
+    converged = np.zeros(0, bool)
     if R or resamples is not None:
         from dyadflow.tergm.api import fit_design
 
         boot = fit_design(design, R=R, seed=seed, resamples=resamples, map_batches=map_batches,
                           batch_size=batch_size, formula=formula)
-        replicates, drawn = boot.replicates, boot.resamples
+        replicates, drawn, converged = boot.replicates, boot.resamples, boot.replicate_converged
     conventional = np.linalg.inv(estimate.information)
     robust, groups = (None, None) if labels is None else cluster_covariance(
         design, estimate.coef, conventional, labels, correction)
@@ -219,7 +226,19 @@ def logit(formula: str, panel, *, cluster: str | Sequence | np.ndarray | None = 
                     covariance_conventional=conventional, covariance_cluster=robust, cluster=described,
                     n_clusters=groups, correction=correction, nobs=int(design.X.shape[0]),
                     n_periods=design.n_periods, loglik=float(estimate.loglik), formula=formula,
-                    replicates=replicates, resamples=drawn, seed=seed if (R and resamples is None) else None)
+                    replicates=replicates, resamples=drawn, replicate_converged=converged,
+                    seed=seed if (R and resamples is None) else None)
+
+
+def logit_from_fit(fit, panel, *, cluster: str | Sequence | np.ndarray | None = "dyad",
+                   correction: str = "statsmodels") -> LogitFit:
+    """The plain logit of an MPLE fit (tergm.Fit) of a formula without network terms: its design and
+    period-bootstrap replicates as they are, plus conventional and cluster-robust standard errors (the
+    flows fit and bootstrap every model alike, then report plain logits through this)."""
+    result = logit(fit.formula, panel, design=fit.design_matrix, cluster=cluster, correction=correction,
+                   temporal=fit.temporal)
+    return replace(result, replicates=fit.replicates, resamples=fit.resamples,
+                   replicate_converged=fit.replicate_converged, seed=fit.seed)
 
 
 def cluster_covariance(design: Design, coef: np.ndarray, bread: np.ndarray, labels: np.ndarray,
