@@ -1,9 +1,12 @@
-"""One entry point for every structural change statistic: `change(code, ...)` routes a kernel code to
-its kernel, so the MPLE design builder, summary statistics and the MCMC sampler (kernels/sampler.py)
-call kernels the same way and numba can cache everything (jitted functions passed as arguments defeat numba's cache).
+"""Entry points for every structural change statistic, by kernel code: `change(code, ...)` routes a code
+to its per-dyad kernel (summary statistics and the MCMC sampler, kernels/sampler.py, call kernels
+this way); `dyad_change_matrix` fills the MPLE design with each code's own parallel driver, which
+runs the kernel's per-tail pass or its per-dyad kernel. Routing is by integer code, fixed at compile
+time, so numba can cache everything (jitted functions passed as arguments defeat numba's cache).
 
-Codes and the if/elif chains over them are generated from the kernel registry (kernels/registry.py)
-into kernels/_generated.py, rewritten here on import whenever the registry has changed. Adding a term:
+Codes, the `change` chain and the per-code drivers are generated from the kernel registry
+(kernels/registry.py) into kernels/_generated.py, rewritten here on import whenever the registry has
+changed. Adding a term:
 write its kernel with an @kernel registration in a family module, and register the term (arguments,
 coefficient names) in tergm/terms.py.
 """
@@ -16,10 +19,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from numba import njit, prange
 
 from dyadflow.kernels import registry
-from dyadflow.kernels.cache import stamp_with_kernel_sources
+from dyadflow.kernels.cache import needs_compiling, stamp_with_kernel_sources
+from dyadflow.kernels.network import network_state_dispatchers
 
 _GENERATED = Path(__file__).with_name("_generated.py")
 
@@ -52,52 +55,45 @@ _generated = importlib.import_module("dyadflow.kernels._generated")
 # present -- ergm's change statistic, for the MPLE design, summary statistics and an MCMC sampler.
 change = _generated.change
 CODES: dict[str, int] = dict(_generated.CODES)
-_tail_rows_of_code = _generated.tail_rows
+# Per code, the parallel driver that adds the kernel's change statistics of every dyad into one
+# column block of the design: compiled (or loaded from numba's cache) the first time a formula uses it.
+_COLUMNS = _generated.COLUMNS
 
 
-@njit(cache=True)
-def _tail_rows(codes, par_offsets, params, col_offsets, net, i, out):
-    """Rows of every dyad with tail i: heads j != i (directed) or j > i (undirected), ascending."""
-    n = net.adj.shape[0]
-    if net.directed:
-        r = i * (n - 1)
-        first = 0
-    else:
-        r = i * n - i * (i + 1) // 2
-        first = i + 1
-    rows = out[r : r + n - first - (1 if first <= i else 0)]
-    # Terms write disjoint columns, so they fill the rows one term at a time: one call per tail and
-    # term (a per-tail pass where the kernel registers one, else its per-dyad kernel in a loop).
-    for t in range(codes.shape[0]):
-        _tail_rows_of_code(codes[t], net, i, params[par_offsets[t] : par_offsets[t + 1]], rows, col_offsets[t])
-
-
-@njit(parallel=True, cache=True)
-def dyad_change_matrix(codes, par_offsets, params, col_offsets, net):
+def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarray:
     """Change statistics of several terms for every dyad of `net`, one row per dyad.
 
     Rows are in ergm's order: tail-major over i != j (directed) or i < j (undirected).
     Term t has code codes[t], parameters params[par_offsets[t]:par_offsets[t+1]] and writes
-    columns col_offsets[t]:col_offsets[t+1].
+    columns col_offsets[t]:col_offsets[t+1]. Terms write disjoint columns, so each fills its own
+    columns on its own (one parallel pass over the tails per term); every value is the kernel's,
+    whatever the other terms.
     """
+    codes = np.asarray(codes, dtype=np.int64)
+    par_offsets = np.asarray(par_offsets, dtype=np.int64)
+    col_offsets = np.asarray(col_offsets, dtype=np.int64)
+    # One array type for every call (C-contiguous float64, writable): one compilation per driver.
+    params = np.array(params, dtype=np.float64, order="C", copy=True)
     n = net.adj.shape[0]
     m = n * (n - 1) if net.directed else n * (n - 1) // 2
-    out = np.zeros((m, col_offsets[-1]))
-    if net.directed:
-        for i in prange(n):
-            _tail_rows(codes, par_offsets, params, col_offsets, net, i, out)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            _tail_rows(codes, par_offsets, params, col_offsets, net, task, out)
-            if n - 1 - task != task:
-                _tail_rows(codes, par_offsets, params, col_offsets, net, n - 1 - task, out)
+    out = np.zeros((m, int(col_offsets[-1])))
+    for t, code in enumerate(codes.tolist()):
+        if not 0 <= code < len(_COLUMNS):
+            raise ValueError(f"unknown change-statistic code {code}")
+        _COLUMNS[code](net, params[par_offsets[t] : par_offsets[t + 1]], out, int(col_offsets[t]))
     return out
 
 
+def design_needs_compiling(codes) -> bool:
+    """Whether the first design of these kernel codes (dyad_change_matrix and the network state it
+    reads) will compile numba code rather than load it from the disk cache: minutes on a first run,
+    which a progress display should say."""
+    dispatchers = network_state_dispatchers() + [_COLUMNS[code] for code in sorted(set(np.asarray(codes).tolist()))]
+    return needs_compiling(*dispatchers)
+
+
 # All of these compile the kernels of every family into themselves: their disk cache must follow those files.
-stamp_with_kernel_sources(change, _tail_rows_of_code, _tail_rows, dyad_change_matrix)
+stamp_with_kernel_sources(change, _generated.tail_slice, *_generated.ROWS, *_COLUMNS)
 
 
 def dyad_index(n: int, directed: bool) -> np.ndarray:

@@ -10,11 +10,12 @@ not apply to `par`, and the per-dyad kernel is used) and the term's value on the
 (g(empty), from which summary statistics add the change statistics of the ties one at a time).
 
 numba can only cache functions whose callees are fixed at compile time (jitted functions passed as
-arguments defeat its disk cache), so dispatching needs an integer code per kernel and an if/elif
-chain over the codes. Both are generated from this registry: codes are the kernels' positions in
-name order, and `dispatch_source()` writes the chain as Python source, which kernels/dispatch.py
-keeps in kernels/_generated.py (rewritten on import whenever the registry changes) and imports from
-there -- a real file, so numba's disk cache works as for hand-written code.
+arguments defeat its disk cache), so dispatching needs an integer code per kernel: an if/elif chain
+over the codes for per-dyad calls (the sampler's), and per code its own MPLE design driver, so that a
+design compiles the kernels of its formula only. Both are generated from this registry: codes are the
+kernels' positions in name order, and `dispatch_source()` writes them as Python source, which
+kernels/dispatch.py keeps in kernels/_generated.py (rewritten on import whenever the registry
+changes) and imports from there -- a real file, so numba's disk cache works as for hand-written code.
 """
 
 from __future__ import annotations
@@ -104,7 +105,14 @@ def empty_values(codes_: np.ndarray, par_offsets: np.ndarray, params: np.ndarray
 
 
 def dispatch_source() -> str:
-    """Source of kernels/_generated.py: `change` and `tail_rows`, an if/elif chain over every code."""
+    """Source of kernels/_generated.py: `change`, an if/elif chain over every code (what the MCMC
+    sampler and summary statistics call per dyad), and per kernel its own MPLE design driver
+    `columns_<code>` (every dyad of a network, parallel over tails), listed in `COLUMNS`.
+
+    One driver per kernel, not one chain over all codes: numba compiles every callee a function
+    can reach, so a chain compiled all 24 kernels (and re-optimised all of them once per level of
+    the call tree) before the first design row of any formula; a driver compiles its own kernel
+    alone, the first time a formula uses it, and each is cached on its own."""
     table = entries()
     modules = sorted({entry.module for entry in table})
     lines = [
@@ -113,7 +121,8 @@ def dispatch_source() -> str:
         "kernels/dispatch.py rewrites this file on import whenever the registry changes.",
         '"""',
         "",
-        "from numba import njit",
+        "import numpy as np",
+        "from numba import njit, prange",
         "",
     ]
     alias = {module: f"_m{k}" for k, module in enumerate(modules)}
@@ -143,24 +152,58 @@ def dispatch_source() -> str:
         "",
         "",
         "@njit(cache=True)",
-        "def tail_rows(code, net, i, par, rows, col):",
-        '    """Rows of every dyad with tail i (heads j != i directed, j > i undirected, ascending): the',
-        '    kernel\'s per-tail pass where it has one and it applies, else the per-dyad kernel."""',
-        "    n = net.adj.shape[0]",
-        "    first = 0 if net.directed else i + 1",
+        "def tail_slice(out, n, directed, i):",
+        '    """The rows of tail i in a design of every dyad (ergm\'s order: tail-major over heads j != i',
+        '    directed, j > i undirected)."""',
+        "    if directed:",
+        "        return out[i * (n - 1) : (i + 1) * (n - 1)]",
+        "    first = i * n - i * (i + 1) // 2",
+        "    return out[first : first + n - 1 - i]",
     ]
     for number, entry in enumerate(table):
-        keyword = "if" if number == 0 else "elif"
-        lines.append(f"    {keyword} code == {number}:")
-        indent = "        "
-        if entry.tail is not None:
-            lines += [f"        if _tail_{number}(net, i, par, rows, col):", "            return"]
         lines += [
-            f"{indent}k = 0",
-            f"{indent}for j in range(first, n):",
-            f"{indent}    if j != i:",
-            f"{indent}        _change_{number}(net, i, j, par, rows[k], col)",
-            f"{indent}        k += 1",
+            "",
+            "",
+            "@njit(cache=True)",
+            f"def rows_{number}(net, i, par, rows, col):",
+            f'    """{entry.name}: rows of every dyad with tail i (heads j != i directed, j > i undirected,',
+            "    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel.\"\"\"",
         ]
-    lines += ["    else:", '        raise ValueError("unknown change-statistic code")', ""]
+        if entry.tail is not None:
+            lines += [f"    if _tail_{number}(net, i, par, rows, col):", "        return"]
+        lines += [
+            "    n = net.adj.shape[0]",
+            "    first = 0 if net.directed else i + 1",
+            "    k = 0",
+            "    for j in range(first, n):",
+            "        if j != i:",
+            f"            _change_{number}(net, i, j, par, rows[k], col)",
+            "            k += 1",
+            "",
+            "",
+            "@njit(parallel=True, cache=True)",
+            f"def columns_{number}(net, par, out, col):",
+            f'    """{entry.name}: add its change statistics of every dyad of `net` into out[:, col:...]."""',
+            "    n = net.adj.shape[0]",
+            "    if net.directed:",
+            "        for task in prange(n):",
+            "            i = np.int64(task)  # one integer type for every call below: one compilation",
+            f"            rows_{number}(net, i, par, tail_slice(out, n, net.directed, i), col)",
+            "    else:",
+            "        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1",
+            "        # rows, so numba's static split of the tasks over threads stays balanced.",
+            "        for task in prange((n + 1) // 2):",
+            "            i = np.int64(task)",
+            f"            rows_{number}(net, i, par, tail_slice(out, n, net.directed, i), col)",
+            "            if n - 1 - i != i:",
+            f"                rows_{number}(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)",
+        ]
+    lines += [
+        "",
+        "",
+        "# The design driver of each code, by code.",
+        "COLUMNS = (" + "".join(f"columns_{number}, " for number in range(len(table))) + ")",
+        "ROWS = (" + "".join(f"rows_{number}, " for number in range(len(table))) + ")",
+        "",
+    ]
     return "\n".join(lines)

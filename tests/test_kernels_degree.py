@@ -370,7 +370,9 @@ def test_dispatch_cache_follows_every_kernel_module():
     from dyadflow.kernels import dispatch
     from dyadflow.kernels.cache import kernel_sources_stamp
 
-    for dispatcher in (dispatch.change, dispatch._tail_rows, dispatch.dyad_change_matrix):
+    from dyadflow.kernels import _generated
+
+    for dispatcher in (dispatch.change, _generated.tail_slice, *_generated.ROWS, *_generated.COLUMNS):
         stamp = dispatcher._cache._cache_file._source_stamp
         assert stamp[1] == kernel_sources_stamp()
     assert any(name == "degree.py" for name, _, _ in kernel_sources_stamp())
