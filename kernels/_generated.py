@@ -3,8 +3,7 @@
 kernels/dispatch.py rewrites this file on import whenever the registry changes.
 """
 
-import numpy as np
-from numba import njit, prange
+from numba import njit
 
 import dyadflow.kernels.degree as _m0
 import dyadflow.kernels.triadic as _m1
@@ -100,16 +99,6 @@ def change(code, net, i, j, par, out, col):
 
 
 @njit(cache=True)
-def tail_slice(out, n, directed, i):
-    """The rows of tail i in a design of every dyad (ergm's order: tail-major over heads j != i
-    directed, j > i undirected)."""
-    if directed:
-        return out[i * (n - 1) : (i + 1) * (n - 1)]
-    first = i * n - i * (i + 1) // 2
-    return out[first : first + n - 1 - i]
-
-
-@njit(cache=True)
 def rows_0(net, i, par, rows, col):
     """ctriple: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
@@ -120,24 +109,6 @@ def rows_0(net, i, par, rows, col):
         if j != i:
             _change_0(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_0(net, par, out, col):
-    """ctriple: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_0(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_0(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_0(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -153,24 +124,6 @@ def rows_1(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_1(net, par, out, col):
-    """cyclicalties: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_1(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_1(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_1(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_2(net, i, par, rows, col):
     """degree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -184,24 +137,6 @@ def rows_2(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_2(net, par, out, col):
-    """degree: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_2(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_2(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_2(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_3(net, i, par, rows, col):
     """dsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -213,24 +148,6 @@ def rows_3(net, i, par, rows, col):
         if j != i:
             _change_3(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_3(net, par, out, col):
-    """dsp: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_3(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_3(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_3(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -248,24 +165,6 @@ def rows_4(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_4(net, par, out, col):
-    """edges: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_4(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_4(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_4(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_5(net, i, par, rows, col):
     """esp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -279,24 +178,6 @@ def rows_5(net, i, par, rows, col):
         if j != i:
             _change_5(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_5(net, par, out, col):
-    """esp: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_5(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_5(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_5(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -314,24 +195,6 @@ def rows_6(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_6(net, par, out, col):
-    """gwdegree: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_6(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_6(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_6(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_7(net, i, par, rows, col):
     """gwdsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -343,24 +206,6 @@ def rows_7(net, i, par, rows, col):
         if j != i:
             _change_7(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_7(net, par, out, col):
-    """gwdsp: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_7(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_7(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_7(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -378,24 +223,6 @@ def rows_8(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_8(net, par, out, col):
-    """gwesp: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_8(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_8(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_8(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_9(net, i, par, rows, col):
     """gwidegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -411,24 +238,6 @@ def rows_9(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_9(net, par, out, col):
-    """gwidegree: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_9(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_9(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_9(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_10(net, i, par, rows, col):
     """gwnsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -440,24 +249,6 @@ def rows_10(net, i, par, rows, col):
         if j != i:
             _change_10(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_10(net, par, out, col):
-    """gwnsp: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_10(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_10(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_10(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -475,24 +266,6 @@ def rows_11(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_11(net, par, out, col):
-    """gwodegree: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_11(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_11(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_11(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_12(net, i, par, rows, col):
     """idegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -504,24 +277,6 @@ def rows_12(net, i, par, rows, col):
         if j != i:
             _change_12(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_12(net, par, out, col):
-    """idegree: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_12(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_12(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_12(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -537,24 +292,6 @@ def rows_13(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_13(net, par, out, col):
-    """isolates: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_13(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_13(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_13(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_14(net, i, par, rows, col):
     """istar: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -566,24 +303,6 @@ def rows_14(net, i, par, rows, col):
         if j != i:
             _change_14(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_14(net, par, out, col):
-    """istar: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_14(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_14(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_14(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -599,24 +318,6 @@ def rows_15(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_15(net, par, out, col):
-    """kstar: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_15(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_15(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_15(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_16(net, i, par, rows, col):
     """mutual: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -628,24 +329,6 @@ def rows_16(net, i, par, rows, col):
         if j != i:
             _change_16(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_16(net, par, out, col):
-    """mutual: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_16(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_16(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_16(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -661,24 +344,6 @@ def rows_17(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_17(net, par, out, col):
-    """nsp: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_17(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_17(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_17(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_18(net, i, par, rows, col):
     """odegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -690,24 +355,6 @@ def rows_18(net, i, par, rows, col):
         if j != i:
             _change_18(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_18(net, par, out, col):
-    """odegree: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_18(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_18(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_18(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -723,24 +370,6 @@ def rows_19(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_19(net, par, out, col):
-    """ostar: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_19(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_19(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_19(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_20(net, i, par, rows, col):
     """transitiveties: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -752,24 +381,6 @@ def rows_20(net, i, par, rows, col):
         if j != i:
             _change_20(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_20(net, par, out, col):
-    """transitiveties: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_20(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_20(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_20(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -785,24 +396,6 @@ def rows_21(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_21(net, par, out, col):
-    """triangle: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_21(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_21(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_21(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
 @njit(cache=True)
 def rows_22(net, i, par, rows, col):
     """ttriple: rows of every dyad with tail i (heads j != i directed, j > i undirected,
@@ -814,24 +407,6 @@ def rows_22(net, i, par, rows, col):
         if j != i:
             _change_22(net, i, j, par, rows[k], col)
             k += 1
-
-
-@njit(parallel=True, cache=True)
-def columns_22(net, par, out, col):
-    """ttriple: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_22(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_22(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_22(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
 
 
 @njit(cache=True)
@@ -847,24 +422,5 @@ def rows_23(net, i, par, rows, col):
             k += 1
 
 
-@njit(parallel=True, cache=True)
-def columns_23(net, par, out, col):
-    """twopath: add its change statistics of every dyad of `net` into out[:, col:...]."""
-    n = net.adj.shape[0]
-    if net.directed:
-        for task in prange(n):
-            i = np.int64(task)  # one integer type for every call below: one compilation
-            rows_23(net, i, par, tail_slice(out, n, net.directed, i), col)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            i = np.int64(task)
-            rows_23(net, i, par, tail_slice(out, n, net.directed, i), col)
-            if n - 1 - i != i:
-                rows_23(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)
-
-
-# The design driver of each code, by code.
-COLUMNS = (columns_0, columns_1, columns_2, columns_3, columns_4, columns_5, columns_6, columns_7, columns_8, columns_9, columns_10, columns_11, columns_12, columns_13, columns_14, columns_15, columns_16, columns_17, columns_18, columns_19, columns_20, columns_21, columns_22, columns_23, )
+# Every dyad of one tail, by code (what a design driver, design_source(), calls).
 ROWS = (rows_0, rows_1, rows_2, rows_3, rows_4, rows_5, rows_6, rows_7, rows_8, rows_9, rows_10, rows_11, rows_12, rows_13, rows_14, rows_15, rows_16, rows_17, rows_18, rows_19, rows_20, rows_21, rows_22, rows_23, )

@@ -14,7 +14,9 @@ coefficient names) in tergm/terms.py.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,9 +57,52 @@ _generated = importlib.import_module("dyadflow.kernels._generated")
 # present -- ergm's change statistic, for the MPLE design, summary statistics and an MCMC sampler.
 change = _generated.change
 CODES: dict[str, int] = dict(_generated.CODES)
-# Per code, the parallel driver that adds the kernel's change statistics of every dyad into one
-# column block of the design: compiled (or loaded from numba's cache) the first time a formula uses it.
-_COLUMNS = _generated.COLUMNS
+_ROWS = _generated.ROWS
+
+# Design drivers (registry.design_source), one per set of kernel codes, generated into files of their
+# own -- numba caches functions of real files only -- in a cache folder next to this module (ignored
+# by git, never part of the kernel sources' stamp or digest), or a temporary folder where that is
+# not writable (an installed package).
+_DESIGNS_DIR = Path(__file__).with_name("__pycache__") / "designs"
+_design_drivers: dict[tuple[int, ...], object] = {}
+
+
+def _write_if_changed(path: Path, source: str) -> None:
+    try:
+        if path.read_text(encoding="utf-8") == source:
+            return
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(source)
+    os.replace(temporary, path)  # atomic: processes importing at once never read a half-written file
+
+
+def _design_driver(codes: tuple[int, ...]):
+    """The design driver of these kernel codes (generated, written and imported on first use)."""
+    key = tuple(sorted(set(codes)))
+    driver = _design_drivers.get(key)
+    if driver is not None:
+        return driver
+    source = registry.design_source(key)
+    name = "design_" + "_".join(str(code) for code in key) if key else "design_none"
+    for folder in (_DESIGNS_DIR, Path(tempfile.gettempdir()) / f"dyadflow-designs-{os.getuid()}"):
+        try:
+            _write_if_changed(folder / f"{name}.py", source)
+            break
+        except OSError as error:
+            failure = error
+    else:
+        raise ImportError(f"cannot write the design driver {name}.py ({failure})")
+    spec = importlib.util.spec_from_file_location(f"dyadflow.kernels._designs.{name}", folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    stamp_with_kernel_sources(module.design, module.tail_rows)  # it compiles the kernels into itself
+    _design_drivers[key] = module.design
+    return module.design
 
 
 def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarray:
@@ -65,35 +110,32 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarr
 
     Rows are in ergm's order: tail-major over i != j (directed) or i < j (undirected).
     Term t has code codes[t], parameters params[par_offsets[t]:par_offsets[t+1]] and writes
-    columns col_offsets[t]:col_offsets[t+1]. Terms write disjoint columns, so each fills its own
-    columns on its own (one parallel pass over the tails per term); every value is the kernel's,
-    whatever the other terms.
+    columns col_offsets[t]:col_offsets[t+1]. Runs the design driver of exactly these codes, which
+    compiles (once, then numba's disk cache) only their kernels.
     """
     codes = np.asarray(codes, dtype=np.int64)
-    par_offsets = np.asarray(par_offsets, dtype=np.int64)
-    col_offsets = np.asarray(col_offsets, dtype=np.int64)
-    # One array type for every call (C-contiguous float64, writable): one compilation per driver.
-    params = np.array(params, dtype=np.float64, order="C", copy=True)
-    n = net.adj.shape[0]
-    m = n * (n - 1) if net.directed else n * (n - 1) // 2
-    out = np.zeros((m, int(col_offsets[-1])))
-    for t, code in enumerate(codes.tolist()):
-        if not 0 <= code < len(_COLUMNS):
-            raise ValueError(f"unknown change-statistic code {code}")
-        _COLUMNS[code](net, params[par_offsets[t] : par_offsets[t + 1]], out, int(col_offsets[t]))
-    return out
+    if codes.size and not ((codes >= 0) & (codes < len(_ROWS))).all():
+        raise ValueError(f"unknown change-statistic code in {codes.tolist()}")
+    # One array type for every call (C-contiguous, writable): one compilation per driver.
+    return _design_driver(tuple(codes.tolist()))(
+        np.array(codes, order="C"),
+        np.array(par_offsets, dtype=np.int64, order="C"),
+        np.array(params, dtype=np.float64, order="C"),
+        np.array(col_offsets, dtype=np.int64, order="C"),
+        net,
+    )
 
 
 def design_needs_compiling(codes) -> bool:
     """Whether the first design of these kernel codes (dyad_change_matrix and the network state it
     reads) will compile numba code rather than load it from the disk cache: minutes on a first run,
     which a progress display should say."""
-    dispatchers = network_state_dispatchers() + [_COLUMNS[code] for code in sorted(set(np.asarray(codes).tolist()))]
-    return needs_compiling(*dispatchers)
+    driver = _design_driver(tuple(np.asarray(codes, dtype=np.int64).tolist()))
+    return needs_compiling(*network_state_dispatchers(), driver)
 
 
-# All of these compile the kernels of every family into themselves: their disk cache must follow those files.
-stamp_with_kernel_sources(change, _generated.tail_slice, *_generated.ROWS, *_COLUMNS)
+# These compile the kernels of every family into themselves: their disk cache must follow those files.
+stamp_with_kernel_sources(change, *_ROWS)
 
 
 def dyad_index(n: int, directed: bool) -> np.ndarray:

@@ -106,13 +106,8 @@ def empty_values(codes_: np.ndarray, par_offsets: np.ndarray, params: np.ndarray
 
 def dispatch_source() -> str:
     """Source of kernels/_generated.py: `change`, an if/elif chain over every code (what the MCMC
-    sampler and summary statistics call per dyad), and per kernel its own MPLE design driver
-    `columns_<code>` (every dyad of a network, parallel over tails), listed in `COLUMNS`.
-
-    One driver per kernel, not one chain over all codes: numba compiles every callee a function
-    can reach, so a chain compiled all 24 kernels (and re-optimised all of them once per level of
-    the call tree) before the first design row of any formula; a driver compiles its own kernel
-    alone, the first time a formula uses it, and each is cached on its own."""
+    sampler and summary statistics call per dyad), and per kernel `rows_<code>`, its rows of every
+    dyad of one tail (the MPLE design's unit of work, listed in `ROWS`; design_source() drives them)."""
     table = entries()
     modules = sorted({entry.module for entry in table})
     lines = [
@@ -121,8 +116,7 @@ def dispatch_source() -> str:
         "kernels/dispatch.py rewrites this file on import whenever the registry changes.",
         '"""',
         "",
-        "import numpy as np",
-        "from numba import njit, prange",
+        "from numba import njit",
         "",
     ]
     alias = {module: f"_m{k}" for k, module in enumerate(modules)}
@@ -149,16 +143,6 @@ def dispatch_source() -> str:
     lines += [
         "    else:",
         '        raise ValueError("unknown change-statistic code")',
-        "",
-        "",
-        "@njit(cache=True)",
-        "def tail_slice(out, n, directed, i):",
-        '    """The rows of tail i in a design of every dyad (ergm\'s order: tail-major over heads j != i',
-        '    directed, j > i undirected)."""',
-        "    if directed:",
-        "        return out[i * (n - 1) : (i + 1) * (n - 1)]",
-        "    first = i * n - i * (i + 1) // 2",
-        "    return out[first : first + n - 1 - i]",
     ]
     for number, entry in enumerate(table):
         lines += [
@@ -179,31 +163,83 @@ def dispatch_source() -> str:
             "        if j != i:",
             f"            _change_{number}(net, i, j, par, rows[k], col)",
             "            k += 1",
-            "",
-            "",
-            "@njit(parallel=True, cache=True)",
-            f"def columns_{number}(net, par, out, col):",
-            f'    """{entry.name}: add its change statistics of every dyad of `net` into out[:, col:...]."""',
-            "    n = net.adj.shape[0]",
-            "    if net.directed:",
-            "        for task in prange(n):",
-            "            i = np.int64(task)  # one integer type for every call below: one compilation",
-            f"            rows_{number}(net, i, par, tail_slice(out, n, net.directed, i), col)",
-            "    else:",
-            "        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1",
-            "        # rows, so numba's static split of the tasks over threads stays balanced.",
-            "        for task in prange((n + 1) // 2):",
-            "            i = np.int64(task)",
-            f"            rows_{number}(net, i, par, tail_slice(out, n, net.directed, i), col)",
-            "            if n - 1 - i != i:",
-            f"                rows_{number}(net, n - 1 - i, par, tail_slice(out, n, net.directed, n - 1 - i), col)",
         ]
     lines += [
         "",
         "",
-        "# The design driver of each code, by code.",
-        "COLUMNS = (" + "".join(f"columns_{number}, " for number in range(len(table))) + ")",
+        "# Every dyad of one tail, by code (what a design driver, design_source(), calls).",
         "ROWS = (" + "".join(f"rows_{number}, " for number in range(len(table))) + ")",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def design_source(codes) -> str:
+    """Source of the MPLE design driver of one set of kernel codes: `design(codes, par_offsets, params,
+    col_offsets, net)`, parallel over tails, each tail's rows filled term by term through an if/elif
+    chain over these codes only (kernels/dispatch.py writes it to a file of its own and imports it).
+
+    Per set of codes, not one chain over every code: numba compiles every callee a function can
+    reach, so a chain over all 24 kernels compiled them all (and re-optimised them once per level of
+    the call tree) before the first row of any formula; this compiles the formula's kernels only.
+    One parallel pass per network (not one per term) keeps each tail's rows in cache while every
+    term fills them, as the all-codes chain did."""
+    codes = sorted({int(code) for code in codes})
+    known = len(entries())
+    if any(not 0 <= code < known for code in codes):
+        raise ValueError(f"unknown change-statistic code in {codes}")
+    lines = [
+        f'"""GENERATED by dyadflow.kernels.registry.design_source({codes}): do not edit."""',
+        "",
+        "import numpy as np",
+        "from numba import njit, prange",
+        "",
+        "from dyadflow.kernels._generated import " + ", ".join(f"rows_{code}" for code in codes),
+        "",
+        "",
+        "@njit(cache=True)",
+        "def tail_rows(codes, par_offsets, params, col_offsets, net, i, out):",
+        '    """Rows of every dyad with tail i: heads j != i (directed) or j > i (undirected), ascending."""',
+        "    n = net.adj.shape[0]",
+        "    if net.directed:",
+        "        r = i * (n - 1)",
+        "        rows = out[r : r + n - 1]",
+        "    else:",
+        "        r = i * n - i * (i + 1) // 2",
+        "        rows = out[r : r + n - 1 - i]",
+        "    # Terms write disjoint columns, so they fill the rows one term at a time.",
+        "    for t in range(codes.shape[0]):",
+        "        code = codes[t]",
+        "        par = params[par_offsets[t] : par_offsets[t + 1]]",
+    ]
+    for k, code in enumerate(codes):
+        lines += [f"        {'if' if k == 0 else 'elif'} code == {code}:",
+                  f"            rows_{code}(net, i, par, rows, col_offsets[t])"]
+    lines += [
+        "        else:",
+        '            raise ValueError("change-statistic code not compiled into this design driver")',
+        "",
+        "",
+        "@njit(parallel=True, cache=True)",
+        "def design(codes, par_offsets, params, col_offsets, net):",
+        '    """Change statistics of the terms for every dyad of `net`, one row per dyad (see',
+        '    kernels.dispatch.dyad_change_matrix)."""',
+        "    n = net.adj.shape[0]",
+        "    m = n * (n - 1) if net.directed else n * (n - 1) // 2",
+        "    out = np.zeros((m, col_offsets[-1]))",
+        "    if net.directed:",
+        "        for task in prange(n):",
+        "            i = np.int64(task)  # one integer type for every call below: one compilation",
+        "            tail_rows(codes, par_offsets, params, col_offsets, net, i, out)",
+        "    else:",
+        "        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1",
+        "        # rows, so numba's static split of the tasks over threads stays balanced.",
+        "        for task in prange((n + 1) // 2):",
+        "            i = np.int64(task)",
+        "            tail_rows(codes, par_offsets, params, col_offsets, net, i, out)",
+        "            if n - 1 - i != i:",
+        "                tail_rows(codes, par_offsets, params, col_offsets, net, n - 1 - i, out)",
+        "    return out",
         "",
     ]
     return "\n".join(lines)
