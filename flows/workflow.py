@@ -75,10 +75,23 @@ def ingest_task(spec: RunSpec):
     return report, panel, manifest
 
 
+def _design_compiles(formula: str, panel) -> bool:
+    """Will the first period's change statistics compile numba kernels (a first run)?"""
+    from dyadflow.kernels.dispatch import design_needs_compiling
+    from dyadflow.tergm.design import parse_model
+    from dyadflow.tergm.formula import FormulaError
+
+    try:
+        return design_needs_compiling(parse_model(formula, panel, temporal=True).codes)
+    except FormulaError:
+        return False  # stages.changestats reports the problem
+
+
 @task(name="changestats", cache_policy=NO_CACHE)
 def changestats_task(spec: RunSpec, panel, hashes):
     """Every model's design from one set of stored change statistics (the union of their terms)."""
-    with stage_progress("changestats", len(panel)) as advance:
+    compiling = any(_design_compiles(formula, panel) for formula in spec.formulas.values())
+    with stage_progress("changestats", len(panel), compiling=compiling) as advance:
         return stages.changestats(spec.formulas, panel, hashes, store=spec.store, progress=advance)
 
 
@@ -86,9 +99,13 @@ def changestats_task(spec: RunSpec, panel, hashes):
 def fit_task(model: ModelSpec, design):
     """The MPLE alone, as a Fit without replicates (Wald intervals)."""
     from dyadflow.tergm import Fit
+    from dyadflow.tergm.estimate import fit_needs_compiling
 
     p, T = len(design.names), design.n_periods
-    return Fit(mple=stages.fit(design), design_matrix=design, replicates=np.zeros((0, p)),
+    with stage_progress("fit", 1, compiling=fit_needs_compiling()) as advance:
+        mple = stages.fit(design)
+        advance(1)
+    return Fit(mple=mple, design_matrix=design, replicates=np.zeros((0, p)),
                resamples=np.zeros((0, T), dtype=np.int64), replicate_converged=np.zeros(0, dtype=bool),
                formula=model.formula)
 

@@ -102,172 +102,341 @@ def change(code, net, i, j, par, out, col):
 
 
 @njit(cache=True)
-def tail_rows(code, net, i, par, rows, col):
-    """Rows of every dyad with tail i (heads j != i directed, j > i undirected, ascending): the
-    kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+def rows_0(net, i, par, rows, col):
+    """asymmetric: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
     first = 0 if net.directed else i + 1
-    if code == 0:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_0(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 1:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_1(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 2:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_2(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 3:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_3(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 4:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_4(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 5:
-        if _tail_5(net, i, par, rows, col):
-            return
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_5(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 6:
-        if _tail_6(net, i, par, rows, col):
-            return
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_6(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 7:
-        if _tail_7(net, i, par, rows, col):
-            return
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_7(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 8:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_8(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 9:
-        if _tail_9(net, i, par, rows, col):
-            return
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_9(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 10:
-        if _tail_10(net, i, par, rows, col):
-            return
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_10(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 11:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_11(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 12:
-        if _tail_12(net, i, par, rows, col):
-            return
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_12(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 13:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_13(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 14:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_14(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 15:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_15(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 16:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_16(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 17:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_17(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 18:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_18(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 19:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_19(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 20:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_20(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 21:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_21(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 22:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_22(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 23:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_23(net, i, j, par, rows[k], col)
-                k += 1
-    elif code == 24:
-        k = 0
-        for j in range(first, n):
-            if j != i:
-                _change_24(net, i, j, par, rows[k], col)
-                k += 1
-    else:
-        raise ValueError("unknown change-statistic code")
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_0(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_1(net, i, par, rows, col):
+    """ctriple: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_1(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_2(net, i, par, rows, col):
+    """cyclicalties: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_2(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_3(net, i, par, rows, col):
+    """degree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_3(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_4(net, i, par, rows, col):
+    """dsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_4(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_5(net, i, par, rows, col):
+    """edges: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    if _tail_5(net, i, par, rows, col):
+        return
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_5(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_6(net, i, par, rows, col):
+    """esp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    if _tail_6(net, i, par, rows, col):
+        return
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_6(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_7(net, i, par, rows, col):
+    """gwdegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    if _tail_7(net, i, par, rows, col):
+        return
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_7(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_8(net, i, par, rows, col):
+    """gwdsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_8(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_9(net, i, par, rows, col):
+    """gwesp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    if _tail_9(net, i, par, rows, col):
+        return
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_9(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_10(net, i, par, rows, col):
+    """gwidegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    if _tail_10(net, i, par, rows, col):
+        return
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_10(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_11(net, i, par, rows, col):
+    """gwnsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_11(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_12(net, i, par, rows, col):
+    """gwodegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    if _tail_12(net, i, par, rows, col):
+        return
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_12(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_13(net, i, par, rows, col):
+    """idegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_13(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_14(net, i, par, rows, col):
+    """isolates: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_14(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_15(net, i, par, rows, col):
+    """istar: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_15(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_16(net, i, par, rows, col):
+    """kstar: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_16(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_17(net, i, par, rows, col):
+    """mutual: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_17(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_18(net, i, par, rows, col):
+    """nsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_18(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_19(net, i, par, rows, col):
+    """odegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_19(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_20(net, i, par, rows, col):
+    """ostar: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_20(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_21(net, i, par, rows, col):
+    """transitiveties: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_21(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_22(net, i, par, rows, col):
+    """triangle: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_22(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_23(net, i, par, rows, col):
+    """ttriple: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_23(net, i, j, par, rows[k], col)
+            k += 1
+
+
+@njit(cache=True)
+def rows_24(net, i, par, rows, col):
+    """twopath: rows of every dyad with tail i (heads j != i directed, j > i undirected,
+    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
+    n = net.adj.shape[0]
+    first = 0 if net.directed else i + 1
+    k = 0
+    for j in range(first, n):
+        if j != i:
+            _change_24(net, i, j, par, rows[k], col)
+            k += 1
+
+
+# Every dyad of one tail, by code (what a design driver, design_source(), calls).
+ROWS = (rows_0, rows_1, rows_2, rows_3, rows_4, rows_5, rows_6, rows_7, rows_8, rows_9, rows_10, rows_11, rows_12, rows_13, rows_14, rows_15, rows_16, rows_17, rows_18, rows_19, rows_20, rows_21, rows_22, rows_23, rows_24, )

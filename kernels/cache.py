@@ -45,3 +45,27 @@ def stamp_with_kernel_sources(*dispatchers) -> None:
         cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
         if cache_file is not None and hasattr(cache_file, "_source_stamp"):
             cache_file._source_stamp = (cache_file._source_stamp, stamp)
+
+
+def needs_compiling(*dispatchers) -> bool:
+    """Whether calling these `@njit(cache=True)` dispatchers will compile (a first run, or the first
+    after an edit to a kernel or a numba upgrade), rather than load numba's disk cache: True when one
+    has no compiled overload in this process and no cache entry that is valid for the current sources.
+
+    Reads numba's cache index (numba 0.60-0.68: dispatcher._cache._cache_file._load_index(), which
+    returns {} for a missing or stale index). Where those internals are missing it answers True for
+    a dispatcher not yet compiled in this process, so a first run is never reported as cached.
+    """
+    for dispatcher in dispatchers:
+        if dispatcher.signatures:
+            continue
+        cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+        load_index = getattr(cache_file, "_load_index", None)
+        if load_index is None:
+            return True
+        try:
+            if not load_index():
+                return True
+        except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError):
+            return True  # an unreadable index: numba will compile
+    return False

@@ -1,9 +1,12 @@
-"""One entry point for every structural change statistic: `change(code, ...)` routes a kernel code to
-its kernel, so the MPLE design builder, summary statistics and the MCMC sampler (kernels/sampler.py)
-call kernels the same way and numba can cache everything (jitted functions passed as arguments defeat numba's cache).
+"""Entry points for every structural change statistic, by kernel code: `change(code, ...)` routes a code
+to its per-dyad kernel (summary statistics and the MCMC sampler, kernels/sampler.py, call kernels
+this way); `dyad_change_matrix` fills the MPLE design with each code's own parallel driver, which
+runs the kernel's per-tail pass or its per-dyad kernel. Routing is by integer code, fixed at compile
+time, so numba can cache everything (jitted functions passed as arguments defeat numba's cache).
 
-Codes and the if/elif chains over them are generated from the kernel registry (kernels/registry.py)
-into kernels/_generated.py, rewritten here on import whenever the registry has changed. Adding a term:
+Codes, the `change` chain and the per-code drivers are generated from the kernel registry
+(kernels/registry.py) into kernels/_generated.py, rewritten here on import whenever the registry has
+changed. Adding a term:
 write its kernel with an @kernel registration in a family module, and register the term (arguments,
 coefficient names) in tergm/terms.py.
 """
@@ -11,15 +14,17 @@ coefficient names) in tergm/terms.py.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from numba import njit, prange
 
 from dyadflow.kernels import registry
-from dyadflow.kernels.cache import stamp_with_kernel_sources
+from dyadflow.kernels.cache import needs_compiling, stamp_with_kernel_sources
+from dyadflow.kernels.network import network_state_dispatchers
 
 _GENERATED = Path(__file__).with_name("_generated.py")
 
@@ -52,52 +57,85 @@ _generated = importlib.import_module("dyadflow.kernels._generated")
 # present -- ergm's change statistic, for the MPLE design, summary statistics and an MCMC sampler.
 change = _generated.change
 CODES: dict[str, int] = dict(_generated.CODES)
-_tail_rows_of_code = _generated.tail_rows
+_ROWS = _generated.ROWS
+
+# Design drivers (registry.design_source), one per set of kernel codes, generated into files of their
+# own -- numba caches functions of real files only -- in a cache folder next to this module (ignored
+# by git, never part of the kernel sources' stamp or digest), or a temporary folder where that is
+# not writable (an installed package).
+_DESIGNS_DIR = Path(__file__).with_name("__pycache__") / "designs"
+_design_drivers: dict[tuple[int, ...], object] = {}
 
 
-@njit(cache=True)
-def _tail_rows(codes, par_offsets, params, col_offsets, net, i, out):
-    """Rows of every dyad with tail i: heads j != i (directed) or j > i (undirected), ascending."""
-    n = net.adj.shape[0]
-    if net.directed:
-        r = i * (n - 1)
-        first = 0
+def _write_if_changed(path: Path, source: str) -> None:
+    try:
+        if path.read_text(encoding="utf-8") == source:
+            return
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(source)
+    os.replace(temporary, path)  # atomic: processes importing at once never read a half-written file
+
+
+def _design_driver(codes: tuple[int, ...]):
+    """The design driver of these kernel codes (generated, written and imported on first use)."""
+    key = tuple(sorted(set(codes)))
+    driver = _design_drivers.get(key)
+    if driver is not None:
+        return driver
+    source = registry.design_source(key)
+    name = "design_" + "_".join(str(code) for code in key) if key else "design_none"
+    for folder in (_DESIGNS_DIR, Path(tempfile.gettempdir()) / f"dyadflow-designs-{os.getuid()}"):
+        try:
+            _write_if_changed(folder / f"{name}.py", source)
+            break
+        except OSError as error:
+            failure = error
     else:
-        r = i * n - i * (i + 1) // 2
-        first = i + 1
-    rows = out[r : r + n - first - (1 if first <= i else 0)]
-    # Terms write disjoint columns, so they fill the rows one term at a time: one call per tail and
-    # term (a per-tail pass where the kernel registers one, else its per-dyad kernel in a loop).
-    for t in range(codes.shape[0]):
-        _tail_rows_of_code(codes[t], net, i, params[par_offsets[t] : par_offsets[t + 1]], rows, col_offsets[t])
+        raise ImportError(f"cannot write the design driver {name}.py ({failure})")
+    spec = importlib.util.spec_from_file_location(f"dyadflow.kernels._designs.{name}", folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    stamp_with_kernel_sources(module.design, module.tail_rows)  # it compiles the kernels into itself
+    _design_drivers[key] = module.design
+    return module.design
 
 
-@njit(parallel=True, cache=True)
-def dyad_change_matrix(codes, par_offsets, params, col_offsets, net):
+def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarray:
     """Change statistics of several terms for every dyad of `net`, one row per dyad.
 
     Rows are in ergm's order: tail-major over i != j (directed) or i < j (undirected).
     Term t has code codes[t], parameters params[par_offsets[t]:par_offsets[t+1]] and writes
-    columns col_offsets[t]:col_offsets[t+1].
+    columns col_offsets[t]:col_offsets[t+1]. Runs the design driver of exactly these codes, which
+    compiles (once, then numba's disk cache) only their kernels.
     """
-    n = net.adj.shape[0]
-    m = n * (n - 1) if net.directed else n * (n - 1) // 2
-    out = np.zeros((m, col_offsets[-1]))
-    if net.directed:
-        for i in prange(n):
-            _tail_rows(codes, par_offsets, params, col_offsets, net, i, out)
-    else:
-        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1
-        # rows, so numba's static split of the tasks over threads stays balanced.
-        for task in prange((n + 1) // 2):
-            _tail_rows(codes, par_offsets, params, col_offsets, net, task, out)
-            if n - 1 - task != task:
-                _tail_rows(codes, par_offsets, params, col_offsets, net, n - 1 - task, out)
-    return out
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.size and not ((codes >= 0) & (codes < len(_ROWS))).all():
+        raise ValueError(f"unknown change-statistic code in {codes.tolist()}")
+    # One array type for every call (C-contiguous, writable): one compilation per driver.
+    return _design_driver(tuple(codes.tolist()))(
+        np.array(codes, order="C"),
+        np.array(par_offsets, dtype=np.int64, order="C"),
+        np.array(params, dtype=np.float64, order="C"),
+        np.array(col_offsets, dtype=np.int64, order="C"),
+        net,
+    )
 
 
-# All of these compile the kernels of every family into themselves: their disk cache must follow those files.
-stamp_with_kernel_sources(change, _tail_rows_of_code, _tail_rows, dyad_change_matrix)
+def design_needs_compiling(codes) -> bool:
+    """Whether the first design of these kernel codes (dyad_change_matrix and the network state it
+    reads) will compile numba code rather than load it from the disk cache: minutes on a first run,
+    which a progress display should say."""
+    driver = _design_driver(tuple(np.asarray(codes, dtype=np.int64).tolist()))
+    return needs_compiling(*network_state_dispatchers(), driver)
+
+
+# These compile the kernels of every family into themselves: their disk cache must follow those files.
+stamp_with_kernel_sources(change, *_ROWS)
 
 
 def dyad_index(n: int, directed: bool) -> np.ndarray:

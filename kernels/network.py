@@ -39,6 +39,8 @@ def network_state(adj: np.ndarray, directed: bool) -> Network:
     if not ((adj == 0) | (adj == 1)).all():
         raise ValueError("adjacency matrix must contain only 0 and 1")
     adj = np.ascontiguousarray(adj, dtype=np.uint8)
+    if not adj.flags.writeable:  # a read-only array is another numba type: every kernel would compile twice
+        adj = adj.copy()
     if np.diagonal(adj).any():
         raise ValueError("adjacency matrix must have a zero diagonal (no self-loops)")
     if not directed and not np.array_equal(adj, adj.T):
@@ -59,6 +61,11 @@ def network_state(adj: np.ndarray, directed: bool) -> Network:
         in_ptr,
         in_nbr,
     )
+
+
+def network_state_dispatchers() -> list:
+    """The numba functions `network_state` runs (see kernels.cache.needs_compiling)."""
+    return [_two_step_counts, _neighbour_lists]
 
 
 @njit(cache=True)

@@ -343,15 +343,33 @@ def _members(counts: np.ndarray, fits: np.ndarray):
     return ptr, positions.astype(np.int64), period_major[periods, positions].astype(np.float64)
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view. The design reaches _evaluate writable in the driver and read-only on a Dask
+    worker (deserialised from an immutable buffer); numba compiles once per array type, so every
+    call passes read-only views and _evaluate is compiled once, and cached once."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def evaluate(design: Design, counts: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """(b, 1+p+q) sums [loglik, score, packed information] of b fits at their coefficients (b, p)."""
     counts = np.asarray(counts, dtype=np.int64)
     fits = np.arange(counts.shape[0])
     ptr, member_fit, member_count = _members(counts, fits)
     return _evaluate(
-        design.X, design.y, design.offsets, ptr, member_fit, member_count,
+        _read_only(design.X), _read_only(design.y), _read_only(np.asarray(design.offsets, dtype=np.int64)),
+        ptr, member_fit, member_count,
         np.ascontiguousarray(coef, dtype=np.float64), counts.shape[0],
     )
+
+
+def fit_needs_compiling() -> bool:
+    """Whether the first fit in this process will compile numba code rather than load it from the disk
+    cache (a first run: tens of seconds, which a progress display should say)."""
+    from dyadflow.kernels.cache import needs_compiling
+
+    return needs_compiling(_evaluate, _newton_steps)
 
 
 def unpack_information(totals_row: np.ndarray, p: int) -> np.ndarray:
@@ -382,7 +400,8 @@ def newton(design: Design, counts: np.ndarray, start: np.ndarray, max_iter: int,
     A fit's arithmetic never depends on which other fits are in the batch.
     """
     counts = np.ascontiguousarray(counts, dtype=np.int64)
-    X, y, offsets = design.X, design.y, design.offsets
+    X, y = _read_only(design.X), _read_only(design.y)
+    offsets = _read_only(np.asarray(design.offsets, dtype=np.int64))
 
     def run(fits: np.ndarray, coef: np.ndarray) -> np.ndarray:
         ptr, member_pos, member_count = _members(counts, fits)

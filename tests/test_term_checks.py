@@ -431,15 +431,25 @@ def test_generated_dispatch_is_the_registry():
     assert source == registry.dispatch_source()
     entries = registry.entries()
     assert dispatch.CODES == {entry.name: code for code, entry in enumerate(entries)}
-    # one branch per code in both chains, no orphan branch
-    for function in ("change", "tail_rows"):
-        body = source.split(f"def {function}(", 1)[1].split("\n\n\n", 1)[0]
-        branches = [int(c) for c in re.findall(r"if code == (\d+):", body)]
-        assert branches == list(range(len(entries))), function
+    # one branch per code in the per-dyad chain, no orphan branch
+    body = source.split("def change(", 1)[1].split("\n\n\n", 1)[0]
+    branches = [int(c) for c in re.findall(r"if code == (\d+):", body)]
+    assert branches == list(range(len(entries)))
     from dyadflow.kernels import _generated
+    assert len(_generated.ROWS) == len(entries)
     for code, entry in enumerate(entries):
         assert getattr(_generated, f"_change_{code}") is entry.change
         assert getattr(_generated, f"_tail_{code}", None) is entry.tail
+        assert _generated.ROWS[code] is getattr(_generated, f"rows_{code}")
+        # each code's per-tail rows run its own kernel and no other
+        rows = source.split(f"def rows_{code}(", 1)[1].split("\n\n\n", 1)[0]
+        assert set(re.findall(r"_(?:change|tail)_(\d+)\(", rows)) == {str(code)}, entry.name
+    # a design driver chains exactly the codes it was generated for
+    driver = registry.design_source([8, 4, 6, 4])
+    assert [int(c) for c in re.findall(r"if code == (\d+):", driver)] == [4, 6, 8]
+    assert set(re.findall(r"rows_(\d+)\(", driver)) == {"4", "6", "8"}
+    with pytest.raises(ValueError, match="unknown change-statistic code"):
+        registry.design_source([len(entries)])
 
 
 def test_every_structural_term_names_a_registered_kernel_and_every_kernel_serves_a_term():
