@@ -88,10 +88,12 @@ def timed(fn):
 
 def bootstrap(design, coef, resamples):
     """The replicate stage of btergm(): fixed batches, fitted one after another."""
-    return np.vstack([
-        fit_replicates(design, coef, resamples[lo:lo + BATCH_SIZE]).coef
-        for lo in range(0, len(resamples), BATCH_SIZE)
-    ])
+    return np.vstack(
+        [
+            fit_replicates(design, coef, resamples[lo : lo + BATCH_SIZE]).coef
+            for lo in range(0, len(resamples), BATCH_SIZE)
+        ]
+    )
 
 
 def engine_fit(design, resamples):
@@ -102,8 +104,10 @@ def engine_fit(design, resamples):
     full = newton_periods(periods, np.ones((1, T), np.int64), np.zeros((1, p)), 50)
     coef = full.coef[0]
     counts = resample_counts(resamples, T)
-    reps = [replicates_periods(periods, coef, counts[lo:lo + BATCH_SIZE], REPLICATE_MAX_ITER).coef
-            for lo in range(0, len(counts), BATCH_SIZE)]
+    reps = [
+        replicates_periods(periods, coef, counts[lo : lo + BATCH_SIZE], REPLICATE_MAX_ITER).coef
+        for lo in range(0, len(counts), BATCH_SIZE)
+    ]
     return coef, np.vstack(reps)
 
 
@@ -127,8 +131,13 @@ def main() -> None:
     small = panel.select(range(3))
     _, compile_s, _ = timed(lambda: btergm(formula, small, R=2, seed=1))  # compile or load every kernel
 
-    stages: dict[str, list[tuple[float, float]]] = {"changestats": [], "fit": [], "bootstrap": [], "btergm()": [],
-                                                   "engine fit+R": []}
+    stages: dict[str, list[tuple[float, float]]] = {
+        "changestats": [],
+        "fit": [],
+        "bootstrap": [],
+        "btergm()": [],
+        "engine fit+R": [],
+    }
     resamples = draw_resamples(args.periods - 1, args.R, 12345)  # memory(): the first period only lags
     for _ in range(args.repeats):
         design, wall, cpu = timed(lambda: build_design(formula, panel))
@@ -154,8 +163,10 @@ def main() -> None:
     base_wall, base_cpu = (time.perf_counter() - wall) * scale, (time.process_time() - cpu) * scale
 
     kind = "directed" if args.directed else "undirected"
-    print(f"panel: {args.nodes} nodes x {args.periods} periods, {kind}; {design.X.shape[0]:,} dyad-rows in the "
-          f"likelihood, p = {design.X.shape[1]}; numba threads: {numba.get_num_threads()}")
+    print(
+        f"panel: {args.nodes} nodes x {args.periods} periods, {kind}; {design.X.shape[0]:,} dyad-rows in the "
+        f"likelihood, p = {design.X.shape[1]}; numba threads: {numba.get_num_threads()}"
+    )
     print(f"formula: {formula}")
     print(f"first call on 3 periods (compile / load cache): {compile_s:.2f} s")
     print(f"median of {args.repeats}            wall s    CPU s   (each run)")
@@ -167,10 +178,14 @@ def main() -> None:
     bootstrap_wall = statistics.median(w for w, _ in stages["bootstrap"])
     fit_wall = statistics.median(w for w, _ in stages["fit"])
     rows = design.X.shape[0]
-    print(f"  fit + R = {args.R}: {fit_wall + bootstrap_wall:.3f} s wall; bootstrap "
-          f"{bootstrap_wall / (rows * args.R) * 1e9:.1f} ns per row and replicate; period engine bit-identical")
-    print(f"baseline: R={args.R} refits one by one from scratch (extrapolated from {args.baseline_replicates}): "
-          f"{base_wall:.2f} s wall, {base_cpu:.2f} s CPU -> batched bootstrap x{base_wall / bootstrap_wall:.1f} faster")
+    print(
+        f"  fit + R = {args.R}: {fit_wall + bootstrap_wall:.3f} s wall; bootstrap "
+        f"{bootstrap_wall / (rows * args.R) * 1e9:.1f} ns per row and replicate; period engine bit-identical"
+    )
+    print(
+        f"baseline: R={args.R} refits one by one from scratch (extrapolated from {args.baseline_replicates}): "
+        f"{base_wall:.2f} s wall, {base_cpu:.2f} s CPU -> batched bootstrap x{base_wall / bootstrap_wall:.1f} faster"
+    )
     print(f"peak RSS: {peak_rss_mib():.0f} MiB")
     fit.summary()  # prints itself, as R does
 

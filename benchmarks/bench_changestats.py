@@ -44,14 +44,14 @@ def model_terms(directed: bool) -> list[tuple[str, int, list[float], int]]:
     """(label, code, par, columns) of the benchmark model."""
     if directed:
         terms = [
-            ("edges", CODES['edges'], [], 1),
-            ("gwidegree(0.1)", CODES['gwidegree'], [0.1], 1),
-            ("gwodegree(0.1)", CODES['gwodegree'], [0.1], 1),
+            ("edges", CODES["edges"], [], 1),
+            ("gwidegree(0.1)", CODES["gwidegree"], [0.1], 1),
+            ("gwodegree(0.1)", CODES["gwodegree"], [0.1], 1),
         ]
     else:
-        terms = [("edges", CODES['edges'], [], 1), ("gwdegree(0.1)", CODES['gwdegree'], [0.1], 1)]
+        terms = [("edges", CODES["edges"], [], 1), ("gwdegree(0.1)", CODES["gwdegree"], [0.1], 1)]
     otp = float(triadic.SP_OTP)  # undirected networks ignore the type
-    terms.append(("gwesp(0.5)", CODES['gwesp'], [0.5, otp], 1))
+    terms.append(("gwesp(0.5)", CODES["gwesp"], [0.5, otp], 1))
     return terms
 
 
@@ -97,8 +97,10 @@ def bench(nodes: int, periods: int, density: float, directed: bool, repeat: int)
     print(f"  {periods} periods x {nodes} nodes, density {mean_density:.3f}, {rows:,} rows")
     print(f"  network_state, all periods:       {state_s * 1e3:8.1f} ms")
     print(f"  first call (compile/cache load):  {warmup_s * 1e3:8.1f} ms")
-    print(f"  dyad_change_matrix, all periods:  {best * 1e3:8.1f} ms wall (best of {repeat}), "
-          f"{best / rows * 1e9:.1f} ns/row; {best_cpu * 1e3:.1f} ms CPU")
+    print(
+        f"  dyad_change_matrix, all periods:  {best * 1e3:8.1f} ms wall (best of {repeat}), "
+        f"{best / rows * 1e9:.1f} ns/row; {best_cpu * 1e3:.1f} ms CPU"
+    )
 
 
 def main() -> None:

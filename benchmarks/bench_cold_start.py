@@ -106,9 +106,14 @@ def child(nodes: int, periods: int, workdir: Path) -> dict:
     again("bootstrap", lambda: fit_replicates(shipped, fit.coef, resamples))
 
     model = parse_model(DEMO_FORMULA, panel)
-    networks = rewire_networks([panel[t].network for t in range(len(panel))], 0.3, np.random.default_rng(7),
-                               directed=panel.directed, mode="period",
-                               nodes=[panel[t].nodes for t in range(len(panel))])
+    networks = rewire_networks(
+        [panel[t].network for t in range(len(panel))],
+        0.3,
+        np.random.default_rng(7),
+        directed=panel.directed,
+        mode="period",
+        nodes=[panel[t].nodes for t in range(len(panel))],
+    )
     rewired = panel.with_networks(networks)
     timed("refit", lambda: mple(design_with_networks(model, shipped, rewired), start=fit.coef))
     again("refit", lambda: mple(design_with_networks(model, shipped, rewired), start=fit.coef))
@@ -125,15 +130,30 @@ def child(nodes: int, periods: int, workdir: Path) -> dict:
         hits += sum(dispatcher.stats.cache_hits.values())
         misses += sum(dispatcher.stats.cache_misses.values())
     compiled = {f"{d.py_func.__module__}.{d.__name__}": len(d.signatures) for d in dispatchers if d.signatures}
-    return {"stages": results, "cache_hits": hits, "cache_misses": misses, "outside_cache_dir": outside,
-            "specialisations": compiled, "rows": int(design.X.shape[0]), "columns": len(design.names)}
+    return {
+        "stages": results,
+        "cache_hits": hits,
+        "cache_misses": misses,
+        "outside_cache_dir": outside,
+        "specialisations": compiled,
+        "rows": int(design.X.shape[0]),
+        "columns": len(design.names),
+    }
 
 
 def run_child(cache_dir: Path, args) -> dict:
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), NUMBA_NUM_THREADS=str(args.threads))
     with tempfile.TemporaryDirectory(prefix="dyadflow-cold-data-") as workdir:
-        command = [sys.executable, __file__, "--child", workdir, "--nodes", str(args.nodes),
-                   "--periods", str(args.periods)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            workdir,
+            "--nodes",
+            str(args.nodes),
+            "--periods",
+            str(args.periods),
+        ]
         started = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - started
@@ -147,13 +167,17 @@ def run_child(cache_dir: Path, args) -> dict:
 
 def report(label: str, result: dict) -> None:
     stages = result["stages"]
-    print(f"{label}: process {result['process_s']:.1f} s wall (with building the panel); numba cache hits {result['cache_hits']}, "
-          f"misses {result['cache_misses']}")
+    print(
+        f"{label}: process {result['process_s']:.1f} s wall (with building the panel); numba cache hits {result['cache_hits']}, "
+        f"misses {result['cache_misses']}"
+    )
     print(f"  {'stage':<12} {'first call':>11} {'(CPU)':>9} {'again':>9} {'peak RSS':>10}")
     for stage in STAGES:
         s = stages[stage]
-        print(f"  {stage:<12} {s['first_s']:>9.2f} s {s['first_cpu_s']:>7.2f} s {s['again_s']:>7.3f} s "
-              f"{s['peak_rss_mib']:>6.0f} MiB")
+        print(
+            f"  {stage:<12} {s['first_s']:>9.2f} s {s['first_cpu_s']:>7.2f} s {s['again_s']:>7.3f} s "
+            f"{s['peak_rss_mib']:>6.0f} MiB"
+        )
     kernels = sum(stages[s]["first_s"] - stages[s]["again_s"] for s in STAGES if s != "import")
     print(f"  first calls minus second calls (compile or cache load): {kernels:.1f} s")
     if result["outside_cache_dir"]:
@@ -173,8 +197,10 @@ def main() -> None:
         return
     import numba
 
-    print(f"demo formula on {args.nodes} nodes x {args.periods} periods; numba {numba.__version__}, "
-          f"{args.threads} threads, {os.cpu_count()} CPUs")
+    print(
+        f"demo formula on {args.nodes} nodes x {args.periods} periods; numba {numba.__version__}, "
+        f"{args.threads} threads, {os.cpu_count()} CPUs"
+    )
     with tempfile.TemporaryDirectory(prefix="dyadflow-numba-cache-") as cache_dir:
         cold = run_child(Path(cache_dir), args)
         if cold["cache_hits"]:

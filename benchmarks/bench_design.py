@@ -20,7 +20,6 @@ import tracemalloc
 
 import numpy as np
 
-
 from dyadflow.storage.panel import Panel
 from dyadflow.tergm.design import build_design
 

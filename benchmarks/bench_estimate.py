@@ -66,8 +66,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     design = synthetic_design(args.nodes, args.periods)
-    print(f"design: {design.X.shape[0]:,} rows x {design.X.shape[1]} terms, density {design.y.mean():.3f}, "
-          f"built in {time.perf_counter() - t0:.2f} s, peak {peak_mb():.0f} MB")
+    print(
+        f"design: {design.X.shape[0]:,} rows x {design.X.shape[1]} terms, density {design.y.mean():.3f}, "
+        f"built in {time.perf_counter() - t0:.2f} s, peak {peak_mb():.0f} MB"
+    )
 
     # warm the numba caches so timings measure the work, not compilation
     small = synthetic_design(20, 3, seed=1)
@@ -76,26 +78,32 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     fit = mple(design)
     t_fit = time.perf_counter() - t0
-    print(f"mple: {t_fit:.3f} s wall, {time.process_time() - c0:.3f} s CPU (all threads; wall is inflated "
-          f"when the cores are shared) ({fit.iterations} Newton steps), peak {peak_mb():.0f} MB")
+    print(
+        f"mple: {t_fit:.3f} s wall, {time.process_time() - c0:.3f} s CPU (all threads; wall is inflated "
+        f"when the cores are shared) ({fit.iterations} Newton steps), peak {peak_mb():.0f} MB"
+    )
 
     resamples = draw_resamples(design.n_periods, args.R, seed=12345)
     t0, c0 = time.perf_counter(), time.process_time()
-    batched = [fit_replicates(design, fit.coef, resamples[lo:lo + 25]) for lo in range(0, args.R, 25)]
+    batched = [fit_replicates(design, fit.coef, resamples[lo : lo + 25]) for lo in range(0, args.R, 25)]
     t_boot = time.perf_counter() - t0
     iterations = np.concatenate([b.iterations for b in batched])
-    print(f"{args.R} replicates (batches of 25, warm start): {t_boot:.3f} s wall, "
-          f"{time.process_time() - c0:.3f} s CPU, Newton steps "
-          f"{iterations.min()}-{iterations.max()}, peak {peak_mb():.0f} MB")
+    print(
+        f"{args.R} replicates (batches of 25, warm start): {t_boot:.3f} s wall, "
+        f"{time.process_time() - c0:.3f} s CPU, Newton steps "
+        f"{iterations.min()}-{iterations.max()}, peak {peak_mb():.0f} MB"
+    )
     print(f"fit + replicates: {t_fit + t_boot:.3f} s")
 
     t0 = time.perf_counter()
-    counts = resample_counts(resamples[:args.baseline], design.n_periods)
+    counts = resample_counts(resamples[: args.baseline], design.n_periods)
     for r in range(args.baseline):
         mple(design, period_weights=counts[r])
     per = (time.perf_counter() - t0) / args.baseline
-    print(f"baseline (one by one from scratch, {args.baseline} timed): {per:.3f} s per replicate, "
-          f"{per * args.R:.1f} s extrapolated for {args.R}; speed-up {per * args.R / t_boot:.1f}x")
+    print(
+        f"baseline (one by one from scratch, {args.baseline} timed): {per:.3f} s per replicate, "
+        f"{per * args.R:.1f} s extrapolated for {args.R}; speed-up {per * args.R / t_boot:.1f}x"
+    )
     print(f"peak memory: {peak_mb():.0f} MB")
 
 

@@ -67,10 +67,12 @@ def main() -> None:
         store = workdir / f"store_{fmt}"
         result, peak_mib = _measured([str(spec), str(store)])
         again, _ = _measured([str(spec), str(store)])
-        print(f"{fmt:8s} generate {generated:6.1f} s | ingest {result['wall_s']:6.2f} s, peak RSS {peak_mib:7.0f} MiB | "
-              f"{result['ordered_dyad_years']:,} ordered dyad-years, {result['node_years']:,} node-years | "
-              f"inputs {_size(spec.parent) / 2**20:7.1f} MiB, store {_size(store) / 2**20:7.1f} MiB | "
-              f"re-ingest unchanged {again['wall_s']:.3f} s (rewritten={again['rewritten']})")
+        print(
+            f"{fmt:8s} generate {generated:6.1f} s | ingest {result['wall_s']:6.2f} s, peak RSS {peak_mib:7.0f} MiB | "
+            f"{result['ordered_dyad_years']:,} ordered dyad-years, {result['node_years']:,} node-years | "
+            f"inputs {_size(spec.parent) / 2**20:7.1f} MiB, store {_size(store) / 2**20:7.1f} MiB | "
+            f"re-ingest unchanged {again['wall_s']:.3f} s (rewritten={again['rewritten']})"
+        )
 
 
 if __name__ == "__main__":

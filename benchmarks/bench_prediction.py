@@ -17,10 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from dyadflow import storage
 from dyadflow.storage.demo import write_demo_dataset
 from dyadflow.tergm.prediction import validate
-
-from dyadflow import storage
 
 COVARIATES = "nodecov('polyarchy') + absdiff('polyarchy') + edgecov(contiguity) + edgecov(log_trade) + edgecov(mlat)"
 MODELS = {
@@ -54,9 +53,11 @@ def main() -> None:
         result = validate(MODELS, panel, train=names[:30], test=names[30:], R=args.R, simulate=args.simulate)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         print(result.summary())
-        print(f"\n[prediction] 3 models, fit on {len(result.train)} periods, predict {result.test} "
-              f"({len(result.predictions)} prediction rows), R={args.R}, simulate={args.simulate}: "
-              f"{wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS {peak_rss_mib():.0f} MiB (before: {rss_before:.0f} MiB)")
+        print(
+            f"\n[prediction] 3 models, fit on {len(result.train)} periods, predict {result.test} "
+            f"({len(result.predictions)} prediction rows), R={args.R}, simulate={args.simulate}: "
+            f"{wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS {peak_rss_mib():.0f} MiB (before: {rss_before:.0f} MiB)"
+        )
         start = time.perf_counter()
         result.write(Path(tmp) / "results")  # includes the training fits' coefficient table
         print(f"[prediction] write (with the coefficient tables): {time.perf_counter() - start:.2f} s wall")

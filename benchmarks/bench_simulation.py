@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_btergm import model_formula, synthetic_panel  # noqa: E402
+from bench_btergm import model_formula, synthetic_panel
 
-from dyadflow.tergm.api import btergm, ergm  # noqa: E402
-from dyadflow.tergm import simulation  # noqa: E402
-from dyadflow.tergm.simulation import simulate  # noqa: E402
+from dyadflow.tergm import simulation
+from dyadflow.tergm.api import btergm, ergm
+from dyadflow.tergm.simulation import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,8 +57,13 @@ def proposals_per_second(fit, period, proposals, fast=True):
     finally:
         simulation.FAST_PATH = True
     draws = sims[period]
-    return (draws.proposals / wall, draws.proposals / cpu, draws.acceptance_rate, wall,
-            int(np.diff(draws.tie_ptr).mean()))
+    return (
+        draws.proposals / wall,
+        draws.proposals / cpu,
+        draws.acceptance_rate,
+        wall,
+        int(np.diff(draws.tie_ptr).mean()),
+    )
 
 
 def cpu_seconds() -> float:
@@ -79,13 +84,17 @@ def main() -> None:
     period = panel.period_names[-1]
     study = btergm(model_formula(False), panel, R=1)
     edges_only = btergm("y ~ edges", panel, R=1)
-    rows = [("study model, fast path", study, True, args.proposals),
-            ("study model, generic kernels (before)", study, False, args.proposals // 10),
-            ("edges only, fast path", edges_only, True, args.proposals)]
+    rows = [
+        ("study model, fast path", study, True, args.proposals),
+        ("study model, generic kernels (before)", study, False, args.proposals // 10),
+        ("edges only, fast path", edges_only, True, args.proposals),
+    ]
     for label, fit, fast, proposals in rows:
         rate, cpu_rate, acc, wall, edges = proposals_per_second(fit, period, proposals, fast)
-        print(f"[sampler] {label}, 230 nodes, {edges} ties: {cpu_rate / 1e6:.3f} M proposals per CPU second "
-              f"({rate / 1e6:.3f} M/s wall; acceptance {acc:.3f}, {proposals} proposals, 1 core)")
+        print(
+            f"[sampler] {label}, 230 nodes, {edges} ties: {cpu_rate / 1e6:.3f} M proposals per CPU second "
+            f"({rate / 1e6:.3f} M/s wall; acceptance {acc:.3f}, {proposals} proposals, 1 core)"
+        )
 
     if not args.skip_gof:
         from dyadflow import storage
@@ -109,10 +118,12 @@ def main() -> None:
             wall_sim, cpu_sim = time.perf_counter() - start, cpu_seconds() - cpu_sim
             pool.shutdown()
             proposals = sum(d.proposals for d in sims_only)
-            print(f"[gof] demo panel {len(demo)} periods x 230 nodes, nsim=100, {args.threads} threads: "
-                  f"{wall:.1f} s wall, {cpu:.1f} CPU s in total; simulation alone {wall_sim:.1f} s wall, "
-                  f"{cpu_sim:.1f} CPU s ({proposals / 1e6:.1f} M proposals); {len(result.table)} table rows; "
-                  f"warnings: {len(result.warnings())}")
+            print(
+                f"[gof] demo panel {len(demo)} periods x 230 nodes, nsim=100, {args.threads} threads: "
+                f"{wall:.1f} s wall, {cpu:.1f} CPU s in total; simulation alone {wall_sim:.1f} s wall, "
+                f"{cpu_sim:.1f} CPU s ({proposals / 1e6:.1f} M proposals); {len(result.table)} table rows; "
+                f"warnings: {len(result.warnings())}"
+            )
 
     if not args.skip_mle:
         reference = json.loads((REPO / "tests/data/reference/results/ergm_crosssectional.json").read_text())
@@ -125,9 +136,11 @@ def main() -> None:
         start, cpu = time.perf_counter(), cpu_seconds()
         fit = ergm(formula, adj, directed=False, node_attributes={"Grade": grade}, estimate="MLE", mcmc={"seed": 1})
         wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-        print(f"[mcmle] faux.mesa.high: {wall:.1f} s wall, {cpu:.1f} CPU s ({fit.iterations} iterations, "
-              f"converged={fit.converged}); ergm recorded {ergm_sec:.1f} s: {ergm_sec / wall:.1f}x by wall, "
-              f"{ergm_sec / cpu:.1f}x by CPU time")
+        print(
+            f"[mcmle] faux.mesa.high: {wall:.1f} s wall, {cpu:.1f} CPU s ({fit.iterations} iterations, "
+            f"converged={fit.converged}); ergm recorded {ergm_sec:.1f} s: {ergm_sec / wall:.1f}x by wall, "
+            f"{ergm_sec / cpu:.1f}x by CPU time"
+        )
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
 
 

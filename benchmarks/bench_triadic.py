@@ -23,10 +23,10 @@ from dyadflow.kernels.dispatch import CODES, dyad_change_matrix
 from dyadflow.kernels.network import network_state
 
 TERMS = {
-    "gwesp(0.5)": [(CODES['gwesp'], [0.5, triadic.SP_OTP], 1)],
-    "gwdsp(0.5)": [(CODES['gwdsp'], [0.5, triadic.SP_OTP], 1)],
-    "triangle": [(CODES['triangle'], [], 1)],
-    "esp(0:3)": [(CODES['esp'], [triadic.SP_OTP, 0, 1, 2, 3], 4)],
+    "gwesp(0.5)": [(CODES["gwesp"], [0.5, triadic.SP_OTP], 1)],
+    "gwdsp(0.5)": [(CODES["gwdsp"], [0.5, triadic.SP_OTP], 1)],
+    "triangle": [(CODES["triangle"], [], 1)],
+    "esp(0:3)": [(CODES["esp"], [triadic.SP_OTP, 0, 1, 2, 3], 4)],
 }
 
 

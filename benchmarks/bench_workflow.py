@@ -14,14 +14,14 @@ Prints wall times and peak memory (this process and, separately, its finished ch
 
 from __future__ import annotations
 
-import dyadflow.flows  # noqa: F401  (Prefect environment defaults)
-
 import argparse
 import json
 import resource
 import shutil
 import time
 from pathlib import Path
+
+import dyadflow.flows  # noqa: F401  (Prefect environment defaults)
 
 
 def peak_mib(who=resource.RUSAGE_SELF) -> float:
@@ -75,21 +75,27 @@ def main() -> None:
         total = time.perf_counter() - start
         record = json.loads((spec.output / "run.json").read_text())
         timings = record["timings_s"]
-        print(f"\n== dyadflow demo: {args.nodes} nodes x {args.periods} periods, {record['design']['rows']:,} "
-              f"dyad-rows in the likelihood (undirected), p = {len(record['design']['terms'])}; "
-              f"{args.workers} workers")
+        print(
+            f"\n== dyadflow demo: {args.nodes} nodes x {args.periods} periods, {record['design']['rows']:,} "
+            f"dyad-rows in the likelihood (undirected), p = {len(record['design']['terms'])}; "
+            f"{args.workers} workers"
+        )
         print(f"Prefect start-up (first flow run, temporary server) : {prefect_startup:7.2f} s")
         for stage, seconds in timings.items():
             if not stage.startswith("changestats_periods"):
                 print(f"  {stage:<22}: {seconds:7.2f} s")
         boot = timings["changestats"] + timings["fit"] + timings["cluster_startup"] + timings["bootstrap"]
-        print(f"changestats + fit + cluster start + R={args.R} bootstrap : {boot:7.2f} s "
-              f"(+ ingest {timings['ingest']:.2f} s, + Prefect start-up {prefect_startup:.2f} s)")
+        print(
+            f"changestats + fit + cluster start + R={args.R} bootstrap : {boot:7.2f} s "
+            f"(+ ingest {timings['ingest']:.2f} s, + Prefect start-up {prefect_startup:.2f} s)"
+        )
         print(f"run flow total (ingest..report)                        : {total:7.2f} s")
         if "sensitivity" in timings:
             refits = 9 * args.simulations
-            print(f"sensitivity {refits} refits on {args.workers} workers             : {timings['sensitivity']:7.2f} s "
-                  f"({timings['sensitivity'] / refits * 1000:.0f} ms per refit)")
+            print(
+                f"sensitivity {refits} refits on {args.workers} workers             : {timings['sensitivity']:7.2f} s "
+                f"({timings['sensitivity'] / refits * 1000:.0f} ms per refit)"
+            )
 
     panel = storage.open_panel(spec.store) if spec.store.exists() else None
     if panel is None:
@@ -97,8 +103,12 @@ def main() -> None:
         panel = storage.open_panel(spec.store)
     design = stages.build_design(DEMO_FORMULA, panel)
     baseline = stages.fit(design).coef
-    sensitivity = SensitivitySpec(levels=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-                                  simulations=args.scaling_simulations, mode="period", seed=20210101)
+    sensitivity = SensitivitySpec(
+        levels=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+        simulations=args.scaling_simulations,
+        mode="period",
+        seed=20210101,
+    )
     refits = 9 * args.scaling_simulations
     print(f"\n== sensitivity batch: {refits} refits, period rewiring")
     walls, results = {}, {}
@@ -108,8 +118,9 @@ def main() -> None:
             warm = SensitivitySpec(levels=(0.5,), simulations=2 * workers, mode="period", seed=1)
             stages.sensitivity(client, DEMO_FORMULA, panel, design.names, baseline, warm, data_hash="warm")
             start = time.perf_counter()
-            table, estimates = stages.sensitivity(client, DEMO_FORMULA, panel, design.names, baseline, sensitivity,
-                                                  data_hash="bench")
+            table, estimates = stages.sensitivity(
+                client, DEMO_FORMULA, panel, design.names, baseline, sensitivity, data_hash="bench"
+            )
             walls[workers] = time.perf_counter() - start
             results[workers] = estimates
         print(f"  {workers} worker(s): {walls[workers]:7.2f} s  ({walls[workers] / refits * 1000:.0f} ms per refit)")
@@ -117,8 +128,10 @@ def main() -> None:
 
     identical = np.array_equal(results[1], results[2], equal_nan=True)
     print(f"  speed-up 1 -> 2 workers: x{walls[1] / walls[2]:.2f}; estimates identical: {identical}")
-    print(f"\npeak RSS: this process {peak_mib():.0f} MiB; largest finished child (a worker) "
-          f"{peak_mib(resource.RUSAGE_CHILDREN):.0f} MiB")
+    print(
+        f"\npeak RSS: this process {peak_mib():.0f} MiB; largest finished child (a worker) "
+        f"{peak_mib(resource.RUSAGE_CHILDREN):.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -78,9 +78,9 @@ class ClusterSpec:
         options = table.get("options", {})
         if not isinstance(options, Mapping):
             raise ClusterSpecError("[cluster] options must be a table")
-        if memory_limit := table.get("memory_limit"):
-            if not isinstance(memory_limit, (str, int)) or isinstance(memory_limit, bool):
-                raise ClusterSpecError(f"[cluster] memory_limit = {memory_limit!r}: expected a size such as '4GB'")
+        memory_limit = table.get("memory_limit")
+        if memory_limit and (not isinstance(memory_limit, (str, int)) or isinstance(memory_limit, bool)):
+            raise ClusterSpecError(f"[cluster] memory_limit = {memory_limit!r}: expected a size such as '4GB'")
         check_options(kind, options)
         return cls(
             kind=kind,
@@ -160,14 +160,17 @@ def check_options(kind: str, options: Mapping) -> None:
     accepted = _option_names(kind)
     if accepted is None:
         return
-    managed = {"local": {"n_workers", "threads_per_worker", "processes", "env", "silence_logs", "memory_limit"}}.get(kind, set())
+    managed = {"local": {"n_workers", "threads_per_worker", "processes", "env", "silence_logs", "memory_limit"}}.get(
+        kind, set()
+    )
     for key in options:
         if key in managed:
-            raise ClusterSpecError(f"[cluster] options: {key!r} is set by dyadflow from the [cluster] table "
-                                   "(workers, threads_per_worker); set it there")
-        if key not in accepted:
             raise ClusterSpecError(
-                unknown_key_message(str(key), accepted, f"[cluster.options] (kind = {kind!r})"))
+                f"[cluster] options: {key!r} is set by dyadflow from the [cluster] table "
+                "(workers, threads_per_worker); set it there"
+            )
+        if key not in accepted:
+            raise ClusterSpecError(unknown_key_message(str(key), accepted, f"[cluster.options] (kind = {kind!r})"))
 
 
 class OneLineFormatter(logging.Formatter):
@@ -188,21 +191,35 @@ class OneLineFormatter(logging.Formatter):
 def one_line_dask_logs() -> None:
     """distributed logs without tracebacks in this process and in every worker process started from
     it: dask reads DASK_LOGGING (a Python literal) when distributed is imported, so call this before."""
-    os.environ["DASK_LOGGING"] = repr({
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"one_line": {"class": f"{__name__}.OneLineFormatter",
-                                    "format": "%(asctime)s - %(name)s - %(levelname)s - %(message)s"}},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "one_line",
-                                 "stream": "ext://sys.stderr"}},
-        "loggers": {"distributed": {"level": "WARNING", "handlers": ["console"], "propagate": False}},
-    })
+    os.environ["DASK_LOGGING"] = repr(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "one_line": {
+                    "class": f"{__name__}.OneLineFormatter",
+                    "format": "%(asctime)s - %(name)s - %(levelname)s - %(message)s",
+                }
+            },
+            "handlers": {
+                "console": {"class": "logging.StreamHandler", "formatter": "one_line", "stream": "ext://sys.stderr"}
+            },
+            "loggers": {"distributed": {"level": "WARNING", "handlers": ["console"], "propagate": False}},
+        }
+    )
 
 
 def quiet_dask_logs(level: int = logging.WARNING) -> None:
     """distributed logs every worker start at INFO; a run's output should be its progress, not that."""
-    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker",
-                 "distributed.core", "distributed.http.proxy", "distributed.deploy"):
+    for name in (
+        "distributed",
+        "distributed.scheduler",
+        "distributed.nanny",
+        "distributed.worker",
+        "distributed.core",
+        "distributed.http.proxy",
+        "distributed.deploy",
+    ):
         logging.getLogger(name).setLevel(level)
 
 
@@ -225,16 +242,16 @@ def dask_client(spec: ClusterSpec | None = None) -> Iterator:
         try:
             client = Client(spec.address, set_as_default=False)
         except (OSError, TimeoutError) as error:
-            raise ClusterStartError(f"[cluster] the Dask scheduler at {spec.address} did not answer: "
-                                    f"{_root_cause(error)}") from error
+            raise ClusterStartError(
+                f"[cluster] the Dask scheduler at {spec.address} did not answer: {_root_cause(error)}"
+            ) from error
         with client:
             yield client
         return
-    with _start_cluster(spec) as cluster:
-        with Client(cluster, set_as_default=False) as client:
-            if spec.kind != "local":
-                client.wait_for_workers(1)
-            yield client
+    with _start_cluster(spec) as cluster, Client(cluster, set_as_default=False) as client:
+        if spec.kind != "local":
+            client.wait_for_workers(1)
+        yield client
 
 
 @contextlib.contextmanager
@@ -255,9 +272,10 @@ def _start_cluster(spec: ClusterSpec):
                 # a free port by default: never collides with another cluster on the machine
                 **{"dashboard_address": ":0", **dict(spec.options)},
             )
-        except Exception as error:  # noqa: BLE001  (whatever stopped it, the message says why)
-            raise ClusterStartError(f"[cluster] the local Dask cluster ({workers} worker process(es)) did not "
-                                    f"start: {_root_cause(error)}") from error
+        except Exception as error:
+            raise ClusterStartError(
+                f"[cluster] the local Dask cluster ({workers} worker process(es)) did not start: {_root_cause(error)}"
+            ) from error
     elif spec.kind in ("slurm", "pbs"):
         try:
             import dask_jobqueue
@@ -270,7 +288,7 @@ def _start_cluster(spec: ClusterSpec):
         options.setdefault("job_script_prologue", [f"export {k}={v}" for k, v in env.items()])
         try:
             cluster = cls(**options)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise ClusterStartError(f"[cluster] the {spec.kind} cluster did not start: {_root_cause(error)}") from error
         cluster.scale(jobs=spec.workers or 1)
     else:  # kubernetes
@@ -283,7 +301,7 @@ def _start_cluster(spec: ClusterSpec):
         options = {"name": "dyadflow", "n_workers": spec.workers or 1, "env": env, **dict(spec.options)}
         try:
             cluster = KubeCluster(**options)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise ClusterStartError(f"[cluster] the kubernetes cluster did not start: {_root_cause(error)}") from error
     try:
         yield cluster

@@ -20,8 +20,6 @@ internal error, 130 for Ctrl-C. With --verbose the traceback comes first.
 
 from __future__ import annotations
 
-import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
-
 import logging
 import os
 import sys
@@ -29,9 +27,11 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+
+import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
 
 app = typer.Typer(
     add_completion=False,
@@ -41,7 +41,7 @@ app = typer.Typer(
 )
 
 ClusterOption = Annotated[
-    Optional[str], typer.Option("--cluster", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+    str | None, typer.Option("--cluster", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's and Dask's INFO logs.")]
 SpecArgument = Annotated[Path, typer.Argument(help="The run spec (TOML).", exists=True, dir_okay=False)]
@@ -102,12 +102,21 @@ def check_output_directory(path: Path) -> None:
             pass
     except OSError as error:
         reason = error.strerror or str(error)
-        raise OutputDirectoryError(f"{where} cannot be written to ({reason}); "
-                                   "set [output] directory to a folder you can write to") from None
+        raise OutputDirectoryError(
+            f"{where} cannot be written to ({reason}); set [output] directory to a folder you can write to"
+        ) from None
 
 
-def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool, sensitivity: bool,
-         gof: bool | None = False, validation: bool = False) -> Path:
+def _run(
+    spec_path: Path,
+    cluster: str | None,
+    verbose: bool,
+    *,
+    bootstrap: bool,
+    sensitivity: bool,
+    gof: bool | None = False,
+    validation: bool = False,
+) -> Path:
     _configure(verbose)
     from dyadflow.flows.spec import load_run_spec
 
@@ -119,8 +128,14 @@ def _run(spec_path: Path, cluster: str | None, verbose: bool, *, bootstrap: bool
 
     _quiet_console(verbose)
     with prefect_api(), progress_bars(sys.stderr.isatty() or verbose):
-        output = run_flow(str(spec_path), cluster_address=cluster, bootstrap=bootstrap, sensitivity=sensitivity,
-                          gof=gof, validation=validation)
+        output = run_flow(
+            str(spec_path),
+            cluster_address=cluster,
+            bootstrap=bootstrap,
+            sensitivity=sensitivity,
+            gof=gof,
+            validation=validation,
+        )
     output = Path(output)
     typer.echo((output / "summary.txt").read_text())
     typer.echo(f"results: {output}")
@@ -199,7 +214,7 @@ def demo(
     periods: Annotated[int, typer.Option(min=2, help="Years in the panel (at least 2).")] = 31,
     R: Annotated[int, typer.Option("--R", min=0, help="Bootstrap replicates.")] = 100,
     simulations: Annotated[int, typer.Option(min=0, help="Refits per rewiring level (0: no sensitivity batch).")] = 100,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Local Dask workers (default: one per core).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Local Dask workers (default: one per core).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic panel.")] = 20240601,
     cluster: ClusterOption = None,
     verbose: VerboseOption = False,
@@ -221,7 +236,8 @@ def demo(
         raise EstimationError(
             f"{error}; the demo panel of {nodes} states x {periods} years is too small for the demo model's "
             f"{DEMO_FORMULA.count('+') + 1} terms: run the demo with more --nodes or --periods (20 states x 3 "
-            "years or more), or another --seed") from None
+            "years or more), or another --seed"
+        ) from None
 
 
 @app.command()
@@ -306,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=args, prog_name="dyadflow")
     except SystemExit:
         raise
-    except BaseException as raised:  # noqa: BLE001  (every failure becomes one line)
+    except BaseException as raised:
         error = _innermost(raised)
         if isinstance(error, KeyboardInterrupt):
             typer.echo("dyadflow: interrupted", err=True)
@@ -316,8 +332,11 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(error, USER_ERRORS):
             typer.echo(f"dyadflow: error: {describe(error)}", err=True)
             raise SystemExit(2) from None
-        typer.echo(f"dyadflow: error: internal error ({type(error).__name__}: {describe(error)}); "
-                   "this is a bug in dyadflow: please report it with the output of --verbose", err=True)
+        typer.echo(
+            f"dyadflow: error: internal error ({type(error).__name__}: {describe(error)}); "
+            "this is a bug in dyadflow: please report it with the output of --verbose",
+            err=True,
+        )
         raise SystemExit(1) from None
 
 

@@ -74,8 +74,12 @@ class Checkpoints:
                 # reading every member checks each one's CRC-32, so damage inside the archive is caught here
                 return {name: content[name] for name in content.files}
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
-            warnings.warn(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
-                          "discarding it, the item will be recomputed", CheckpointWarning, stacklevel=2)
+            warnings.warn(
+                f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+                "discarding it, the item will be recomputed",
+                CheckpointWarning,
+                stacklevel=2,
+            )
             path.unlink(missing_ok=True)
             return None
 
@@ -166,14 +170,24 @@ def map_on_dask(
     return results
 
 
-def batch_mapper(client, *, label: str, key_parts=(), checkpoints: Checkpoints | None = None, progress=None,
-                 encode=None, decode=None):
+def batch_mapper(
+    client, *, label: str, key_parts=(), checkpoints: Checkpoints | None = None, progress=None, encode=None, decode=None
+):
     """A `map_batches(fn, batches) -> list` for tergm.btergm / fit_design, keyed by (key_parts, batch)."""
 
     def map_batches(fn, batches):
         batches = list(batches)
         keys = [content_key(label, key_parts, batch) for batch in batches]
-        return map_on_dask(client, fn, batches, label=label, keys=keys, checkpoints=checkpoints,
-                           progress=progress, encode=encode, decode=decode)
+        return map_on_dask(
+            client,
+            fn,
+            batches,
+            label=label,
+            keys=keys,
+            checkpoints=checkpoints,
+            progress=progress,
+            encode=encode,
+            decode=decode,
+        )
 
     return map_batches

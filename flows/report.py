@@ -112,8 +112,12 @@ def regression_table_text(coefficients: pd.DataFrame, designs: dict, fits: dict)
         design = designs.get(model)
         periods = list(design.periods) if design is not None else []
         span = f"{periods[0]}-{periods[-1]}" if len(periods) > 1 else (periods[0] if periods else "")
-        column += [span, str(len(periods)), f"{int(design.X.shape[0]):,}" if design is not None else "",
-                   str(int(getattr(fits[model], "R", 0)))]
+        column += [
+            span,
+            str(len(periods)),
+            f"{int(design.X.shape[0]):,}" if design is not None else "",
+            str(int(getattr(fits[model], "R", 0))),
+        ]
         cells[model] = column
     labels = [label for term in terms for label in (term, "")] + ["Periods", "Time steps", "Dyads", "Replicates"]
     first = max(len(label) for label in labels)
@@ -125,9 +129,11 @@ def regression_table_text(coefficients: pd.DataFrame, designs: dict, fits: dict)
             lines.append(rule)
         lines.append(label.ljust(first) + "".join("  " + cells[m][k].rjust(widths[m]) for m in models))
     lines.append(rule)
-    lines.append("Estimates with standard errors in parentheses (btergm's bootstrap SE; without replicates the\n"
-                 "MPLE's inverse-Hessian SE, or the MCMC-MLE's); * the 95 % interval (bootstrap percentile;\n"
-                 "Wald without replicates) excludes 0.")
+    lines.append(
+        "Estimates with standard errors in parentheses (btergm's bootstrap SE; without replicates the\n"
+        "MPLE's inverse-Hessian SE, or the MCMC-MLE's); * the 95 % interval (bootstrap percentile;\n"
+        "Wald without replicates) excludes 0."
+    )
     return "\n".join(lines)
 
 
@@ -193,8 +199,9 @@ def write_report(spec, outcome, *, seeds: dict, period_hashes: dict[str, str]) -
         "spec": json.loads(json.dumps(spec.source, default=str)),
         "formula": spec.formula,
         "models": spec.formulas,
-        "model_settings": {m.name: {"estimate": m.estimate, "R": m.R, "seed": m.seed, "batch_size": m.batch_size}
-                           for m in spec.models},
+        "model_settings": {
+            m.name: {"estimate": m.estimate, "R": m.R, "seed": m.seed, "batch_size": m.batch_size} for m in spec.models
+        },
         "seeds": seeds,
         "bootstrap": {"R": spec.R, "batch_size": spec.batch_size},
         "data": {
@@ -210,8 +217,12 @@ def write_report(spec, outcome, *, seeds: dict, period_hashes: dict[str, str]) -
         "timings_s": dict(outcome.timings),
     }
     if outcome.validation is not None:
-        record["validation"] = {"train": list(outcome.validation.train), "test": list(outcome.validation.test),
-                                "simulate": spec.validation.simulate, "models": list(spec.validation.models)}
+        record["validation"] = {
+            "train": list(outcome.validation.train),
+            "test": list(outcome.validation.test),
+            "simulate": spec.validation.simulate,
+            "models": list(spec.validation.models),
+        }
     if outcome.sensitivity_model is not None:
         record["sensitivity_model"] = outcome.sensitivity_model
     if outcome.gof_model is not None:
@@ -261,8 +272,11 @@ def publish_artifacts(spec, outcome, html: Path | None) -> None:
         key=f"{slug}-coefficients",
         description=f"dyadflow coefficients, models {', '.join(outcome.fits)} ({outcome.output})",
     )
-    create_markdown_artifact(markdown=run_markdown(spec, outcome, html), key=f"{slug}-summary",
-                             description=f"dyadflow run summary ({outcome.output})")
+    create_markdown_artifact(
+        markdown=run_markdown(spec, outcome, html),
+        key=f"{slug}-summary",
+        description=f"dyadflow run summary ({outcome.output})",
+    )
 
 
 def artifact_key(name: str) -> str:
@@ -273,15 +287,22 @@ def artifact_key(name: str) -> str:
 
 def run_markdown(spec, outcome, html: Path | None) -> str:
     lines = [f"# dyadflow run: {', '.join(outcome.fits)}", "", f"Results: `{outcome.output}`", ""]
-    lines.append(f"report.html: `{html}`" if html is not None else
-                 "report.html: not written (install the dyadflow report package)")
+    lines.append(
+        f"report.html: `{html}`"
+        if html is not None
+        else "report.html: not written (install the dyadflow report package)"
+    )
     lines.append("")
     if outcome.validation is not None:
         auc = outcome.validation.auc
-        lines += [f"## Out-of-sample prediction (trained on {_span(outcome.validation.train)}, tested on "
-                  f"{', '.join(outcome.validation.test)})", "",
-                  "kind = mple: conditional on the observed test network (flatters network models); "
-                  "kind = simulation: leak-free.", ""]
+        lines += [
+            f"## Out-of-sample prediction (trained on {_span(outcome.validation.train)}, tested on "
+            f"{', '.join(outcome.validation.test)})",
+            "",
+            "kind = mple: conditional on the observed test network (flatters network models); "
+            "kind = simulation: leak-free.",
+            "",
+        ]
         lines += _markdown_table(auc[["model", "kind", "period", "roc_auc", "pr_auc"]])
         lines.append("")
     if outcome.sensitivity is not None:
@@ -295,9 +316,11 @@ def sensitivity_headline(spec, outcome) -> str:
     top = float(table["level"].max())
     rows = table[table["level"] == top]
     kept = ", ".join(f"{row.term} {100 * row.sign_kept:.0f} %" for row in rows.itertuples())
-    return (f"Model {outcome.sensitivity_model!r}, {spec.sensitivity.mode} rewiring, "
-            f"{spec.sensitivity.simulations} refits per level: at {100 * top:g} % of ties rewired, "
-            f"the refits keep the baseline's sign for {kept}.")
+    return (
+        f"Model {outcome.sensitivity_model!r}, {spec.sensitivity.mode} rewiring, "
+        f"{spec.sensitivity.simulations} refits per level: at {100 * top:g} % of ties rewired, "
+        f"the refits keep the baseline's sign for {kept}."
+    )
 
 
 def _span(names) -> str:

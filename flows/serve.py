@@ -10,8 +10,6 @@ Linux, with a parent-death signal, so a driver killed with SIGKILL takes its ser
 
 from __future__ import annotations
 
-import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
-
 import contextlib
 import os
 import re
@@ -23,6 +21,8 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
+
+import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -95,9 +95,23 @@ def _server_command(port: int, *, scheduler: bool) -> tuple[list[str], dict[str,
     import prefect
 
     env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
-               "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "error", "--lifespan", "on"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(prefect.__module_path__.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
     return command, env
 
 
@@ -119,8 +133,10 @@ def prefect_api(*, scheduler: bool = False, timeout: float = 120.0) -> Iterator[
         deadline = time.monotonic() + timeout
         while not _healthy(url):
             if server.poll() is not None:
-                raise RuntimeError(f"the local Prefect server exited with status {server.returncode} before it "
-                                   f"answered (PREFECT_HOME={os.environ.get('PREFECT_HOME')})")
+                raise RuntimeError(
+                    f"the local Prefect server exited with status {server.returncode} before it "
+                    f"answered (PREFECT_HOME={os.environ.get('PREFECT_HOME')})"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the local Prefect server did not answer on {url} within {timeout:.0f} s")
             time.sleep(0.5)
@@ -144,7 +160,9 @@ def _drain_prefect_workers(timeout: float = 10.0) -> None:
             worker.drain_all(timeout=timeout, at_exit=False)
 
 
-def serve_spec(spec_path: str, every: str, *, cluster_address: str | None = None, name: str = "dyadflow-refresh") -> None:
+def serve_spec(
+    spec_path: str, every: str, *, cluster_address: str | None = None, name: str = "dyadflow-refresh"
+) -> None:
     """Serve the refresh flow for `spec_path` every `every` until interrupted (Ctrl-C or SIGTERM)."""
     from prefect import serve
 

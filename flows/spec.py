@@ -124,8 +124,13 @@ class ValidationSpec:
     simulate: int = 0
 
     def record(self) -> dict:
-        return {"train": list(self.train) if self.train else None, "test": list(self.test) if self.test else None,
-                "holdout_last": self.holdout_last, "simulate": self.simulate, "models": list(self.models)}
+        return {
+            "train": list(self.train) if self.train else None,
+            "test": list(self.test) if self.test else None,
+            "holdout_last": self.holdout_last,
+            "simulate": self.simulate,
+            "models": list(self.models),
+        }
 
 
 @dataclass(frozen=True)
@@ -200,8 +205,10 @@ def load_run_spec(path: str | Path, *, cluster_address: str | None = None) -> Ru
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise RunSpecError(f"run spec {path}: byte {error.object[error.start]:#04x} at offset {error.start} is "
-                           "not valid UTF-8; save the file as UTF-8") from None
+        raise RunSpecError(
+            f"run spec {path}: byte {error.object[error.start]:#04x} at offset {error.start} is "
+            "not valid UTF-8; save the file as UTF-8"
+        ) from None
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -286,10 +293,10 @@ def _models(table: Mapping, *, R: int, seed: int, batch_size: int) -> tuple[Mode
     if "models" in table:
         tables = table["models"]
         if not tables:
-            raise RunSpecError("run spec: [models] holds no model; add e.g. [models.full] with formula = \"...\"")
+            raise RunSpecError('run spec: [models] holds no model; add e.g. [models.full] with formula = "..."')
         for name, model in tables.items():
             if not isinstance(model, Mapping):
-                raise RunSpecError(f"run spec: [models.{name}] must be a table with formula = \"...\", got {model!r}")
+                raise RunSpecError(f'run spec: [models.{name}] must be a table with formula = "...", got {model!r}')
             check_keys(model, _MODEL_KEYS, f"[models.{name}]", RunSpecError)
     else:
         tables = {SINGLE_MODEL: table.get("model", {})}
@@ -297,38 +304,47 @@ def _models(table: Mapping, *, R: int, seed: int, batch_size: int) -> tuple[Mode
     for name, model in tables.items():
         where = "[model]" if "models" not in table else f"[models.{name}]"
         if not _NAME.fullmatch(name):
-            raise RunSpecError(f"run spec: {where}: a model name must be letters, digits, '_' or '-' "
-                               f"(it names columns and files), got {name!r}")
+            raise RunSpecError(
+                f"run spec: {where}: a model name must be letters, digits, '_' or '-' "
+                f"(it names columns and files), got {name!r}"
+            )
         if name.endswith("_se") and name[:-3] in tables:
-            raise RunSpecError(f"run spec: {where}: the name {name!r} would clash with the standard-error column "
-                               f"of model {name[:-3]!r} in regression_table.csv")
+            raise RunSpecError(
+                f"run spec: {where}: the name {name!r} would clash with the standard-error column "
+                f"of model {name[:-3]!r} in regression_table.csv"
+            )
         if name in _RESERVED_NAMES:
             raise RunSpecError(f"run spec: {where}: the model name {name!r} is reserved ({_RESERVED_NAMES[name]})")
         formula = model.get("formula")
         if not isinstance(formula, str) or "~" not in formula:
-            raise RunSpecError(f"{where} formula is required, "
-                               "e.g. formula = \"net ~ edges + memory(type='stability')\"")
+            raise RunSpecError(
+                f"{where} formula is required, e.g. formula = \"net ~ edges + memory(type='stability')\""
+            )
         estimate = model.get("estimate", "MPLE")
         if estimate not in ("MPLE", "MLE"):
-            raise RunSpecError(f"{where} estimate = {estimate!r}: expected \"MPLE\" or \"MLE\"")
+            raise RunSpecError(f'{where} estimate = {estimate!r}: expected "MPLE" or "MLE"')
         cluster = model.get("cluster", "dyad")
         if not isinstance(cluster, str) or not cluster:
-            raise RunSpecError(f"{where} cluster = {cluster!r}: expected \"dyad\", \"tail\", \"head\", \"period\", "
-                               "a dyadic covariate's name, or \"none\"")
+            raise RunSpecError(
+                f'{where} cluster = {cluster!r}: expected "dyad", "tail", "head", "period", '
+                'a dyadic covariate\'s name, or "none"'
+            )
         correction = model.get("correction", "statsmodels")
         if correction not in CORRECTIONS:
             raise RunSpecError(f"{where} correction = {correction!r}: expected one of {list(CORRECTIONS)}")
-        models.append(ModelSpec(
-            name=name,
-            formula=formula,
-            estimate=estimate,
-            R=_positive_int(model.get("R", R), f"{where} R", allow_zero=True),
-            seed=_positive_int(model.get("seed", seed), f"{where} seed", allow_zero=True),
-            batch_size=_positive_int(model.get("batch_size", batch_size), f"{where} batch_size"),
-            cluster=None if cluster == "none" else cluster,
-            correction=correction,
-            cluster_given="cluster" in model or "correction" in model,
-        ))
+        models.append(
+            ModelSpec(
+                name=name,
+                formula=formula,
+                estimate=estimate,
+                R=_positive_int(model.get("R", R), f"{where} R", allow_zero=True),
+                seed=_positive_int(model.get("seed", seed), f"{where} seed", allow_zero=True),
+                batch_size=_positive_int(model.get("batch_size", batch_size), f"{where} batch_size"),
+                cluster=None if cluster == "none" else cluster,
+                correction=correction,
+                cluster_given="cluster" in model or "correction" in model,
+            )
+        )
     return tuple(models)
 
 
@@ -358,16 +374,18 @@ def _validation(table: Mapping, names: list[str]) -> ValidationSpec:
     train = table.get("train")
     if train is not None:
         if not isinstance(train, list) or len(train) != 2:
-            raise RunSpecError(f"[validation] train = {train!r}: expected [first, last] training period, "
-                               "e.g. train = [1990, 1999]")
+            raise RunSpecError(
+                f"[validation] train = {train!r}: expected [first, last] training period, e.g. train = [1990, 1999]"
+            )
         train = tuple(_period_label(v, "[validation] train") for v in train)
     test, holdout = table.get("test"), table.get("holdout_last")
     if (test is None) == (holdout is None):
         raise RunSpecError("[validation] needs exactly one of test = [periods] or holdout_last = N")
     if test is not None:
         if not isinstance(test, list) or not test:
-            raise RunSpecError(f"[validation] test = {test!r}: expected a non-empty list of periods, "
-                               "e.g. test = [2000]")
+            raise RunSpecError(
+                f"[validation] test = {test!r}: expected a non-empty list of periods, e.g. test = [2000]"
+            )
         test = tuple(_period_label(v, "[validation] test") for v in test)
         if len(set(test)) != len(test):
             raise RunSpecError(f"[validation] test repeats a period: {list(test)}")
@@ -377,8 +395,9 @@ def _validation(table: Mapping, names: list[str]) -> ValidationSpec:
         if train is not None and all(v.lstrip("-").isdigit() for v in train + test):
             inside = [v for v in test if int(train[0]) <= int(v) <= int(train[1])]
             if inside:
-                raise RunSpecError(f"[validation] test period(s) {inside} lie inside the training range "
-                                   f"{train[0]}..{train[1]}")
+                raise RunSpecError(
+                    f"[validation] test period(s) {inside} lie inside the training range {train[0]}..{train[1]}"
+                )
     else:
         holdout = _positive_int(holdout, "[validation] holdout_last")
     models = table.get("models", names)
@@ -386,8 +405,10 @@ def _validation(table: Mapping, names: list[str]) -> ValidationSpec:
         raise RunSpecError(f"[validation] models = {models!r}: expected a non-empty list of model names from {names}")
     unknown = [m for m in models if m not in names]
     if unknown:
-        raise RunSpecError(f"[validation] models: {unknown} {'is' if len(unknown) == 1 else 'are'} not "
-                           f"model(s) of this run spec; its models are {names}")
+        raise RunSpecError(
+            f"[validation] models: {unknown} {'is' if len(unknown) == 1 else 'are'} not "
+            f"model(s) of this run spec; its models are {names}"
+        )
     if len(set(models)) != len(models):
         raise RunSpecError(f"[validation] models repeats a name: {models}")
     return ValidationSpec(

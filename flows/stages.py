@@ -18,8 +18,8 @@ import pandas as pd
 
 from dyadflow.flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
 from dyadflow.flows.spec import RunSpec, RunSpecError, SensitivitySpec, ValidationSpec
-from dyadflow.storage.panel import Panel, Period
 from dyadflow.kernels import registry
+from dyadflow.storage.panel import Panel, Period
 from dyadflow.tergm.design import Design, Model, assemble, design_for_period, parse_model, period_cache_parts
 from dyadflow.tergm.formula import FormulaError
 from dyadflow.tergm.sensitivity import rewiring_sensitivity
@@ -154,7 +154,8 @@ def union_models(models: Mapping[str, Model], panel: Panel) -> list[tuple[Model,
                     raise FormulaError(
                         f"model {name!r} term {call.text} and model {other[1]!r} term {other[2]} give the same "
                         f"coefficient name(s) {list(term.names)} but are different terms: write the same term "
-                        "the same way in every model, or rename one")
+                        "the same way in every model, or rename one"
+                    )
         first = models[members[0]].formula
         union = parse_model(f"{first.response or ''} ~ {' + '.join(calls)}", panel, temporal=True)
         if union.lag != lag:
@@ -167,8 +168,17 @@ def _term_signature(call, term) -> tuple:
     """What a term's columns depend on, to tell whether two models' terms of the same name are one."""
     if isinstance(term, StructuralTerm):
         return ("structural", term.names, registry.entries()[term.code].name, term.kernel_par, term.lag)
-    return ("covariate", term.names, call.name, _plain(call.args), _plain(sorted(call.kwargs.items())),
-            term.node_attributes, term.dyad_covariates, term.lag, tuple(format_level(v) for v in term.levels))
+    return (
+        "covariate",
+        term.names,
+        call.name,
+        _plain(call.args),
+        _plain(sorted(call.kwargs.items())),
+        term.node_attributes,
+        term.dyad_covariates,
+        term.lag,
+        tuple(format_level(v) for v in term.levels),
+    )
 
 
 def _plain(value):
@@ -250,9 +260,11 @@ def plain_logits(models: Sequence, panel: Panel) -> set[str]:
         if not network and model.estimate != "MLE":
             plain.add(model.name)
         elif model.cluster_given:
-            raise RunSpecError(f"[models.{model.name}] cluster/correction: cluster-robust standard errors are for "
-                               f"plain logits (no network terms), but this model has {network}"
-                               + (" and estimate = \"MLE\"" if model.estimate == "MLE" else ""))
+            raise RunSpecError(
+                f"[models.{model.name}] cluster/correction: cluster-robust standard errors are for "
+                f"plain logits (no network terms), but this model has {network}"
+                + (' and estimate = "MLE"' if model.estimate == "MLE" else "")
+            )
     return plain
 
 
@@ -293,8 +305,10 @@ def validation_split(spec: ValidationSpec, formulas: Mapping[str, str], panel: P
 
     if spec.holdout_last is not None:
         if spec.holdout_last >= len(names):
-            raise RunSpecError(f"[validation] holdout_last = {spec.holdout_last} leaves no period to train on: "
-                               f"the panel has {len(names)} periods")
+            raise RunSpecError(
+                f"[validation] holdout_last = {spec.holdout_last} leaves no period to train on: "
+                f"the panel has {len(names)} periods"
+            )
         test = list(range(len(names) - spec.holdout_last, len(names)))
     else:
         test = sorted(index(label, "test") for label in spec.test)
@@ -309,19 +323,23 @@ def validation_split(spec: ValidationSpec, formulas: Mapping[str, str], panel: P
             raise RunSpecError(f"[validation]: no period before the first test period {names[test[0]]!r} to train on")
     inside = [names[t] for t in test if train[0] <= t <= train[-1]]
     if inside:
-        raise RunSpecError(f"[validation] test period(s) {inside} lie inside the training range "
-                           f"{names[train[0]]}..{names[train[-1]]}")
+        raise RunSpecError(
+            f"[validation] test period(s) {inside} lie inside the training range {names[train[0]]}..{names[train[-1]]}"
+        )
     before = [names[t] for t in test if t < train[0]]
     if before:
-        raise RunSpecError(f"[validation] test period(s) {before} come before the training range "
-                           f"{names[train[0]]}..{names[train[-1]]}: every test period must follow the training periods")
+        raise RunSpecError(
+            f"[validation] test period(s) {before} come before the training range "
+            f"{names[train[0]]}..{names[train[-1]]}: every test period must follow the training periods"
+        )
     for name in spec.models:
         lag = parse_model(formulas[name], panel, temporal=True).lag
         if len(train) <= lag:
             raise RunSpecError(
                 f"[validation] train: model {name!r} has lagged terms needing {lag} earlier period(s), so the "
                 f"{len(train)} training period(s) {[names[t] for t in train]} leave none in its likelihood; "
-                f"train on at least {lag + 1} periods")
+                f"train on at least {lag + 1} periods"
+            )
     return ValidationSplit([names[t] for t in train], [names[t] for t in test])
 
 
@@ -332,8 +350,15 @@ def validation(spec: ValidationSpec, formulas: Mapping[str, str], panel: Panel, 
     from dyadflow.tergm.prediction import validate
 
     split = validation_split(spec, formulas, panel)
-    return validate({name: formulas[name] for name in spec.models}, panel, train=split.train, test=split.test,
-                    R=0, seed=seed, simulate=spec.simulate)
+    return validate(
+        {name: formulas[name] for name in spec.models},
+        panel,
+        train=split.train,
+        test=split.test,
+        R=0,
+        seed=seed,
+        simulate=spec.simulate,
+    )
 
 
 # ------------------------------------------------------------------------------------- sensitivity
@@ -359,8 +384,14 @@ def sensitivity(
         return map_on_dask(client, fn, jobs, label="refit", keys=keys, checkpoints=checkpoints, progress=progress)
 
     return rewiring_sensitivity(
-        formula, panel, pd.Series(np.asarray(baseline, dtype=float), index=list(names)),
-        levels=spec.levels, simulations=spec.simulations, seed=spec.seed, mode=spec.mode, map_jobs=map_jobs,
+        formula,
+        panel,
+        pd.Series(np.asarray(baseline, dtype=float), index=list(names)),
+        levels=spec.levels,
+        simulations=spec.simulations,
+        seed=spec.seed,
+        mode=spec.mode,
+        map_jobs=map_jobs,
     )
 
 

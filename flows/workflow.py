@@ -9,8 +9,6 @@ reuses finished stages and batches.
 
 from __future__ import annotations
 
-import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
-
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -21,12 +19,12 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+import dyadflow.flows  # noqa: F401  (Prefect's environment defaults, before prefect is imported)
 from dyadflow.cluster import dask_client
 from dyadflow.flows import stages
 from dyadflow.flows.fanout import Checkpoints
 from dyadflow.flows.progress import stage_progress
-from dyadflow.flows.report import write_report
-from dyadflow.flows.report import publish_artifacts, write_html_report
+from dyadflow.flows.report import publish_artifacts, write_html_report, write_report
 from dyadflow.flows.spec import ModelSpec, RunSpec, RunSpecError, load_run_spec
 
 STATE_FILE = "state.json"
@@ -105,9 +103,14 @@ def fit_task(model: ModelSpec, design):
     with stage_progress("fit", 1, compiling=fit_needs_compiling()) as advance:
         mple = stages.fit(design)
         advance(1)
-    return Fit(mple=mple, design_matrix=design, replicates=np.zeros((0, p)),
-               resamples=np.zeros((0, T), dtype=np.int64), replicate_converged=np.zeros(0, dtype=bool),
-               formula=model.formula)
+    return Fit(
+        mple=mple,
+        design_matrix=design,
+        replicates=np.zeros((0, p)),
+        resamples=np.zeros((0, T), dtype=np.int64),
+        replicate_converged=np.zeros(0, dtype=bool),
+        formula=model.formula,
+    )
 
 
 @task(name="bootstrap", cache_policy=NO_CACHE)
@@ -115,8 +118,14 @@ def bootstrap_task(client, model: ModelSpec, design, checkpoints: Checkpoints):
     batches = -(-model.R // model.batch_size)
     with stage_progress(f"bootstrap {model.name}"[:14], batches) as advance:
         return stages.bootstrap(
-            client, design, R=model.R, seed=model.seed, batch_size=model.batch_size, formula=model.formula,
-            checkpoints=checkpoints, progress=advance,
+            client,
+            design,
+            R=model.R,
+            seed=model.seed,
+            batch_size=model.batch_size,
+            formula=model.formula,
+            checkpoints=checkpoints,
+            progress=advance,
         )
 
 
@@ -125,9 +134,15 @@ def sensitivity_task(client, spec: RunSpec, panel, fit, data_hash, checkpoints: 
     total = len(spec.sensitivity.levels) * spec.sensitivity.simulations
     with stage_progress("sensitivity", total) as advance:
         return stages.sensitivity(
-            client, spec.model(spec.sensitivity.model).formula, panel, fit.names,
-            np.asarray(fit.mple.coef, dtype=float), spec.sensitivity,
-            data_hash=data_hash, checkpoints=checkpoints, progress=advance,
+            client,
+            spec.model(spec.sensitivity.model).formula,
+            panel,
+            fit.names,
+            np.asarray(fit.mple.coef, dtype=float),
+            spec.sensitivity,
+            data_hash=data_hash,
+            checkpoints=checkpoints,
+            progress=advance,
         )
 
 
@@ -143,9 +158,16 @@ def gof_task(client, spec: RunSpec, fit, panel, data_hash, checkpoints: Checkpoi
     key = (data_hash, model.formula, np.asarray(fit.mple.coef, float), g.nsim, g.burnin, g.interval, g.seed)
     with stage_progress("gof", len(panel)) as advance:
         mapper = batch_mapper(client, label="gof", key_parts=key, checkpoints=checkpoints, progress=advance)
-        result = gof(replace(fit, panel=panel) if hasattr(fit, "design_matrix") else fit, nsim=g.nsim,
-                     burnin=g.burnin, interval=g.interval, seed=g.seed, panel=panel, model=model.name,
-                     map_tasks=lambda fn, items: mapper(fn, list(items)))
+        result = gof(
+            replace(fit, panel=panel) if hasattr(fit, "design_matrix") else fit,
+            nsim=g.nsim,
+            burnin=g.burnin,
+            interval=g.interval,
+            seed=g.seed,
+            panel=panel,
+            model=model.name,
+            map_tasks=lambda fn, items: mapper(fn, list(items)),
+        )
     write_gof(result, spec.output)
     return result
 
@@ -155,8 +177,12 @@ def mcmle_task(client, model: ModelSpec, fit, panel):
     from dyadflow.flows.fanout import map_on_dask
     from dyadflow.tergm.mcmle import mcmle
 
-    return mcmle(replace(fit, panel=panel, temporal=True), seed=model.seed, panel=panel,
-                 map_tasks=lambda fn, items: map_on_dask(client, fn, list(items), label="mcmle"))
+    return mcmle(
+        replace(fit, panel=panel, temporal=True),
+        seed=model.seed,
+        panel=panel,
+        map_tasks=lambda fn, items: map_on_dask(client, fn, list(items), label="mcmle"),
+    )
 
 
 @task(name="prediction", cache_policy=NO_CACHE)
@@ -172,8 +198,15 @@ def report_task(spec: RunSpec, outcome: RunOutcome, seeds: dict, hashes: dict[st
     return write_report(spec, outcome, seeds=seeds, period_hashes=hashes)
 
 
-def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = True, ingested=None,
-                 gof: bool | None = None, validation: bool = True) -> RunOutcome:
+def run_pipeline(
+    spec: RunSpec,
+    *,
+    bootstrap: bool = True,
+    sensitivity: bool = True,
+    ingested=None,
+    gof: bool | None = None,
+    validation: bool = True,
+) -> RunOutcome:
     """The body of the `run` flow (call it inside a flow so its tasks are tracked).
 
     Every model of the spec is fitted on one set of stored change statistics and bootstrapped with
@@ -228,21 +261,27 @@ def run_pipeline(spec: RunSpec, *, bootstrap: bool = True, sensitivity: bool = T
             if mle:
                 lap("mcmle")
             for model in boot:
-                outcome.fits[model.name] = bootstrap_task(client, model, built.designs[model.name],
-                                                          Checkpoints(checkpoints / "bootstrap"))
+                outcome.fits[model.name] = bootstrap_task(
+                    client, model, built.designs[model.name], Checkpoints(checkpoints / "bootstrap")
+                )
             if boot:
                 lap("bootstrap")
             if run_sensitivity:
                 outcome.sensitivity_model = spec.model(spec.sensitivity.model).name
                 outcome.sensitivity, outcome.sensitivity_estimates = sensitivity_task(
-                    client, spec, panel, outcome.fits[outcome.sensitivity_model], data_hash,
+                    client,
+                    spec,
+                    panel,
+                    outcome.fits[outcome.sensitivity_model],
+                    data_hash,
                     Checkpoints(checkpoints / "refit"),
                 )
                 lap("sensitivity")
             if run_gof:
                 outcome.gof_model = spec.model(spec.gof.model).name
-                gof_task(client, spec, outcome.fits[outcome.gof_model], panel, data_hash,
-                         Checkpoints(checkpoints / "gof"))
+                gof_task(
+                    client, spec, outcome.fits[outcome.gof_model], panel, data_hash, Checkpoints(checkpoints / "gof")
+                )
                 lap("gof")
     for model in spec.models:  # the fit with its bootstrap, plus conventional and cluster-robust SEs
         if model.name in plain_logits:
@@ -269,8 +308,14 @@ def publish(spec: RunSpec, outcome: RunOutcome) -> Path | None:
 
 
 @flow(name="dyadflow-run", log_prints=False)
-def run_flow(spec_path: str, cluster_address: str | None = None, bootstrap: bool = True, sensitivity: bool = True,
-             gof: bool | None = None, validation: bool = True):
+def run_flow(
+    spec_path: str,
+    cluster_address: str | None = None,
+    bootstrap: bool = True,
+    sensitivity: bool = True,
+    gof: bool | None = None,
+    validation: bool = True,
+):
     """Everything the run spec asks for (the flags skip stages); returns the output directory."""
     spec = load_run_spec(spec_path, cluster_address=cluster_address)
     outcome = run_pipeline(spec, bootstrap=bootstrap, sensitivity=sensitivity, gof=gof, validation=validation)

@@ -66,7 +66,6 @@ def _gw_weight(d, one_minus_r):
     return math.pow(one_minus_r, float(d))  # a float exponent: libm pow, as in C (not numba's integer power)
 
 
-
 def _nodes_if_zero(n, directed, par, columns):
     """g(empty) of counts over nodes (k-stars, degree d): every node has degree 0, C(0, k) = [k == 0]."""
     return np.array([float(n) if int(v) == 0 else 0.0 for v in par])
@@ -117,7 +116,8 @@ def _gw_degree_tail(kind, net, i, par, rows, col):
         tie = net.adj[i, j]
         if kind == _GW_TOTAL:
             rows[r, col] += remembered_pow(table, one_minus_r, _degree_minus(net, i, tie)) + remembered_pow(
-                table, one_minus_r, _degree_minus(net, j, tie))
+                table, one_minus_r, _degree_minus(net, j, tie)
+            )
         elif kind == _GW_IN:
             rows[r, col] += remembered_pow(table, one_minus_r, net.indeg[j] - tie)
         else:

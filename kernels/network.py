@@ -114,4 +114,3 @@ def _two_step_counts(adj, directed):
                 for j in range(n):  # k->j: k is a common in-neighbour of i and j
                     in_shared[i, j] += adj[k, j]
     return paths, out_shared, in_shared
-

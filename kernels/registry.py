@@ -89,8 +89,9 @@ def code_of(change: Callable) -> int:
     raise KeyError(f"{getattr(change, '__name__', change)!r} is not a registered change-statistic kernel")
 
 
-def empty_values(codes_: np.ndarray, par_offsets: np.ndarray, params: np.ndarray, col_offsets: np.ndarray,
-                 n: int, directed: bool) -> np.ndarray:
+def empty_values(
+    codes_: np.ndarray, par_offsets: np.ndarray, params: np.ndarray, col_offsets: np.ndarray, n: int, directed: bool
+) -> np.ndarray:
     """g(empty network) of the packed terms (the layout of kernels.dispatch.dyad_change_matrix)."""
     table = entries()
     values = np.zeros(int(col_offsets[-1]))
@@ -99,7 +100,9 @@ def empty_values(codes_: np.ndarray, par_offsets: np.ndarray, params: np.ndarray
         columns = int(col_offsets[t + 1] - col_offsets[t])
         value = np.asarray(table[number].empty(n, bool(directed), par, columns), dtype=np.float64)
         if value.shape != (columns,):
-            raise AssertionError(f"empty value of kernel {table[number].name} has shape {value.shape}, not ({columns},)")
+            raise AssertionError(
+                f"empty value of kernel {table[number].name} has shape {value.shape}, not ({columns},)"
+            )
         values[col_offsets[t] : col_offsets[t + 1]] = value
     return values
 
@@ -132,7 +135,7 @@ def dispatch_source() -> str:
     lines += [
         "",
         "",
-        '# inline="always": compiled into the caller\'s loop (an MCMC sampler\'s, summary statistics\').',
+        "# inline=\"always\": compiled into the caller's loop (an MCMC sampler's, summary statistics').",
         '@njit(cache=True, inline="always")',
         "def change(code, net, i, j, par, out, col):",
         '    """Add stat(y with i->j) - stat(y without i->j) of kernel `code` (parameters `par`) into out[col:...]."""',
@@ -151,7 +154,7 @@ def dispatch_source() -> str:
             "@njit(cache=True)",
             f"def rows_{number}(net, i, par, rows, col):",
             f'    """{entry.name}: rows of every dyad with tail i (heads j != i directed, j > i undirected,',
-            "    ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel.\"\"\"",
+            '    ascending): the kernel\'s per-tail pass where it has one and it applies, else the per-dyad kernel."""',
         ]
         if entry.tail is not None:
             lines += [f"    if _tail_{number}(net, i, par, rows, col):", "        return"]
@@ -213,8 +216,10 @@ def design_source(codes) -> str:
         "        par = params[par_offsets[t] : par_offsets[t + 1]]",
     ]
     for k, code in enumerate(codes):
-        lines += [f"        {'if' if k == 0 else 'elif'} code == {code}:",
-                  f"            rows_{code}(net, i, par, rows, col_offsets[t])"]
+        lines += [
+            f"        {'if' if k == 0 else 'elif'} code == {code}:",
+            f"            rows_{code}(net, i, par, rows, col_offsets[t])",
+        ]
     lines += [
         "        else:",
         '            raise ValueError("change-statistic code not compiled into this design driver")',

@@ -58,8 +58,19 @@ def sampler_state(adj: np.ndarray, directed: bool) -> Network:
         in_ptr, in_nbr = out_ptr, out_nbr  # one list per node, as network_state gives
         paths = base.paths.copy()
         out_shared = in_shared = paths
-    return Network(base.adj, bool(directed), base.outdeg.copy(), base.indeg.copy(), paths, out_shared,
-                   in_shared, out_ptr, out_nbr, in_ptr, in_nbr)
+    return Network(
+        base.adj,
+        bool(directed),
+        base.outdeg.copy(),
+        base.indeg.copy(),
+        paths,
+        out_shared,
+        in_shared,
+        out_ptr,
+        out_nbr,
+        in_ptr,
+        in_nbr,
+    )
 
 
 @njit(cache=True)
@@ -161,7 +172,7 @@ def _dyad_change(codes, par_offsets, params, col_offsets, net, i, j, delta):
     for c in range(delta.shape[0]):
         delta[c] = 0.0
     for t in range(codes.shape[0]):
-        change(codes[t], net, i, j, params[par_offsets[t]:par_offsets[t + 1]], delta, col_offsets[t])
+        change(codes[t], net, i, j, params[par_offsets[t] : par_offsets[t + 1]], delta, col_offsets[t])
 
 
 @njit(cache=True)
@@ -177,8 +188,9 @@ def _log_proposal_ratio(present, n_edges, m, p_dyad):
 
 
 @njit(cache=True, nogil=True)
-def run_chain(codes, par_offsets, params, col_offsets, net, dyads, theta, cov_X, cov_theta,
-              burnin, interval, nsim, seed, p_dyad):
+def run_chain(
+    codes, par_offsets, params, col_offsets, net, dyads, theta, cov_X, cov_theta, burnin, interval, nsim, seed, p_dyad
+):
     """Run one TNT chain on `net` (modified in place) over the free `dyads` (m, 2).
 
     theta: coefficients of the kernel columns (col_offsets order); cov_X (m, q), cov_theta (q,): the
@@ -258,7 +270,7 @@ def run_chain(codes, par_offsets, params, col_offsets, net, dyads, theta, cov_X,
                 grown = np.empty(max(2 * ties.shape[0], need), np.int64)
                 grown[: tie_ptr[k]] = ties[: tie_ptr[k]]
                 ties = grown
-            ties[tie_ptr[k]:need] = np.sort(tie_list[:n_edges])
+            ties[tie_ptr[k] : need] = np.sort(tie_list[:n_edges])
             tie_ptr[k + 1] = need
             k += 1
             next_draw += interval
@@ -281,17 +293,63 @@ def statistics_from_empty(codes, par_offsets, params, col_offsets, net, tails, h
     return total
 
 
-def run_tnt_chain(codes, par_offsets, params, col_offsets, adj, directed, dyads, theta, cov_X, cov_theta,
-                  burnin, interval, nsim, seed, p_dyad, *, generic=False):
+def run_tnt_chain(
+    codes,
+    par_offsets,
+    params,
+    col_offsets,
+    adj,
+    directed,
+    dyads,
+    theta,
+    cov_X,
+    cov_theta,
+    burnin,
+    interval,
+    nsim,
+    seed,
+    p_dyad,
+    *,
+    generic=False,
+):
     """One TNT chain from the network `adj` (copied): run_chain's results, on the fast path
     (kernels/sampler_fast.py) when every term has one and `generic` is False, else on the kernels."""
     adj = np.array(adj, dtype=np.uint8, copy=True)
     kinds = None if generic else fast_terms(codes, par_offsets, params, directed, CODES)
     if kinds is not None:
-        return run_fast_chain(kinds, par_offsets, params, col_offsets, adj, bool(directed), dyads, theta, cov_X,
-                              cov_theta, burnin, interval, nsim, seed, p_dyad)
-    return run_chain(codes, par_offsets, params, col_offsets, sampler_state(adj, directed), dyads, theta, cov_X,
-                     cov_theta, burnin, interval, nsim, seed, p_dyad)
+        return run_fast_chain(
+            kinds,
+            par_offsets,
+            params,
+            col_offsets,
+            adj,
+            bool(directed),
+            dyads,
+            theta,
+            cov_X,
+            cov_theta,
+            burnin,
+            interval,
+            nsim,
+            seed,
+            p_dyad,
+        )
+    return run_chain(
+        codes,
+        par_offsets,
+        params,
+        col_offsets,
+        sampler_state(adj, directed),
+        dyads,
+        theta,
+        cov_X,
+        cov_theta,
+        burnin,
+        interval,
+        nsim,
+        seed,
+        p_dyad,
+    )
 
 
 stamp_with_kernel_sources(run_chain, statistics_from_empty, _dyad_change, toggle)

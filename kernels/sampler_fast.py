@@ -42,13 +42,19 @@ FAST_GWODEGREE = 6
 _SP_OTP = 0  # kernels.triadic.SP_OTP
 
 
-def fast_terms(codes: np.ndarray, par_offsets: np.ndarray, params: np.ndarray, directed: bool,
-               code_of: dict[str, int]) -> np.ndarray | None:
+def fast_terms(
+    codes: np.ndarray, par_offsets: np.ndarray, params: np.ndarray, directed: bool, code_of: dict[str, int]
+) -> np.ndarray | None:
     """The fast kind of each term (codes as kernels.dispatch.CODES), or None when any term needs the
     generic path."""
-    kinds = {code_of["edges"]: FAST_EDGES, code_of["mutual"]: FAST_MUTUAL, code_of["gwesp"]: FAST_GWESP,
-             code_of["gwdegree"]: FAST_GWDEGREE, code_of["gwidegree"]: FAST_GWIDEGREE,
-             code_of["gwodegree"]: FAST_GWODEGREE}
+    kinds = {
+        code_of["edges"]: FAST_EDGES,
+        code_of["mutual"]: FAST_MUTUAL,
+        code_of["gwesp"]: FAST_GWESP,
+        code_of["gwdegree"]: FAST_GWDEGREE,
+        code_of["gwidegree"]: FAST_GWIDEGREE,
+        code_of["gwodegree"]: FAST_GWODEGREE,
+    }
     if not directed:
         kinds[code_of["triangle"]] = FAST_TRIANGLE
     out = np.empty(len(codes), np.int64)
@@ -108,7 +114,7 @@ def _rows(adj, transpose):
     for i in range(n):
         c = 0
         for j in range(n):
-            if (adj[j, i] if transpose else adj[i, j]):
+            if adj[j, i] if transpose else adj[i, j]:
                 nbr[i, c] = j
                 pos[i, j] = c
                 c += 1
@@ -241,8 +247,23 @@ def _change(kinds, cols, tables, toff, adj, directed, outdeg, indeg, sp, onb, in
 
 
 @njit(cache=True, nogil=True)
-def run_fast_chain(kinds, par_offsets, params, col_offsets, adj, directed, dyads, theta, cov_X, cov_theta,
-                   burnin, interval, nsim, seed, p_dyad):
+def run_fast_chain(
+    kinds,
+    par_offsets,
+    params,
+    col_offsets,
+    adj,
+    directed,
+    dyads,
+    theta,
+    cov_X,
+    cov_theta,
+    burnin,
+    interval,
+    nsim,
+    seed,
+    p_dyad,
+):
     """kernels.sampler.run_chain for models whose terms all have a fast kind (`kinds`, from
     fast_terms); same arguments (the network as its adjacency matrix `adj`, modified in place), same
     results and the same proposals (acceptance by exp instead of log: equal up to rounding)."""
@@ -346,7 +367,7 @@ def run_fast_chain(kinds, par_offsets, params, col_offsets, adj, directed, dyads
                 grown = np.empty(max(2 * ties.shape[0], need), np.int64)
                 grown[: tie_ptr[k]] = ties[: tie_ptr[k]]
                 ties = grown
-            ties[tie_ptr[k]:need] = np.sort(tie_list[:n_edges])
+            ties[tie_ptr[k] : need] = np.sort(tie_list[:n_edges])
             tie_ptr[k + 1] = need
             k += 1
             next_draw += interval
@@ -371,6 +392,7 @@ def fast_change_statistics(kinds, par_offsets, params, col_offsets, adj, directe
     inb, ipos = _rows(adj, True) if directed else (onb, opos)
     out = np.zeros((dyads.shape[0], col_offsets[-1]))
     for d in range(dyads.shape[0]):
-        _change(kinds, cols, tables, toff, adj, directed, outdeg, indeg, sp, onb, inb, dyads[d, 0], dyads[d, 1],
-                out[d], n)
+        _change(
+            kinds, cols, tables, toff, adj, directed, outdeg, indeg, sp, onb, inb, dyads[d, 0], dyads[d, 1], out[d], n
+        )
     return out

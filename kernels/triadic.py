@@ -58,9 +58,7 @@ def sp_type_code(type_name: str) -> int:
     try:
         return SP_TYPES[str(type_name).upper()]
     except KeyError:
-        raise ValueError(
-            f"unknown shared-partner type {type_name!r}; valid types are {', '.join(SP_TYPES)}"
-        ) from None
+        raise ValueError(f"unknown shared-partner type {type_name!r}; valid types are {', '.join(SP_TYPES)}") from None
 
 
 @njit(cache=True)
@@ -181,7 +179,7 @@ def _dsp_terms(net, t, h, sptype, mode, alpha, r, ds, out, col, sign):
             if u != h and adj[t, u]:
                 acc += _path(mode, paths[u, h], 1, e, r, ds, out, col, sign)
                 remaining -= 1
-    elif sptype == SP_OTP or sptype == SP_ITP:
+    elif sptype == SP_OTP or sptype == SP_ITP:  # noqa: SIM109  (numba compiles the comparisons directly)
         # Over all ordered dyads the ITP counts are the OTP counts transposed, so both types
         # change the same way (as in ergm, which shares the code).
         paths = net.paths
@@ -243,7 +241,7 @@ def triangle(net, i, j, par, out, col):
 @njit(cache=True)
 def ttriple(net, i, j, par, out, col):
     # i->j as the i->j, j->k or i->k leg of a transitive triple.
-    out[col] += (net.out_shared[i, j] + net.in_shared[i, j] + net.paths[i, j])
+    out[col] += net.out_shared[i, j] + net.in_shared[i, j] + net.paths[i, j]
 
 
 @njit(cache=True)
@@ -383,8 +381,27 @@ def _tail_row(t, h, first):
 
 
 @njit(cache=True)
-def _esp_tail_part(adj, t, first, t_ptr, t_nbr, k_ptr, k_nbr, counts, at_first, at_second, which,
-                   mode, r, powers, ds, acc, rows, col, sign):
+def _esp_tail_part(
+    adj,
+    t,
+    first,
+    t_ptr,
+    t_nbr,
+    k_ptr,
+    k_nbr,
+    counts,
+    at_first,
+    at_second,
+    which,
+    mode,
+    r,
+    powers,
+    ds,
+    acc,
+    rows,
+    col,
+    sign,
+):
     """One family of affected edges for every head h >= first of tail t: k over t's list t_nbr,
     h over k's list k_nbr; each (h, k) adds the path term of counts[at_first] and, when at_second is
     set (undirected: two edges per partner), right after it that of counts[at_second]."""
@@ -422,28 +439,78 @@ def _esp_layout(net, sptype):
     op, on, ip, inn = net.out_ptr, net.out_nbr, net.in_ptr, net.in_nbr
     if sptype == _SP_UNDIRECTED:
         paths = net.paths
-        return paths, False, ((op, on, op, on, False, paths, _AT_TK, _AT_KH, _K_ABOVE_H),
-                              (op, on, op, on, False, paths, _AT_TK, _AT_KH, _K_BELOW_H))
+        return (
+            paths,
+            False,
+            (
+                (op, on, op, on, False, paths, _AT_TK, _AT_KH, _K_ABOVE_H),
+                (op, on, op, on, False, paths, _AT_TK, _AT_KH, _K_BELOW_H),
+            ),
+        )
     if sptype == SP_OTP:  # edges t->k with h->k, then k->h with k->t
         paths = net.paths
-        return paths, False, ((op, on, ip, inn, True, paths, _AT_TK, _AT_NONE, _K_ANY),
-                              (ip, inn, op, on, False, paths, _AT_KH, _AT_NONE, _K_ANY))
+        return (
+            paths,
+            False,
+            (
+                (op, on, ip, inn, True, paths, _AT_TK, _AT_NONE, _K_ANY),
+                (ip, inn, op, on, False, paths, _AT_KH, _AT_NONE, _K_ANY),
+            ),
+        )
     if sptype == SP_ITP:  # edges h->k with k->t, then k->t with h->k
         paths = net.paths
-        return paths, True, ((ip, inn, ip, inn, True, paths, _AT_KH, _AT_NONE, _K_ANY),
-                             (ip, inn, ip, inn, True, paths, _AT_TK, _AT_NONE, _K_ANY))
+        return (
+            paths,
+            True,
+            (
+                (ip, inn, ip, inn, True, paths, _AT_KH, _AT_NONE, _K_ANY),
+                (ip, inn, ip, inn, True, paths, _AT_TK, _AT_NONE, _K_ANY),
+            ),
+        )
     if sptype == SP_OSP:  # edges t->k with k->h, then k->t with k->h
         shared = net.out_shared
-        return shared, False, ((op, on, op, on, False, shared, _AT_TK, _AT_NONE, _K_ANY),
-                               (ip, inn, op, on, False, shared, _AT_KT, _AT_NONE, _K_ANY))
+        return (
+            shared,
+            False,
+            (
+                (op, on, op, on, False, shared, _AT_TK, _AT_NONE, _K_ANY),
+                (ip, inn, op, on, False, shared, _AT_KT, _AT_NONE, _K_ANY),
+            ),
+        )
     shared = net.in_shared  # SP_ISP: edges k->h with t->k, then h->k with t->k
-    return shared, False, ((op, on, op, on, False, shared, _AT_KH, _AT_NONE, _K_ANY),
-                           (op, on, ip, inn, True, shared, _AT_HK, _AT_NONE, _K_ANY))
+    return (
+        shared,
+        False,
+        (
+            (op, on, op, on, False, shared, _AT_KH, _AT_NONE, _K_ANY),
+            (op, on, ip, inn, True, shared, _AT_HK, _AT_NONE, _K_ANY),
+        ),
+    )
 
 
 @njit(cache=True)
-def _esp_dyad_part(adj, t, h, e, t_ptr, t_nbr, k_ptr, k_nbr, h_to_k, counts, at_first, at_second, which,
-                   mode, r, ds, out, col, sign, acc):
+def _esp_dyad_part(
+    adj,
+    t,
+    h,
+    e,
+    t_ptr,
+    t_nbr,
+    k_ptr,
+    k_nbr,
+    h_to_k,
+    counts,
+    at_first,
+    at_second,
+    which,
+    mode,
+    r,
+    ds,
+    out,
+    col,
+    sign,
+    acc,
+):
     """One part of _esp_layout for the dyad (t, h): returns `acc` plus its gw terms, in order."""
     for slot in range(t_ptr[t], t_ptr[t + 1]):
         k = t_nbr[slot]
@@ -469,8 +536,27 @@ def _esp_tail(net, t, sptype, mode, alpha, r, ds, rows, col, sign):
     focus, transpose, parts = _esp_layout(net, sptype)
     for part in parts:
         t_ptr, t_nbr, k_ptr, k_nbr, _, counts, at_first, at_second, which = part
-        _esp_tail_part(adj, t, first, t_ptr, t_nbr, k_ptr, k_nbr, counts, at_first, at_second, which,
-                       mode, r, powers, ds, acc, rows, col, sign)
+        _esp_tail_part(
+            adj,
+            t,
+            first,
+            t_ptr,
+            t_nbr,
+            k_ptr,
+            k_nbr,
+            counts,
+            at_first,
+            at_second,
+            which,
+            mode,
+            r,
+            powers,
+            ds,
+            acc,
+            rows,
+            col,
+            sign,
+        )
     if mode == _MODE_GW:
         # _focus's value for each count, computed once per tail (e^a (1 - r^count) as it computes it)
         focal = np.full(n + 1, np.nan)

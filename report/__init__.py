@@ -16,5 +16,13 @@ from dyadflow.report.html import write_report_html
 from dyadflow.report.results import ReportError, Results, load_results
 from dyadflow.report.tables import regression_table, to_latex, to_markdown
 
-__all__ = ["ReportError", "Results", "figures", "load_results", "regression_table", "to_latex", "to_markdown",
-           "write_report_html"]
+__all__ = [
+    "ReportError",
+    "Results",
+    "figures",
+    "load_results",
+    "regression_table",
+    "to_latex",
+    "to_markdown",
+    "write_report_html",
+]

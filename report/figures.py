@@ -27,13 +27,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede pyplot's import
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.layout_engine import PlaceHolderLayoutEngine  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
+from matplotlib.patches import Patch
 
 # Okabe & Ito (2008): blue, vermillion, bluish green, orange, reddish purple, sky blue, yellow, black.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -92,9 +92,11 @@ def _grid(count: int, *, columns: int = 3, width: float = 2.6, height: float = 2
 
 def _styled(fn):
     """Run a figure function under the report's style (artists read rcParams when created)."""
+
     def wrapper(*args, **kwargs):
         with plt.rc_context(STYLE):
             return fn(*args, **kwargs)
+
     wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = fn.__name__, fn.__doc__, fn
     return wrapper
 
@@ -125,12 +127,28 @@ def coefficients(table: pd.DataFrame, lower: str = "2.5%", upper: str = "97.5%")
             estimate, lo, hi = (float(row[c].iloc[0]) for c in ("Estimate", lower, upper))
             colour = colours[model]
             y = len(models) - 1 - position
-            ax.plot([lo, hi], [y, y], color=colour, linewidth=1.6, solid_capstyle="butt", zorder=2,
-                    gid=f"interval:{model}:{term}")
+            ax.plot(
+                [lo, hi],
+                [y, y],
+                color=colour,
+                linewidth=1.6,
+                solid_capstyle="butt",
+                zorder=2,
+                gid=f"interval:{model}:{term}",
+            )
             filled = bool(excludes_zero(lo, hi))
-            ax.plot([estimate], [y], marker="o", markersize=5.5, linestyle="none", color=colour,
-                    markerfacecolor=colour if filled else "white", markeredgewidth=1.3, zorder=3,
-                    gid=f"estimate:{model}:{term}")
+            ax.plot(
+                [estimate],
+                [y],
+                marker="o",
+                markersize=5.5,
+                linestyle="none",
+                color=colour,
+                markerfacecolor=colour if filled else "white",
+                markeredgewidth=1.3,
+                zorder=3,
+                gid=f"estimate:{model}:{term}",
+            )
         ax.set_title(term, loc="left")
         ax.set_yticks(range(len(models)), list(reversed(models)) if len(models) > 1 else [""])
         ax.set_ylim(-0.6, len(models) - 0.4)
@@ -181,15 +199,24 @@ def roc_pr(rocpr: pd.DataFrame, auc: pd.DataFrame | None = None, period: str | N
             if points.empty:
                 continue
             text = label + (f" (ROC-AUC {area[0]:.3f}, PR-AUC {area[1]:.3f})" if area else "")
-            ax.plot(points["x"].to_numpy(float), points["y"].to_numpy(float), gid=f"{curve}:{model}:{kind}",
-                    color=REFERENCE_GREY if is_random else colours[model],
-                    linestyle="--" if is_random else dashes.get(kind, "-"), linewidth=1.0 if is_random else 1.5,
-                    label=text, drawstyle="default")
+            ax.plot(
+                points["x"].to_numpy(float),
+                points["y"].to_numpy(float),
+                gid=f"{curve}:{model}:{kind}",
+                color=REFERENCE_GREY if is_random else colours[model],
+                linestyle="--" if is_random else dashes.get(kind, "-"),
+                linewidth=1.0 if is_random else 1.5,
+                label=text,
+                drawstyle="default",
+            )
     if not any(m == "random" for m, _ in curves):  # the chance line of ROC space
-        roc_ax.plot([0, 1], [0, 1], color=REFERENCE_GREY, linestyle="--", linewidth=1.0, label="chance",
-                    gid="roc:chance:")
-    for ax, title, xlabel, ylabel in ((roc_ax, "ROC", "false positive rate", "true positive rate"),
-                                      (pr_ax, "precision-recall", "recall", "precision")):
+        roc_ax.plot(
+            [0, 1], [0, 1], color=REFERENCE_GREY, linestyle="--", linewidth=1.0, label="chance", gid="roc:chance:"
+        )
+    for ax, title, xlabel, ylabel in (
+        (roc_ax, "ROC", "false positive rate", "true positive rate"),
+        (pr_ax, "precision-recall", "recall", "precision"),
+    ):
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel=xlabel, ylabel=ylabel, aspect="equal")
         ax.set_title(f"{title} ({period})", loc="left")
     handles, labels = roc_ax.get_legend_handles_labels()
@@ -243,12 +270,23 @@ def profiles(table: pd.DataFrame, interval: str | None = None) -> Figure:
             mean = sel.loc[present, "mean_probability"].to_numpy(float)
             lo = sel.loc[present, "lower"].to_numpy(float)
             hi = sel.loc[present, "upper"].to_numpy(float)
-            bars = ax.bar(x, mean, width=width * 0.95, color=colours[model], label=model,
-                          yerr=np.vstack([mean - lo, hi - mean]), ecolor="#333333", capsize=2,
-                          error_kw={"linewidth": 0.8})
+            bars = ax.bar(
+                x,
+                mean,
+                width=width * 0.95,
+                color=colours[model],
+                label=model,
+                yerr=np.vstack([mean - lo, hi - mean]),
+                ecolor="#333333",
+                capsize=2,
+                error_kw={"linewidth": 0.8},
+            )
             for bar, value in zip(bars.patches, present):
-                bar.set_gid(f"bar:{model}:{statistic}={value:g}" if isinstance(value, float) else
-                            f"bar:{model}:{statistic}={value}")
+                bar.set_gid(
+                    f"bar:{model}:{statistic}={value:g}"
+                    if isinstance(value, float)
+                    else f"bar:{model}:{statistic}={value}"
+                )
         ax.set_xticks(range(len(values)), [f"{v:g}" if isinstance(v, float) else str(v) for v in values])
         ax.set_title(statistic, loc="left")
         ax.set_xlabel(statistic)
@@ -291,25 +329,46 @@ def gof(table: pd.DataFrame, simulated: pd.DataFrame, model: str | None = None, 
         rows = table[table["statistic"].astype(str) == statistic]
         labels = rows["value"].astype(str).tolist()
         draws = by_statistic.get(statistic, sims.iloc[:0])
-        counts = (draws.assign(value=draws["value"].astype(str))
-                  .pivot_table(index="draw", columns="value", values="count", aggfunc="first")
-                  .reindex(columns=labels).to_numpy(float))
+        counts = (
+            draws.assign(value=draws["value"].astype(str))
+            .pivot_table(index="draw", columns="value", values="count", aggfunc="first")
+            .reindex(columns=labels)
+            .to_numpy(float)
+        )
         if counts.shape[0] == 0:
             counts = np.zeros((1, len(labels)))
         lo, q1, med, q3, hi = np.nanquantile(counts, [0.025, 0.25, 0.5, 0.75, 0.975], axis=0)
         x = np.arange(1, len(labels) + 1, dtype=float)
         half, cap = 0.3, 0.15
         boxes = [[(p - half, a), (p + half, a), (p + half, b), (p - half, b)] for p, a, b in zip(x, q1, q3)]
-        whiskers = ([[(p, a), (p, b)] for p, a, b in zip(x, lo, q1)] + [[(p, a), (p, b)] for p, a, b in zip(x, q3, hi)]
-                    + [[(p - cap, v), (p + cap, v)] for p, v in zip(x, lo)]
-                    + [[(p - cap, v), (p + cap, v)] for p, v in zip(x, hi)])
+        whiskers = (
+            [[(p, a), (p, b)] for p, a, b in zip(x, lo, q1)]
+            + [[(p, a), (p, b)] for p, a, b in zip(x, q3, hi)]
+            + [[(p - cap, v), (p + cap, v)] for p, v in zip(x, lo)]
+            + [[(p - cap, v), (p + cap, v)] for p, v in zip(x, hi)]
+        )
         medians = [[(p - half, v), (p + half, v)] for p, v in zip(x, med)]
-        ax.add_collection(PolyCollection(boxes, facecolors=BOX_FACE, edgecolors=PALETTE[0], linewidths=0.7,
-                                         gid=f"boxes:{model}:{statistic}"))
-        ax.add_collection(LineCollection(whiskers, colors=PALETTE[0], linewidths=0.7, gid=f"whiskers:{model}:{statistic}"))
-        ax.add_collection(LineCollection(medians, colors=PALETTE[0], linewidths=1.0, gid=f"medians:{model}:{statistic}"))
-        ax.plot(x, rows["observed"].to_numpy(float), color="#000000", linewidth=1.2, marker=".",
-                markersize=3, label="observed", gid=f"observed:{model}:{statistic}")
+        ax.add_collection(
+            PolyCollection(
+                boxes, facecolors=BOX_FACE, edgecolors=PALETTE[0], linewidths=0.7, gid=f"boxes:{model}:{statistic}"
+            )
+        )
+        ax.add_collection(
+            LineCollection(whiskers, colors=PALETTE[0], linewidths=0.7, gid=f"whiskers:{model}:{statistic}")
+        )
+        ax.add_collection(
+            LineCollection(medians, colors=PALETTE[0], linewidths=1.0, gid=f"medians:{model}:{statistic}")
+        )
+        ax.plot(
+            x,
+            rows["observed"].to_numpy(float),
+            color="#000000",
+            linewidth=1.2,
+            marker=".",
+            markersize=3,
+            label="observed",
+            gid=f"observed:{model}:{statistic}",
+        )
         ax.autoscale_view()
         ax.set_xlim(0.4, len(labels) + 0.6)
         step = max(1, math.ceil(len(labels) / 20))  # at most ~20 tick labels
@@ -317,8 +376,14 @@ def gof(table: pd.DataFrame, simulated: pd.DataFrame, model: str | None = None, 
         ax.set_title("model statistics" if statistic == "model" else statistic, loc="left")
         ax.set_ylabel("count")
     fig.suptitle(f"{model}: simulated (boxes) against observed (line), period {period}", fontsize=9)
-    fig.legend(handles=[Patch(facecolor=BOX_FACE, edgecolor=PALETTE[0], linewidth=0.7, label="simulated"),
-                        *axes[0].get_legend_handles_labels()[0]], loc="outside lower center", ncols=2)
+    fig.legend(
+        handles=[
+            Patch(facecolor=BOX_FACE, edgecolor=PALETTE[0], linewidth=0.7, label="simulated"),
+            *axes[0].get_legend_handles_labels()[0],
+        ],
+        loc="outside lower center",
+        ncols=2,
+    )
     return fig
 
 
@@ -339,13 +404,25 @@ def sensitivity(table: pd.DataFrame) -> Figure:
                 continue
             level = sel["level"].to_numpy(float) + (k - (len(models) - 1) / 2) * 0.012
             mean = sel["mean"].to_numpy(float)
-            container = ax.errorbar(level, mean, yerr=np.vstack([mean - sel["q025"].to_numpy(float),
-                                                                 sel["q975"].to_numpy(float) - mean]),
-                                    color=colours[model], marker="o", markersize=3, linewidth=1.0, capsize=1.5,
-                                    label=model)
+            container = ax.errorbar(
+                level,
+                mean,
+                yerr=np.vstack([mean - sel["q025"].to_numpy(float), sel["q975"].to_numpy(float) - mean]),
+                color=colours[model],
+                marker="o",
+                markersize=3,
+                linewidth=1.0,
+                capsize=1.5,
+                label=model,
+            )
             container.lines[0].set_gid(f"sensitivity:{model}:{term}")
-            ax.axhline(float(sel["baseline"].iloc[0]), color=colours[model] if len(models) > 1 else REFERENCE_GREY,
-                       linestyle="--", linewidth=0.9, gid=f"baseline:{model}:{term}")
+            ax.axhline(
+                float(sel["baseline"].iloc[0]),
+                color=colours[model] if len(models) > 1 else REFERENCE_GREY,
+                linestyle="--",
+                linewidth=0.9,
+                gid=f"baseline:{model}:{term}",
+            )
         ax.set_title(term, loc="left")
         ax.set_xlabel("share of ties rewired")
     if len(models) > 1:
@@ -371,15 +448,27 @@ def bootstrap(replicates: pd.DataFrame, coefficients: pd.DataFrame | None = None
             values = values[np.isfinite(values)]
             if not len(values):
                 continue
-            ax.hist(values, bins=min(30, max(5, len(values) // 4)), histtype="stepfilled", alpha=0.45,
-                    color=colours[model], edgecolor=colours[model], linewidth=0.8, label=model,
-                    gid=f"replicates:{model}:{term}")
+            ax.hist(
+                values,
+                bins=min(30, max(5, len(values) // 4)),
+                histtype="stepfilled",
+                alpha=0.45,
+                color=colours[model],
+                edgecolor=colours[model],
+                linewidth=0.8,
+                label=model,
+                gid=f"replicates:{model}:{term}",
+            )
             if coefficients is not None:
                 table = coefficients if "model" in coefficients.columns else coefficients.assign(model="model")
                 row = table[(table["model"].astype(str) == model) & (table["term"].astype(str) == term)]
                 if not row.empty:
-                    ax.axvline(float(row["Estimate"].iloc[0]), color=colours[model], linewidth=1.2,
-                               gid=f"estimate:{model}:{term}")
+                    ax.axvline(
+                        float(row["Estimate"].iloc[0]),
+                        color=colours[model],
+                        linewidth=1.2,
+                        gid=f"estimate:{model}:{term}",
+                    )
         ax.set_title(term, loc="left")
         ax.set_yticks([])
         ax.grid(False)
@@ -402,8 +491,14 @@ def fixed_layout(edges: pd.DataFrame, iterations: int = 120) -> dict[str, tuple[
         return {}
     index = {v: k for k, v in enumerate(nodes)}
     ties = edges[edges["tie"].astype(float) > 0]
-    pairs = np.unique(np.sort(np.column_stack([ties["i"].astype(str).map(index), ties["j"].astype(str).map(index)]),
-                              axis=1), axis=0) if len(ties) else np.zeros((0, 2), int)
+    pairs = (
+        np.unique(
+            np.sort(np.column_stack([ties["i"].astype(str).map(index), ties["j"].astype(str).map(index)]), axis=1),
+            axis=0,
+        )
+        if len(ties)
+        else np.zeros((0, 2), int)
+    )
     angle = 2 * np.pi * np.arange(n) / n
     pos = np.column_stack([np.cos(angle), np.sin(angle)])
     k = 1.0 / math.sqrt(n)
@@ -450,9 +545,11 @@ def snapshots(edges: pd.DataFrame, periods: list[str] | None = None, max_periods
     return fig
 
 
-METADATA = {"svg": {"Date": None, "Creator": None},
-            "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
-            "png": {"Software": None}}
+METADATA = {
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+    "png": {"Software": None},
+}
 
 
 def figure_bytes(fig: Figure, fmt: str) -> bytes:

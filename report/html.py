@@ -15,7 +15,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -78,16 +78,26 @@ def _text(value, digits: int = 4) -> str:
 
 
 def _frame_table(caption: str, frame: pd.DataFrame, digits: int = 4) -> TableOut:
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-               for c in frame.columns]
+    numeric = [
+        pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in frame.columns
+    ]
     leading = next((k for k, is_number in enumerate(numeric) if is_number), len(numeric))
-    return TableOut(caption, [str(c) for c in frame.columns],
-                    [[_text(v, digits) for v in row] for row in frame.itertuples(index=False)], text_columns=leading)
+    return TableOut(
+        caption,
+        [str(c) for c in frame.columns],
+        [[_text(v, digits) for v in row] for row in frame.itertuples(index=False)],
+        text_columns=leading,
+    )
 
 
 def _figure(stem: str, caption: str, fig) -> FigureOut:
-    return FigureOut(stem, caption, figures.figure_bytes(fig, "svg"), figures.figure_bytes(fig, "pdf"),
-                     figures.figure_bytes(fig, "png"))
+    return FigureOut(
+        stem,
+        caption,
+        figures.figure_bytes(fig, "svg"),
+        figures.figure_bytes(fig, "pdf"),
+        figures.figure_bytes(fig, "png"),
+    )
 
 
 def _safe_stem(name: str) -> str:
@@ -151,23 +161,40 @@ def _ties_per_period(results: Results) -> list[list[str]]:
 
 def _regression_section(results: Results) -> Section:
     table = regression_table(results.coefficients, results.regression_table)
-    return Section("regression", "Regression table", True, regression=table,
-                   notes=["Also written as regression_table.tex (booktabs) and regression_table.md."])
+    return Section(
+        "regression",
+        "Regression table",
+        True,
+        regression=table,
+        notes=["Also written as regression_table.tex (booktabs) and regression_table.md."],
+    )
 
 
 def _coefficient_section(results: Results) -> Section:
     fig = figures.coefficients(results.coefficients)
     bootstrap = results.replicates is not None
     kind = "percentile bootstrap" if bootstrap else "Wald (MPLE, no bootstrap)"
-    return Section("coefficients", "Coefficient plot", True, figures=[_figure(
-        "coefficients", f"Estimates with 95 % {kind} intervals; filled points: the interval excludes 0.", fig)])
+    return Section(
+        "coefficients",
+        "Coefficient plot",
+        True,
+        figures=[
+            _figure(
+                "coefficients", f"Estimates with 95 % {kind} intervals; filled points: the interval excludes 0.", fig
+            )
+        ],
+    )
 
 
 def _bootstrap_section(results: Results) -> Section:
     if results.replicates is None:
-        return Section("bootstrap", "Bootstrap diagnostics", False,
-                       missing="No bootstrap was run for this results directory (no bootstrap_replicates.parquet): "
-                               "the intervals are Wald intervals from the MPLE.")
+        return Section(
+            "bootstrap",
+            "Bootstrap diagnostics",
+            False,
+            missing="No bootstrap was run for this results directory (no bootstrap_replicates.parquet): "
+            "the intervals are Wald intervals from the MPLE.",
+        )
     reps = results.replicates
     fixed = {"model", "replicate", "periods", "converged"}
     summary, failed = [], []
@@ -176,15 +203,29 @@ def _bootstrap_section(results: Results) -> Section:
         bad = ~frame["converged"].astype(bool) | ~np.isfinite(frame[terms].to_numpy(float)).all(axis=1)
         summary.append([model, _text(len(frame)), _text(int((~bad).sum())), _text(int(bad.sum()))])
         for row in frame[bad].itertuples(index=False):
-            failed.append([model, _text(getattr(row, "replicate")), _text(getattr(row, "periods", "")),
-                           _text(bool(getattr(row, "converged")))])
-    section = Section("bootstrap", "Bootstrap diagnostics", True, figures=[_figure(
-        "bootstrap", "Distribution of the converged replicates' estimates; line: the estimate on all periods.",
-        figures.bootstrap(reps, results.coefficients))])
+            failed.append([model, _text(row.replicate), _text(getattr(row, "periods", "")), _text(bool(row.converged))])
+    section = Section(
+        "bootstrap",
+        "Bootstrap diagnostics",
+        True,
+        figures=[
+            _figure(
+                "bootstrap",
+                "Distribution of the converged replicates' estimates; line: the estimate on all periods.",
+                figures.bootstrap(reps, results.coefficients),
+            )
+        ],
+    )
     section.tables.append(TableOut("Replicates per model", ["model", "replicates", "used", "failed"], summary))
     if failed:
-        section.tables.append(TableOut("Failed replicates (not converged or non-finite; left out of the intervals)",
-                                       ["model", "replicate", "periods drawn", "converged"], failed, text_columns=4))
+        section.tables.append(
+            TableOut(
+                "Failed replicates (not converged or non-finite; left out of the intervals)",
+                ["model", "replicate", "periods drawn", "converged"],
+                failed,
+                text_columns=4,
+            )
+        )
     else:
         section.notes.append("Every replicate converged.")
     return section
@@ -192,8 +233,12 @@ def _bootstrap_section(results: Results) -> Section:
 
 def _prediction_section(results: Results) -> Section:
     if results.rocpr is None:
-        return Section("prediction", "Out-of-sample prediction", False,
-                       missing="Prediction was not run for this results directory (no rocpr.parquet / auc.csv).")
+        return Section(
+            "prediction",
+            "Out-of-sample prediction",
+            False,
+            missing="Prediction was not run for this results directory (no rocpr.parquet / auc.csv).",
+        )
     auc = results.auc
     section = Section("prediction", "Out-of-sample prediction", True)
     section.notes += [
@@ -203,31 +248,57 @@ def _prediction_section(results: Results) -> Section:
         "fit, without the test period's ties).",
         "Dashed grey: the random-graph baseline (every dyad scored alike).",
     ]
-    section.figures.append(_figure("roc_pr", "ROC and precision-recall curves with their areas (AUC).",
-                                   figures.roc_pr(results.rocpr, auc)))
+    section.figures.append(
+        _figure("roc_pr", "ROC and precision-recall curves with their areas (AUC).", figures.roc_pr(results.rocpr, auc))
+    )
     if auc is not None:
-        columns = [c for c in ("model", "kind", "period", "roc_auc", "pr_auc", "average_precision",
-                               "pr_auc_trapezoid", "n_positive", "n_negative") if c in auc.columns]
+        columns = [
+            c
+            for c in (
+                "model",
+                "kind",
+                "period",
+                "roc_auc",
+                "pr_auc",
+                "average_precision",
+                "pr_auc_trapezoid",
+                "n_positive",
+                "n_negative",
+            )
+            if c in auc.columns
+        ]
         section.tables.append(_frame_table("Areas under the curves (PR-AUC: Davis-Goadrich)", auc[columns]))
     return section
 
 
 def _interpretation_section(results: Results) -> Section:
     if results.profiles is None and results.marginal_effects is None:
-        return Section("interpretation", "Interpretation", False,
-                       missing="No interpretation tables were written (no profiles.parquet, marginal_effects.parquet).")
+        return Section(
+            "interpretation",
+            "Interpretation",
+            False,
+            missing="No interpretation tables were written (no profiles.parquet, marginal_effects.parquet).",
+        )
     section = Section("interpretation", "Interpretation", True)
     if results.profiles is not None:
         interval = figures.profile_interval(results.profiles) or "bootstrap"
-        section.figures.append(_figure(
-            "profiles", f"Predicted tie probability by value, with 95 % {interval} intervals.",
-            figures.profiles(results.profiles)))
+        section.figures.append(
+            _figure(
+                "profiles",
+                f"Predicted tie probability by value, with 95 % {interval} intervals.",
+                figures.profiles(results.profiles),
+            )
+        )
     else:
         section.notes.append("No probability profiles (profiles.parquet) were written.")
     if results.marginal_effects is not None:
         columns = [c for c in ("model", "term", "effect", "lower", "upper") if c in results.marginal_effects.columns]
-        section.tables.append(_frame_table("Average marginal effects on the tie probability (95 % bootstrap interval)",
-                                           results.marginal_effects[columns]))
+        section.tables.append(
+            _frame_table(
+                "Average marginal effects on the tie probability (95 % bootstrap interval)",
+                results.marginal_effects[columns],
+            )
+        )
     else:
         section.notes.append("No marginal effects (marginal_effects.parquet) were written.")
     return section
@@ -235,24 +306,40 @@ def _interpretation_section(results: Results) -> Section:
 
 def _gof_section(results: Results) -> Section:
     if results.gof is None:
-        return Section("gof", "Goodness of fit", False,
-                       missing="Goodness of fit was not run for this results directory (no gof.parquet).")
+        return Section(
+            "gof",
+            "Goodness of fit",
+            False,
+            missing="Goodness of fit was not run for this results directory (no gof.parquet).",
+        )
     section = Section("gof", "Goodness of fit", True)
     models = [str(m) for m in pd.unique(results.gof["model"])]
     for model in models:
         stem = "gof" if len(models) == 1 else f"gof_{_safe_stem(model)}"
-        section.figures.append(_figure(
-            stem, f"{model}: simulated distributions (boxes: quartiles, whiskers: 2.5-97.5 %) and the observed "
-                  "statistics (line).", figures.gof(results.gof, results.gof_simulated, model=model)))
+        section.figures.append(
+            _figure(
+                stem,
+                f"{model}: simulated distributions (boxes: quartiles, whiskers: 2.5-97.5 %) and the observed "
+                "statistics (line).",
+                figures.gof(results.gof, results.gof_simulated, model=model),
+            )
+        )
     table = results.gof
     if "sim_lower" in table.columns and "sim_upper" in table.columns:
         rows = []
-        for (model, period), frame in table.groupby([table["model"].astype(str), table["period"].astype(str)],
-                                                    sort=False):
+        for (model, period), frame in table.groupby(
+            [table["model"].astype(str), table["period"].astype(str)], sort=False
+        ):
             outside = (frame["observed"] < frame["sim_lower"]) | (frame["observed"] > frame["sim_upper"])
             rows.append([model, period, _text(len(frame)), _text(int(outside.sum()))])
-        section.tables.append(TableOut("Observed values outside the simulated 95 % range",
-                                       ["model", "period", "values", "outside"], rows, text_columns=2))
+        section.tables.append(
+            TableOut(
+                "Observed values outside the simulated 95 % range",
+                ["model", "period", "values", "outside"],
+                rows,
+                text_columns=2,
+            )
+        )
     diagnostics = results.mcmc_diagnostics
     if diagnostics is not None:
         warned = diagnostics[diagnostics["warning"].fillna("").astype(str) != ""]
@@ -265,32 +352,71 @@ def _gof_section(results: Results) -> Section:
 
 def _sensitivity_section(results: Results) -> Section:
     if results.sensitivity is None:
-        return Section("sensitivity", "Rewiring sensitivity", False,
-                       missing="No rewiring sensitivity batch was run for this results directory (no sensitivity.parquet).")
+        return Section(
+            "sensitivity",
+            "Rewiring sensitivity",
+            False,
+            missing="No rewiring sensitivity batch was run for this results directory (no sensitivity.parquet).",
+        )
     table = results.sensitivity
-    section = Section("sensitivity", "Rewiring sensitivity", True, figures=[_figure(
-        "sensitivity", "Mean estimate per rewiring level with the 2.5-97.5 % range of the refits; dashed: the "
-                       "estimate on the observed networks.", figures.sensitivity(table))])
+    section = Section(
+        "sensitivity",
+        "Rewiring sensitivity",
+        True,
+        figures=[
+            _figure(
+                "sensitivity",
+                "Mean estimate per rewiring level with the 2.5-97.5 % range of the refits; dashed: the "
+                "estimate on the observed networks.",
+                figures.sensitivity(table),
+            )
+        ],
+    )
     top = table[table["level"] == table["level"].max()]
-    columns = [c for c in ("model", "term", "baseline", "mean", "q025", "q975", "sign_kept", "refits", "failed")
-               if c in top.columns]
-    section.tables.append(_frame_table(f"At the highest rewiring level ({_text(float(table['level'].max()), 2)})",
-                                       top[columns]))
+    columns = [
+        c
+        for c in ("model", "term", "baseline", "mean", "q025", "q975", "sign_kept", "refits", "failed")
+        if c in top.columns
+    ]
+    section.tables.append(
+        _frame_table(f"At the highest rewiring level ({_text(float(table['level'].max()), 2)})", top[columns])
+    )
     return section
 
 
 def _snapshot_section(results: Results) -> Section:
     if results.edges is None or not len(results.edges):
-        return Section("snapshots", "Network snapshots", False,
-                       missing="This results directory holds no edge data (edge_probabilities.parquet), so no "
-                               "network snapshots are drawn.")
-    return Section("snapshots", "Network snapshots", True, figures=[_figure(
-        "snapshots", "Observed ties in evenly spaced periods; every node keeps its place across periods.",
-        figures.snapshots(results.edges))])
+        return Section(
+            "snapshots",
+            "Network snapshots",
+            False,
+            missing="This results directory holds no edge data (edge_probabilities.parquet), so no "
+            "network snapshots are drawn.",
+        )
+    return Section(
+        "snapshots",
+        "Network snapshots",
+        True,
+        figures=[
+            _figure(
+                "snapshots",
+                "Observed ties in evenly spaced periods; every node keeps its place across periods.",
+                figures.snapshots(results.edges),
+            )
+        ],
+    )
 
 
-SECTIONS = (_regression_section, _coefficient_section, _bootstrap_section, _prediction_section,
-            _interpretation_section, _gof_section, _sensitivity_section, _snapshot_section)
+SECTIONS = (
+    _regression_section,
+    _coefficient_section,
+    _bootstrap_section,
+    _prediction_section,
+    _interpretation_section,
+    _gof_section,
+    _sensitivity_section,
+    _snapshot_section,
+)
 
 
 # ---- writing ----------------------------------------------------------------------------------------------
@@ -310,11 +436,21 @@ def render_report(results: Results, generated_at: str) -> tuple[str, list[Sectio
     """The page's HTML and its sections (with the rendered figures), nothing written."""
     sections = [build(results) for build in SECTIONS]
     overview, extra = _overview(results)
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     html = environment.get_template(TEMPLATE).render(
-        title=f"dyadflow report: {results.directory.name}", generated_at=generated_at, overview=overview,
-        extra=extra, sections=sections, models=results.models,
+        title=f"dyadflow report: {results.directory.name}",
+        generated_at=generated_at,
+        overview=overview,
+        extra=extra,
+        sections=sections,
+        models=results.models,
     )
     return html, sections
 
@@ -326,7 +462,7 @@ def write_report_html(results_dir, *, generated_at: str | None = None) -> Path:
     anything is written. `generated_at`: the time shown on the page (default: now, UTC)."""
     directory = Path(results_dir)
     results = load_results(directory)
-    generated_at = generated_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated_at = generated_at or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     html, sections = render_report(results, generated_at)
     regression = next(s.regression for s in sections if s.regression is not None)
     outputs: list[tuple[Path, bytes]] = []

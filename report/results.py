@@ -173,13 +173,18 @@ def _check_values(results: Results) -> None:
     d = results.directory
     if results.coefficients.empty:
         raise ReportError(f"{d / 'coefficients.parquet'}: has no rows")
-    for name, frame, column in (("coefficients.parquet", results.coefficients, "Estimate"),
-                                ("rocpr.parquet", results.rocpr, "x"), ("rocpr.parquet", results.rocpr, "y"),
-                                ("profiles.parquet", results.profiles, "mean_probability")):
+    for name, frame, column in (
+        ("coefficients.parquet", results.coefficients, "Estimate"),
+        ("rocpr.parquet", results.rocpr, "x"),
+        ("rocpr.parquet", results.rocpr, "y"),
+        ("profiles.parquet", results.profiles, "mean_probability"),
+    ):
         if frame is not None and not pd.api.types.is_numeric_dtype(frame[column]):
             raise ReportError(f"{d / name}: column {column!r} is not numeric ({frame[column].dtype})")
     if results.rocpr is not None:
         curves = {str(c) for c in pd.unique(results.rocpr["curve"])}
         if not curves <= {"roc", "pr"}:
-            raise ReportError(f"{d / 'rocpr.parquet'}: column 'curve' has values {sorted(curves - {'roc', 'pr'})}; "
-                              "expected 'roc' or 'pr'")
+            raise ReportError(
+                f"{d / 'rocpr.parquet'}: column 'curve' has values {sorted(curves - {'roc', 'pr'})}; "
+                "expected 'roc' or 'pr'"
+            )

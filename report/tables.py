@@ -50,7 +50,9 @@ class RegressionTable:
             estimates, ses = [], []
             for model in self.models:
                 cell = self.cells.get((term, model))
-                estimates.append("" if cell is None else cell.estimate_text(digits) + (MARK if cell.significant else ""))
+                estimates.append(
+                    "" if cell is None else cell.estimate_text(digits) + (MARK if cell.significant else "")
+                )
                 ses.append("" if cell is None else cell.se_text(digits))
             out.append({"term": term, "estimates": estimates, "ses": ses})
         return out
@@ -89,30 +91,55 @@ def regression_table(coefficients: pd.DataFrame, wide: pd.DataFrame | None = Non
     return RegressionTable(models, terms, cells, se_source)
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def to_latex(table: RegressionTable, digits: int = 3, caption: str = "Bootstrapped TERGM estimates",
-             label: str = "table:coefficients") -> str:
+def to_latex(
+    table: RegressionTable,
+    digits: int = 3,
+    caption: str = "Bootstrapped TERGM estimates",
+    label: str = "table:coefficients",
+) -> str:
     """booktabs LaTeX in texreg's layout (needs \\usepackage{booktabs})."""
     columns = len(table.models) + 1
-    lines = [r"\begin{table}", r"\begin{center}", r"\begin{tabular}{l " + " ".join("c" * len(table.models)) + "}",
-             r"\toprule", " & " + " & ".join(latex_escape(m) for m in table.models) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}",
+        r"\begin{center}",
+        r"\begin{tabular}{l " + " ".join("c" * len(table.models)) + "}",
+        r"\toprule",
+        " & " + " & ".join(latex_escape(m) for m in table.models) + r" \\",
+        r"\midrule",
+    ]
     for row in table.rows(digits):
         estimates = [_latex_number(t) for t in row["estimates"]]
         ses = [_latex_number(t) for t in row["ses"]]
         lines.append(f"{latex_escape(row['term'])} & " + " & ".join(estimates) + r" \\")
         lines.append(" & " + " & ".join(ses) + r" \\")
-    lines += [r"\bottomrule",
-              rf"\multicolumn{{{columns}}}{{l}}{{\scriptsize{{$^{{*}}$ 0 outside the 95\% confidence interval; "
-              rf"{latex_escape(table.se_source)} in parentheses}}}}",
-              r"\end{tabular}", rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{label}}}", r"\end{center}",
-              r"\end{table}"]
+    lines += [
+        r"\bottomrule",
+        rf"\multicolumn{{{columns}}}{{l}}{{\scriptsize{{$^{{*}}$ 0 outside the 95\% confidence interval; "
+        rf"{latex_escape(table.se_source)} in parentheses}}}}",
+        r"\end{tabular}",
+        rf"\caption{{{latex_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        r"\end{center}",
+        r"\end{table}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -127,11 +154,14 @@ def _latex_number(text: str) -> str:
 
 def to_markdown(table: RegressionTable, digits: int = 3) -> str:
     """A Markdown (GitHub) table: the estimate row of each term, then its SE row."""
+
     def escape(text: str) -> str:
         return str(text).replace("|", r"\|").replace("*", r"\*")
 
-    lines = ["| | " + " | ".join(escape(m) for m in table.models) + " |",
-             "|:--|" + "|".join(":-:" for _ in table.models) + "|"]
+    lines = [
+        "| | " + " | ".join(escape(m) for m in table.models) + " |",
+        "|:--|" + "|".join(":-:" for _ in table.models) + "|",
+    ]
     for row in table.rows(digits):
         lines.append(f"| {escape(row['term'])} | " + " | ".join(escape(t) for t in row["estimates"]) + " |")
         lines.append("| | " + " | ".join(row["ses"]) + " |")

@@ -68,7 +68,10 @@ def _states(nodes: int, first_year: int, last_year: int, rng: np.random.Generato
 
     table = pd.read_csv(
         os.path.join(os.path.dirname(country_converter.__file__), "country_data.tsv"),
-        sep="\t", keep_default_na=False, na_values=[""], dtype=str,
+        sep="\t",
+        keep_default_na=False,
+        na_values=[""],
+        dtype=str,
     )
     table = table[~table["ISO3"].isin(UNINHABITED) & table["UNregion"].notna()]
     joined = pd.to_numeric(table["UNmember"], errors="coerce")
@@ -76,24 +79,36 @@ def _states(nodes: int, first_year: int, last_year: int, rng: np.random.Generato
     table = table[gone.isna() | (gone > first_year)]
     table = table.assign(joined=joined, gone=gone, order=joined.isna().astype(int) + 2 * gone.isna().astype(int))
     table = table.sort_values(["order", "name_short"]).head(nodes)
-    states = pd.DataFrame({
-        "iso3": table["ISO3"].to_numpy(),
-        "name": table["name_short"].to_numpy(),
-        "region": table["UNregion"].to_numpy(),
-        "entry": np.maximum(first_year, table["joined"].fillna(first_year).to_numpy()).astype(int),
-        "exit": np.minimum(last_year, table["gone"].fillna(last_year + 1).to_numpy() - 1).astype(int),
-    })
+    states = pd.DataFrame(
+        {
+            "iso3": table["ISO3"].to_numpy(),
+            "name": table["name_short"].to_numpy(),
+            "region": table["UNregion"].to_numpy(),
+            "entry": np.maximum(first_year, table["joined"].fillna(first_year).to_numpy()).astype(int),
+            "exit": np.minimum(last_year, table["gone"].fillna(last_year + 1).to_numpy() - 1).astype(int),
+        }
+    )
     extra = nodes - len(states)
     if extra > 0:
         regions = sorted(states["region"].unique())
         late = rng.random(extra) < 0.1
-        states = pd.concat([states, pd.DataFrame({
-            "iso3": [f"S{k:04d}" for k in range(1, extra + 1)],
-            "name": [f"Synthetic state {k}" for k in range(1, extra + 1)],
-            "region": rng.choice(regions, extra),
-            "entry": np.where(late, rng.integers(first_year + 1, max(first_year + 2, last_year + 1), extra), first_year),
-            "exit": np.full(extra, last_year),
-        })], ignore_index=True)
+        states = pd.concat(
+            [
+                states,
+                pd.DataFrame(
+                    {
+                        "iso3": [f"S{k:04d}" for k in range(1, extra + 1)],
+                        "name": [f"Synthetic state {k}" for k in range(1, extra + 1)],
+                        "region": rng.choice(regions, extra),
+                        "entry": np.where(
+                            late, rng.integers(first_year + 1, max(first_year + 2, last_year + 1), extra), first_year
+                        ),
+                        "exit": np.full(extra, last_year),
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     states = states.sort_values("iso3", kind="stable").reset_index(drop=True)
     return states
 
@@ -201,34 +216,44 @@ def write_demo_dataset(
         drug_list = np.where(rng.random(n) < 0.03, ~drug_list, drug_list)
         fatalities = np.where(rng.random(n) < 0.3, rng.poisson(terror_rate), 0)
         rows = np.flatnonzero(present)
-        writers["nodes"].append(pd.DataFrame({
-            "year": np.full(len(rows), year, dtype=np.int32),
-            "iso3": ids[rows],
-            "name": states["name"].to_numpy()[rows],
-            "region": states["region"].to_numpy()[rows],
-            "polyarchy": _quantised(_logistic(latent["polyarchy"][rows])),
-            "corruption": _quantised(_logistic(latent["corruption"][rows])),
-            "civil_liberties": _quantised(_logistic(latent["civil_liberties"][rows])),
-            "un_ideal_point": _quantised(latent["un_ideal_point"][rows]),
-            "terror_fatalities": fatalities[rows].astype(np.float32),
-            "drug_list": drug_list[rows].astype(np.float32),
-        }))
+        writers["nodes"].append(
+            pd.DataFrame(
+                {
+                    "year": np.full(len(rows), year, dtype=np.int32),
+                    "iso3": ids[rows],
+                    "name": states["name"].to_numpy()[rows],
+                    "region": states["region"].to_numpy()[rows],
+                    "polyarchy": _quantised(_logistic(latent["polyarchy"][rows])),
+                    "corruption": _quantised(_logistic(latent["corruption"][rows])),
+                    "civil_liberties": _quantised(_logistic(latent["civil_liberties"][rows])),
+                    "un_ideal_point": _quantised(latent["un_ideal_point"][rows]),
+                    "terror_fatalities": fatalities[rows].astype(np.float32),
+                    "drug_list": drug_list[rows].astype(np.float32),
+                }
+            )
+        )
         # dyad-years
-        log_trade = np.where(trades, _quantised(np.maximum(0.0, base_trade + 0.03 * t + rng.normal(0, 0.1, len(iu)))), 0)
+        log_trade = np.where(
+            trades, _quantised(np.maximum(0.0, base_trade + 0.03 * t + rng.normal(0, 0.1, len(iu)))), 0
+        )
         # agreements in force before the first year: a stock to start from, so that a short or small
         # panel has both values of mlat and fta (not a handful of treaties that separate the fit)
         mlat_shift, fta_shift = (STOCK_SHIFT, STOCK_SHIFT) if t == 0 else (0.0, 0.0)
         mlat |= pair_present & (rng.random(len(iu)) < _logistic(-7.5 + mlat_shift + 2 * contiguous + 0.25 * log_trade))
         fta |= pair_present & (rng.random(len(iu)) < _logistic(-8.0 + fta_shift + 2 * contiguous + 0.3 * log_trade))
         nonzero = pair_present & ((log_trade > 0) | mlat | fta)
-        writers["dyads"].append(pd.DataFrame({
-            "year": np.full(int(nonzero.sum()), year, dtype=np.int32),
-            "state_a": ids[iu[nonzero]],
-            "state_b": ids[ju[nonzero]],
-            "log_trade": log_trade[nonzero].astype(np.float32),
-            "mlat": mlat[nonzero].astype(np.float32),
-            "fta": fta[nonzero].astype(np.float32),
-        }))
+        writers["dyads"].append(
+            pd.DataFrame(
+                {
+                    "year": np.full(int(nonzero.sum()), year, dtype=np.int32),
+                    "state_a": ids[iu[nonzero]],
+                    "state_b": ids[ju[nonzero]],
+                    "log_trade": log_trade[nonzero].astype(np.float32),
+                    "mlat": mlat[nonzero].astype(np.float32),
+                    "fta": fta[nonzero].astype(np.float32),
+                }
+            )
+        )
         # agreements: formation driven by the lagged network, persistence once signed
         if t == 0:
             logit = edges + 1.5 + TRUE_PARAMETERS["mlat"] * mlat + TRUE_PARAMETERS["contiguity"] * contiguous
@@ -237,9 +262,13 @@ def write_demo_dataset(
             adjacency = adjacency + adjacency.T
             degree = np.asarray(adjacency.sum(axis=1)).ravel()
             shared = np.asarray((adjacency @ adjacency)[iu, ju]).ravel()
-            logit = (edges + TRUE_PARAMETERS["lag_shared_partners"] * np.log1p(shared)
-                     + TRUE_PARAMETERS["lag_degree"] * (degree[iu] + degree[ju])
-                     + TRUE_PARAMETERS["mlat"] * mlat + TRUE_PARAMETERS["contiguity"] * contiguous)
+            logit = (
+                edges
+                + TRUE_PARAMETERS["lag_shared_partners"] * np.log1p(shared)
+                + TRUE_PARAMETERS["lag_degree"] * (degree[iu] + degree[ju])
+                + TRUE_PARAMETERS["mlat"] * mlat
+                + TRUE_PARAMETERS["contiguity"] * contiguous
+            )
         new = pair_present & ~tie & (rng.random(len(iu)) < _logistic(logit))
         tie |= new
         signed[new] = year
@@ -250,12 +279,21 @@ def write_demo_dataset(
     ever = np.flatnonzero(signed >= 0)
     ended = np.minimum(exit_[iu[ever]], exit_[ju[ever]]).astype(float)
     ended[ended >= last_year] = np.nan
-    agreements = pd.DataFrame({
-        "state_a": ids[iu[ever]], "state_b": ids[ju[ever]],
-        "signed": signed[ever].astype(np.int32), "ended": pd.array(ended, dtype="Int32"),
-    })
-    contiguity = pd.DataFrame({"state_a": ids[iu[contiguous]], "state_b": ids[ju[contiguous]],
-                               "contiguity": np.ones(int(contiguous.sum()), dtype=np.float32)})
+    agreements = pd.DataFrame(
+        {
+            "state_a": ids[iu[ever]],
+            "state_b": ids[ju[ever]],
+            "signed": signed[ever].astype(np.int32),
+            "ended": pd.array(ended, dtype="Int32"),
+        }
+    )
+    contiguity = pd.DataFrame(
+        {
+            "state_a": ids[iu[contiguous]],
+            "state_b": ids[ju[contiguous]],
+            "contiguity": np.ones(int(contiguous.sum()), dtype=np.float32),
+        }
+    )
     for frame, stem in ((agreements, "cmaa_agreements"), (contiguity, "contiguity")):
         writer = _Writer(directory / f"{stem}{suffix}", fmt)
         if fmt == "dta" and stem == "cmaa_agreements":
@@ -263,15 +301,32 @@ def write_demo_dataset(
         writer.append(frame)
         writer.close()
 
-    (directory / "true_parameters.json").write_text(json.dumps(
-        {"formation_logit": TRUE_PARAMETERS, "edges_used": edges, "nodes": n, "periods": periods,
-         "first_year": first_year, "seed": seed}, indent=1))
+    (directory / "true_parameters.json").write_text(
+        json.dumps(
+            {
+                "formation_logit": TRUE_PARAMETERS,
+                "edges_used": edges,
+                "nodes": n,
+                "periods": periods,
+                "first_year": first_year,
+                "seed": seed,
+            },
+            indent=1,
+        )
+    )
     spec = directory / "dataset.toml"
-    spec.write_text(_SPEC.format(
-        nodes=n, first=first_year, last=last_year, suffix=suffix, edges=edges,
-        **{k: v for k, v in TRUE_PARAMETERS.items() if k != "edges"},
-        attributes=json.dumps(list(NODE_ATTRIBUTES)),
-    ), encoding="utf-8")
+    spec.write_text(
+        _SPEC.format(
+            nodes=n,
+            first=first_year,
+            last=last_year,
+            suffix=suffix,
+            edges=edges,
+            **{k: v for k, v in TRUE_PARAMETERS.items() if k != "edges"},
+            attributes=json.dumps(list(NODE_ATTRIBUTES)),
+        ),
+        encoding="utf-8",
+    )
     return spec
 
 

@@ -125,8 +125,12 @@ class Dataset:
             self._universe_without_nodes_table()
             return
         own = [spec.node] + ([spec.period] if spec.period else []) + ([spec.label] if spec.label else [])
-        labels = [spec.node] + ([spec.label] if spec.label else []) + list(spec.categorical) + (
-            [spec.period] if spec.period and self.spec.first_year is None else [])
+        labels = (
+            [spec.node]
+            + ([spec.label] if spec.label else [])
+            + list(spec.categorical)
+            + ([spec.period] if spec.period and self.spec.first_year is None else [])
+        )
         table = read_table(spec.path, None, encoding=spec.encoding, role="nodes", **self._text_options(labels))
         if table.n_rows == 0:
             raise IngestError(f"{spec.path}: the nodes file has no rows; it must list every node (per period)")
@@ -136,7 +140,9 @@ class Dataset:
         attributes = list(spec.attributes) if spec.attributes is not None else [c for c in table.header if c not in own]
         for name in list(attributes) + list(spec.categorical):
             if name not in table.header:
-                raise IngestError(f"{spec.path}: the nodes file has no attribute column {name!r}; its columns are {table.header}")
+                raise IngestError(
+                    f"{spec.path}: the nodes file has no attribute column {name!r}; its columns are {table.header}"
+                )
         for name in spec.categorical:
             if name not in attributes:
                 attributes.append(name)
@@ -156,8 +162,14 @@ class Dataset:
         else:
             self.present[t, codes] = True
             key = t.astype(np.int64) * N + codes
-        _refuse_duplicates(table, key, lambda r: f"node {ids[r]!r} is listed twice" + (
-            f" for period {self.spec.periods[t[r]]}" if t is not None else ""), spec.node)
+        _refuse_duplicates(
+            table,
+            key,
+            lambda r: (
+                f"node {ids[r]!r} is listed twice" + (f" for period {self.spec.periods[t[r]]}" if t is not None else "")
+            ),
+            spec.node,
+        )
         if spec.label:
             labels = table.text(spec.label, what="node label", allow_missing=True).to_pylist()
             first = {}
@@ -212,7 +224,9 @@ class Dataset:
     def N(self) -> int:
         return len(self.universe)
 
-    def _period_codes(self, table: Table, column: str, *, clip: bool = False, allow_missing: bool = False) -> np.ndarray:
+    def _period_codes(
+        self, table: Table, column: str, *, clip: bool = False, allow_missing: bool = False
+    ) -> np.ndarray:
         """Period index of each row (MISSING where empty and allowed); a period outside the dataset's
         range is an error unless `clip` (agreements signed before the first period are fine)."""
         periods = self.spec.periods
@@ -250,8 +264,13 @@ class Dataset:
         return table.ids(column, integer=self.spec.node_ids == "integer")
 
     def _read_matrix(self, path, encoding: str, role: str) -> Matrix:
-        return read_matrix(path, encoding=encoding, role=role, integer_ids=self.spec.node_ids == "integer",
-                           na_values=self.spec.na_values)
+        return read_matrix(
+            path,
+            encoding=encoding,
+            role=role,
+            integer_ids=self.spec.node_ids == "integer",
+            na_values=self.spec.na_values,
+        )
 
     def _source(self) -> str:
         return "the nodes table" if self.spec.nodes else "the network"
@@ -269,8 +288,10 @@ class Dataset:
         unknown = [label for label in matrix.rows if label not in self._index]
         if unknown:
             r = matrix.rows.index(unknown[0])
-            raise IngestError(f"{matrix.path}, row {unknown[0]!r} (line {matrix.lines[r] + 2}): unknown node id "
-                              f"{unknown[0]!r} (not in {self._source()})")
+            raise IngestError(
+                f"{matrix.path}, row {unknown[0]!r} (line {matrix.lines[r] + 2}): unknown node id "
+                f"{unknown[0]!r} (not in {self._source()})"
+            )
         return np.array([self._index[label] for label in matrix.rows], dtype=np.int64)
 
     def _outsiders(self, path, rows: int, ids: list[str], where: str) -> None:
@@ -279,14 +300,19 @@ class Dataset:
         Real static tables (contiguity, distance) cover every state that ever existed; a panel covers
         some years, so the other states' rows are expected and carry no information for the model."""
         examples = ", ".join(repr(v) for v in ids[:EXAMPLES]) + (", ..." if len(ids) > EXAMPLES else "")
-        summary = (f"{rows} {'row' if rows == 1 else 'rows'} of the static covariate table name "
-                   f"{len(ids)} {'node' if len(ids) == 1 else 'nodes'} never in the panel ({examples}; not in "
-                   f"{self._source()})")
+        summary = (
+            f"{rows} {'row' if rows == 1 else 'rows'} of the static covariate table name "
+            f"{len(ids)} {'node' if len(ids) == 1 else 'nodes'} never in the panel ({examples}; not in "
+            f"{self._source()})"
+        )
         if self.spec.strict:
-            raise IngestError(f"{where}: {summary}; the dataset spec sets strict = true, which makes this an "
-                              "error: remove those rows, fix the ids, or drop `strict` to leave the rows out")
-        self.notes.append(f"{path}: {summary}; they are left out (set strict = true in the dataset spec to make "
-                          "this an error)")
+            raise IngestError(
+                f"{where}: {summary}; the dataset spec sets strict = true, which makes this an "
+                "error: remove those rows, fix the ids, or drop `strict` to leave the rows out"
+            )
+        self.notes.append(
+            f"{path}: {summary}; they are left out (set strict = true in the dataset spec to make this an error)"
+        )
 
     def _matrix_inside_universe(self, matrix: Matrix) -> Matrix:
         """A static matrix without the rows and columns of nodes never in the panel (see _outsiders)."""
@@ -295,10 +321,17 @@ class Dataset:
             return matrix
         outside = [label for label in matrix.rows if label not in self._index]
         r = matrix.rows.index(outside[0])
-        self._outsiders(matrix.path, len(outside), outside, f"{matrix.path}, row {outside[0]!r} "
-                        f"(line {matrix.lines[r] + 2})")
-        return Matrix(matrix.path, matrix.kind, [matrix.rows[k] for k in keep], [matrix.cols[k] for k in keep],
-                      matrix.values[np.ix_(keep, keep)], [matrix.lines[k] for k in keep])
+        self._outsiders(
+            matrix.path, len(outside), outside, f"{matrix.path}, row {outside[0]!r} (line {matrix.lines[r] + 2})"
+        )
+        return Matrix(
+            matrix.path,
+            matrix.kind,
+            [matrix.rows[k] for k in keep],
+            [matrix.cols[k] for k in keep],
+            matrix.values[np.ix_(keep, keep)],
+            [matrix.lines[k] for k in keep],
+        )
 
     def _network_table(self) -> Table:
         if not hasattr(self, "_net_table"):
@@ -309,8 +342,9 @@ class Dataset:
                 "agreements": [net.i, net.j, net.start] + ([net.end] if net.end else []),
             }[net.format]
             labels = [net.i, net.j] + ([net.period] if self.spec.first_year is None else [])
-            self._net_table = read_table(net.path, columns, encoding=net.encoding, role="network",
-                                         **self._text_options(labels))
+            self._net_table = read_table(
+                net.path, columns, encoding=net.encoding, role="network", **self._text_options(labels)
+            )
         return self._net_table
 
     # ------------------------------------------------------------------------------------ network
@@ -320,9 +354,11 @@ class Dataset:
         if net.format == "matrices":
             return
         table = self._network_table()
-        for column in ([net.period, net.i, net.j, net.y] if net.format == "dyad_years" else []):
+        for column in [net.period, net.i, net.j, net.y] if net.format == "dyad_years" else []:
             if column not in table.header:
-                raise IngestError(f"{net.path}: the network file has no column {column!r}; its columns are {table.header}")
+                raise IngestError(
+                    f"{net.path}: the network file has no column {column!r}; its columns are {table.header}"
+                )
         i = self._node_codes(table, net.i)
         j = self._node_codes(table, net.j)
         loops = np.flatnonzero(i == j)
@@ -331,7 +367,11 @@ class Dataset:
             raise table.fail(f"self-loop: node {self._label(i[r])!r} is tied to itself", r, net.j)
         if net.format == "agreements":
             start = self._period_codes(table, net.start, clip=True)
-            end = self._period_codes(table, net.end, clip=True, allow_missing=True) if net.end else np.full(len(i), MISSING)
+            end = (
+                self._period_codes(table, net.end, clip=True, allow_missing=True)
+                if net.end
+                else np.full(len(i), MISSING)
+            )
             end = np.where(end == MISSING, self.T - 1, end)  # no end: active through the last period
             span = f"{self.spec.periods[0]}..{self.spec.periods[-1]}"
             for bad, column, problem in (
@@ -352,7 +392,10 @@ class Dataset:
                 first, second = int(order[k]), int(order[k + 1])
                 raise table.fail(
                     f"duplicate dyad: {self._label(i[second])!r}-{self._label(j[second])!r} is already tied in "
-                    f"these periods by row {first + 1}", second, net.i)
+                    f"these periods by row {first + 1}",
+                    second,
+                    net.i,
+                )
             self._agreements = (table, i, j, start, end)
             return
         t = self._period_codes(table, net.period)
@@ -365,7 +408,9 @@ class Dataset:
                 raise table.fail(f"a tie must be 0 or 1, got {y[r]:g}", r, net.y)
             values[net.y] = y
             own = {net.period, net.i, net.j, net.y}
-            covariates = list(net.covariates) if net.covariates is not None else [c for c in table.header if c not in own]
+            covariates = (
+                list(net.covariates) if net.covariates is not None else [c for c in table.header if c not in own]
+            )
             for name in covariates:
                 if name not in table.header:
                     raise IngestError(f"{net.path}: the network file has no covariate column {name!r}")
@@ -381,9 +426,16 @@ class Dataset:
         N = self.N
         t = rows.t if rows.t is not None else np.zeros(len(rows.i), dtype=np.int64)
         key = (t * N + rows.i) * N + rows.j
-        _refuse_duplicates(rows.table, key, lambda r: f"duplicate dyad: {self._label(rows.i[r])!r}-"
-                           f"{self._label(rows.j[r])!r} is listed twice" + (
-                               f" for period {self.spec.periods[t[r]]}" if rows.t is not None else ""), column)
+        _refuse_duplicates(
+            rows.table,
+            key,
+            lambda r: (
+                f"duplicate dyad: {self._label(rows.i[r])!r}-"
+                f"{self._label(rows.j[r])!r} is listed twice"
+                + (f" for period {self.spec.periods[t[r]]}" if rows.t is not None else "")
+            ),
+            column,
+        )
         if self.directed:
             return
         reverse = (t * N + rows.j) * N + rows.i
@@ -400,7 +452,9 @@ class Dataset:
                     f"asymmetric {what} in undirected data: {self._label(rows.i[r])!r}-{self._label(rows.j[r])!r} "
                     f"is {a[np.flatnonzero(differ)[0]]:g} here but {b[np.flatnonzero(differ)[0]]:g} in row "
                     f"{rows.table.file_row(q) + 1}",
-                    r, name)
+                    r,
+                    name,
+                )
 
     # --------------------------------------------------------------------------------- covariates
     def _read_covariates(self) -> None:
@@ -416,16 +470,18 @@ class Dataset:
             if cov.format == "long":
                 columns = [cov.i, cov.j] + ([cov.period] if cov.period else []) + list(cov.names)
                 labels = [cov.i, cov.j] + ([cov.period] if cov.period and self.spec.first_year is None else [])
-                table = read_table(cov.path, columns, encoding=cov.encoding, role="dyadic covariate",
-                                   **self._text_options(labels))
+                table = read_table(
+                    cov.path, columns, encoding=cov.encoding, role="dyadic covariate", **self._text_options(labels)
+                )
                 static = not cov.per_period
                 i = self._node_codes(table, cov.i, allow_unknown=static)
                 j = self._node_codes(table, cov.j, allow_unknown=static)
                 inside = (i >= 0) & (j >= 0)
                 if not inside.all():
                     outside = np.flatnonzero(~inside)
-                    pairs = np.column_stack([self._ids(table, c).to_numpy(zero_copy_only=False)[outside]
-                                             for c in (cov.i, cov.j)])
+                    pairs = np.column_stack(
+                        [self._ids(table, c).to_numpy(zero_copy_only=False)[outside] for c in (cov.i, cov.j)]
+                    )
                     unknown = np.column_stack([i[outside] < 0, j[outside] < 0])
                     ids = pd.unique(pairs[unknown]).tolist()  # in the order of the rows
                     r = int(outside[0])
@@ -450,15 +506,17 @@ class Dataset:
                     self._long_covariates.append((cov, rows))
             else:
                 if cov.per_period:
-                    matrices = [self._read_matrix(self.spec.period_path(cov.path, p), cov.encoding,
-                                                  "dyadic covariate") for p in self.spec.periods]
+                    matrices = [
+                        self._read_matrix(self.spec.period_path(cov.path, p), cov.encoding, "dyadic covariate")
+                        for p in self.spec.periods
+                    ]
                     self._matrix_covariates.append((cov, matrices))
                 else:
                     matrix = self._read_matrix(cov.path, cov.encoding, "dyadic covariate")
                     matrix = self._matrix_inside_universe(matrix)
                     self.static_covariates[cov.names[0]] = self._matrix_to_universe(matrix, None)
         if self.policy == "fill-mode":
-            for name, matrix in self.static_covariates.items():
+            for matrix in self.static_covariates.values():
                 off_diagonal = ~np.eye(self.N, dtype=bool)
                 missing = np.isnan(matrix) & off_diagonal
                 if missing.any():
@@ -489,7 +547,10 @@ class Dataset:
             raise table.fail(
                 f"node {self._label(node)!r} is absent in period {self.spec.periods[t]} "
                 f"({'not in the nodes table for that period' if self.spec.nodes else 'not in that period'}), "
-                "yet this row gives it a tie or covariate", int(selected[k]), column)
+                "yet this row gives it a tie or covariate",
+                int(selected[k]),
+                column,
+            )
 
     def _matrix_to_universe(self, matrix: Matrix, t: int | None, *, network: bool = False) -> np.ndarray:
         """A matrix file as an (N, N) float64 over the universe, checked (t=None: a static covariate)."""
@@ -518,16 +579,20 @@ class Dataset:
             covered[codes] = True
             lacking = np.flatnonzero(needed & ~covered)
             if len(lacking):
-                raise IngestError(f"{matrix.path}: the matrix has no row for node {self._label(lacking[0])!r} "
-                                  f"(and {len(lacking) - 1} more); a static matrix must cover every node")
+                raise IngestError(
+                    f"{matrix.path}: the matrix has no row for node {self._label(lacking[0])!r} "
+                    f"(and {len(lacking) - 1} more); a static matrix must cover every node"
+                )
             inside = np.ones(n, dtype=bool)
         else:
             present = self.present[t]
             inside = present[codes]
             lacking = np.flatnonzero(present & ~np.isin(np.arange(self.N), codes))
             if len(lacking):
-                raise IngestError(f"{matrix.path}: the matrix has no row for node {self._label(lacking[0])!r}, "
-                                  f"present in period {self.spec.periods[t]}")
+                raise IngestError(
+                    f"{matrix.path}: the matrix has no row for node {self._label(lacking[0])!r}, "
+                    f"present in period {self.spec.periods[t]}"
+                )
             outside = np.flatnonzero(~inside)
             for k in outside:
                 row, column = values[k], values[:, k]
@@ -536,7 +601,8 @@ class Dataset:
                     what = "ties" if network else "covariate values"
                     raise IngestError(
                         f"{matrix.where(k, c)}: node {matrix.rows[k]!r} is absent in period {self.spec.periods[t]} "
-                        f"but has {what}; absent nodes' rows and columns must be 0 or empty")
+                        f"but has {what}; absent nodes' rows and columns must be 0 or empty"
+                    )
         if self.policy == "error":
             block = values[np.ix_(inside, inside)]
             missing = np.isnan(block)
@@ -561,10 +627,12 @@ class Dataset:
         if network:
             raise IngestError(
                 f"{matrix.where(r, c)}: asymmetric tie in undirected data ({values[r, c]:g} here, "
-                f"{values[c, r]:g} at row {matrix.rows[c]!r}, column {matrix.cols[r]!r})")
+                f"{values[c, r]:g} at row {matrix.rows[c]!r}, column {matrix.cols[r]!r})"
+            )
         raise IngestError(
             f"{matrix.where(r, c)}: the covariate matrix of undirected data is neither symmetric nor upper-triangular "
-            f"({values[r, c]:g} here, {values[c, r]:g} at row {matrix.rows[c]!r}, column {matrix.cols[r]!r})")
+            f"({values[r, c]:g} here, {values[c, r]:g} at row {matrix.rows[c]!r}, column {matrix.cols[r]!r})"
+        )
 
     # ------------------------------------------------------------------------------------ periods
     def float32_exact(self, name: str) -> bool:
@@ -665,8 +733,10 @@ def _mode(values: np.ndarray) -> float:
 
 
 def _missing_message() -> str:
-    return ('missing value; fix the data, or set missing = "drop-dyad" (exclude the affected dyads) or '
-            'missing = "fill-mode" (use the most frequent value) in the dataset spec')
+    return (
+        'missing value; fix the data, or set missing = "drop-dyad" (exclude the affected dyads) or '
+        'missing = "fill-mode" (use the most frequent value) in the dataset spec'
+    )
 
 
 def _first_null(array) -> int:

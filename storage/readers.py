@@ -103,7 +103,10 @@ class Table:
                     raise self.fail(
                         f"{what} {values[row]:.17g} is stored as a floating-point number too large to be exact "
                         "(beyond 2**53, different integers read as the same number); store the column as text "
-                        "or as integers", row, name)
+                        "or as integers",
+                        row,
+                        name,
+                    )
                 column = pa.chunked_array([pa.array(np.where(finite, values, 0).astype(np.int64), mask=nan)])
             elif nan.any():
                 column = pa.chunked_array([pa.array(values, mask=nan)])
@@ -130,8 +133,12 @@ class Table:
         for value in unique:
             if not INTEGER_ID.match(value):
                 row = _first_true(pc.equal(column, value))
-                raise self.fail(f"{what} {value!r} is not a whole number, but the dataset spec says "
-                                'node_ids = "integer"; remove that option to read ids as text', row, name)
+                raise self.fail(
+                    f"{what} {value!r} is not a whole number, but the dataset spec says "
+                    'node_ids = "integer"; remove that option to read ids as text',
+                    row,
+                    name,
+                )
             canonical[value] = str(int(value.split(".")[0]))
         if all(k == v for k, v in canonical.items()):
             return column
@@ -153,8 +160,10 @@ class Table:
                 name,
             )
         if pa.types.is_boolean(column.type) or pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-            values = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False) if column.null_count == 0 else (
-                pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+            values = (
+                column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+                if column.null_count == 0
+                else (pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy(zero_copy_only=False))
             )
             if self.na_values:
                 listed = np.isin(values, [float(v) for v in self.na_values if _is_number(v)])
@@ -173,8 +182,12 @@ class Table:
         infinite = np.isinf(values)
         if infinite.any():
             row = int(np.flatnonzero(infinite)[0])
-            raise self.fail(f"{what} is {values[row]:g}, not a finite number; fix the value, or leave the cell "
-                            "empty to mark it missing", row, name)
+            raise self.fail(
+                f"{what} is {values[row]:g}, not a finite number; fix the value, or leave the cell "
+                "empty to mark it missing",
+                row,
+                name,
+            )
         return values
 
 
@@ -246,7 +259,7 @@ def _csv_header(path: Path, encoding: str, role: str) -> list[str]:
     except UnicodeDecodeError as error:
         raise IngestError(
             f"{path}, line 1: byte {first[error.start]:#04x} is not valid {encoding}; save the file as UTF-8 "
-            "or set `encoding` (e.g. \"latin-1\") for this input in the dataset spec"
+            'or set `encoding` (e.g. "latin-1") for this input in the dataset spec'
         ) from None
     if not line.strip():
         raise IngestError(f"{path}: the {role} file is empty (no header row)")
@@ -276,8 +289,10 @@ def _first_ragged_line(path: Path, encoding: str, width: int) -> tuple[int, str]
             for record in reader:
                 if record and len(record) != width:
                     if reader.line_num > start:  # the record ran over several lines: a quote never closed
-                        return start, (f"a quoted value opened on this line is not closed (an unmatched '\"'), "
-                                       f"so the row runs to line {reader.line_num}")
+                        return start, (
+                            f"a quoted value opened on this line is not closed (an unmatched '\"'), "
+                            f"so the row runs to line {reader.line_num}"
+                        )
                     return start, f"{len(record)} fields where the header has {width}"
                 start = reader.line_num + 1
     except (csv.Error, UnicodeDecodeError, OSError, EOFError):
@@ -285,8 +300,9 @@ def _first_ragged_line(path: Path, encoding: str, width: int) -> tuple[int, str]
     return None
 
 
-def _read_csv(path: Path, columns, encoding: str, role: str, text_columns, first_column_text: bool,
-              na_values: tuple[str, ...]) -> Table:
+def _read_csv(
+    path: Path, columns, encoding: str, role: str, text_columns, first_column_text: bool, na_values: tuple[str, ...]
+) -> Table:
     header = _csv_header(path, encoding, role)
     wanted = _require(path, header, columns, role)
     labels = set(text_columns) | ({header[0]} if first_column_text else set())
@@ -320,7 +336,7 @@ def _read_csv(path: Path, columns, encoding: str, role: str, text_columns, first
                 if bad:
                     raise IngestError(
                         f"{path}, line {bad[0]}: byte {bad[1]:#04x} is not valid {encoding}; save the file as "
-                        "UTF-8 or set `encoding` (e.g. \"latin-1\") for this input in the dataset spec"
+                        'UTF-8 or set `encoding` (e.g. "latin-1") for this input in the dataset spec'
                     ) from None
             if "Expected" in message and "columns" in message:
                 ragged = _first_ragged_line(path, encoding, len(header))
@@ -328,7 +344,7 @@ def _read_csv(path: Path, columns, encoding: str, role: str, text_columns, first
                 found = ragged[1] if ragged else message.splitlines()[0]
                 raise IngestError(
                     f"{where}: a row has the wrong number of fields ({found}); "
-                    "is the file truncated, or does a value hold an unquoted comma (quote it: \"a, b\")?"
+                    'is the file truncated, or does a value hold an unquoted comma (quote it: "a, b")?'
                 ) from None
             raise IngestError(f"{path}: cannot read the {role} file as CSV ({message.splitlines()[0]})") from None
     columns_out = {name: table.column(name) for name in wanted}
@@ -341,7 +357,7 @@ def _read_csv(path: Path, columns, encoding: str, role: str, text_columns, first
             line, byte = bad if bad else ("?", 0)
             raise IngestError(
                 f"{path}, line {line}: byte {byte:#04x} is not valid {encoding}; save the file as UTF-8 "
-                "or set `encoding` (e.g. \"latin-1\") for this input in the dataset spec"
+                'or set `encoding` (e.g. "latin-1") for this input in the dataset spec'
             ) from None
     return Table(path, "csv", header, columns_out, table.num_rows)
 
@@ -375,7 +391,9 @@ def _read_stata(path: Path, columns, role: str) -> Table:
     for name in wanted:
         series = frame[name]
         if name in labelled:
-            converted[name] = pa.chunked_array([pa.array(series.astype(object).where(series.notna(), None), pa.string())])
+            converted[name] = pa.chunked_array(
+                [pa.array(series.astype(object).where(series.notna(), None), pa.string())]
+            )
         else:
             converted[name] = pa.chunked_array([pa.array(series.to_numpy(), from_pandas=True)])
     return Table(path, "stata", header, converted, len(frame), labelled)
@@ -397,8 +415,14 @@ class Matrix:
         return f"{self.path}, row {self.rows[r]!r}{line}, column {self.cols[c]!r}"
 
 
-def read_matrix(path: Path, *, encoding: str = "utf-8", role: str = "matrix", integer_ids: bool = False,
-                na_values: Sequence[str] = ()) -> Matrix:
+def read_matrix(
+    path: Path,
+    *,
+    encoding: str = "utf-8",
+    role: str = "matrix",
+    integer_ids: bool = False,
+    na_values: Sequence[str] = (),
+) -> Matrix:
     """A square table of node labels (rows: the first column, read as text; columns: the header)."""
     table = read_table(path, None, encoding=encoding, role=role, first_column_text=True, na_values=na_values)
     if len(table.header) < 2:
@@ -409,9 +433,11 @@ def read_matrix(path: Path, *, encoding: str = "utf-8", role: str = "matrix", in
     if integer_ids:
         for c, label in enumerate(cols):
             if not INTEGER_ID.match(label):
-                raise IngestError(f"{path}, line 1, column {c + 2}: column label {label!r} is not a whole number, "
-                                  'but the dataset spec says node_ids = "integer"; remove that option to read ids '
-                                  "as text")
+                raise IngestError(
+                    f"{path}, line 1, column {c + 2}: column label {label!r} is not a whole number, "
+                    'but the dataset spec says node_ids = "integer"; remove that option to read ids '
+                    "as text"
+                )
         cols = [str(int(label.split(".")[0])) for label in cols]
     for labels, what in ((rows, "row"), (cols, "column")):
         if len(set(labels)) != len(labels):

@@ -81,8 +81,18 @@ from dyadflow.storage.validation import check_keys
 NETWORK_FORMATS = ("edges", "dyad_years", "agreements", "matrices")
 COVARIATE_FORMATS = ("long", "matrix")
 MISSING_POLICIES = ("error", "drop-dyad", "fill-mode")
-TOP_KEYS = ("name", "directed", "periods", "missing", "node_ids", "na_values", "strict", "nodes", "network",
-            "dyad_covariates")
+TOP_KEYS = (
+    "name",
+    "directed",
+    "periods",
+    "missing",
+    "node_ids",
+    "na_values",
+    "strict",
+    "nodes",
+    "network",
+    "dyad_covariates",
+)
 NODES_KEYS = ("path", "node", "period", "attributes", "categorical", "label", "encoding")
 NETWORK_KEYS = {
     "edges": ("name", "format", "path", "period", "i", "j", "encoding"),
@@ -218,7 +228,7 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
         try:
             codecs.lookup(value)
         except LookupError:
-            fail(f"{where}.encoding", f"unknown text encoding {value!r}; use e.g. \"utf-8\", \"latin-1\" or \"cp1252\"")
+            fail(f"{where}.encoding", f'unknown text encoding {value!r}; use e.g. "utf-8", "latin-1" or "cp1252"')
         return value
 
     def resolve(section: dict, where: str) -> Path:
@@ -312,8 +322,9 @@ def _parse(raw: dict, base: Path, source: str) -> DatasetSpec:
         kind = entry.get("format")
         if kind not in COVARIATE_FORMATS:
             fail(f"{where}.format", f"must be one of {COVARIATE_FORMATS}, got {kind!r}")
-        check_keys(entry, COVARIATE_KEYS[kind], f"[[dyad_covariates]] number {k + 1} (format = {kind!r})",
-                   SpecError, prefix)
+        check_keys(
+            entry, COVARIATE_KEYS[kind], f"[[dyad_covariates]] number {k + 1} (format = {kind!r})", SpecError, prefix
+        )
         if kind == "matrix":
             covariate_names = (text(entry, "name", where, required=True),)
         else:

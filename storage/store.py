@@ -153,7 +153,8 @@ def _refuse_another_dataset(store: Path, previous: dict, spec: DatasetSpec) -> N
         f"{store}: the store holds dataset {held[0]!r} (network {held[1]!r}), but the dataset spec {spec.source} "
         f"is dataset {spec.name!r} (network {spec.network.name!r}); a store holds one dataset. Ingest into "
         "another folder (the run spec's [dataset] store), delete this store, or pass overwrite=True to "
-        "storage.ingest to replace it; if this is the same dataset renamed, overwrite=True is also the way")
+        "storage.ingest to replace it; if this is the same dataset renamed, overwrite=True is also the way"
+    )
 
 
 # ----------------------------------------------------------------------------------------- writing
@@ -165,8 +166,9 @@ def _write_version(dataset: Dataset, directory: Path, fingerprint: str, progress
     compressors = [ZstdCodec(level=3)]
 
     def array(parent, name, shape, chunks, dtype, fill):
-        return parent.create_array(name, shape=shape, chunks=chunks, dtype=dtype, compressors=compressors,
-                                   fill_value=fill)
+        return parent.create_array(
+            name, shape=shape, chunks=chunks, dtype=dtype, compressors=compressors, fill_value=fill
+        )
 
     network = array(group, "network", (T, N, N), (1, N, N), "uint8", 0)
     present = array(group, "present", (T, N), (1, N), "uint8", 0)
@@ -310,8 +312,10 @@ def _input_files(spec: DatasetSpec) -> list[Path]:
 
 def _inputs_fingerprint(spec: DatasetSpec) -> str:
     """Hash of the spec and every input file's bytes: unchanged inputs need no ingest at all."""
-    digest = _hasher(f"schema {SCHEMA_VERSION} reader {READER_VERSION}\n".encode(),
-                     json.dumps(spec.raw, sort_keys=True, default=str).encode())
+    digest = _hasher(
+        f"schema {SCHEMA_VERSION} reader {READER_VERSION}\n".encode(),
+        json.dumps(spec.raw, sort_keys=True, default=str).encode(),
+    )
     for path in _input_files(spec):
         digest.update(str(path).encode())
         if not path.is_file():
@@ -343,8 +347,10 @@ def _check_store_directory(store: Path) -> None:
     if store.is_dir() and not (store / CURRENT).exists():
         foreign = [p.name for p in store.iterdir() if not (p.name.startswith(".tmp-") or p.name == "derived")]
         if foreign:
-            raise StoreError(f"{store}: the folder is not empty and is not a dyadflow store (has {foreign[:3]}); "
-                             "choose an empty or new folder")
+            raise StoreError(
+                f"{store}: the folder is not empty and is not a dyadflow store (has {foreign[:3]}); "
+                "choose an empty or new folder"
+            )
 
 
 def _remove_abandoned(store: Path) -> None:
@@ -380,8 +386,20 @@ def _version_directory(store: Path) -> Path:
     return directory
 
 
-_MANIFEST_KEYS = ("schema_version", "name", "directed", "periods", "nodes", "period_hashes", "network_hashes",
-                  "node_attributes", "dyad_covariates", "observed", "dropped_dyads", "dataset_hash")
+_MANIFEST_KEYS = (
+    "schema_version",
+    "name",
+    "directed",
+    "periods",
+    "nodes",
+    "period_hashes",
+    "network_hashes",
+    "node_attributes",
+    "dyad_covariates",
+    "observed",
+    "dropped_dyads",
+    "dataset_hash",
+)
 REINGEST = "re-ingest the dataset (dyadflow.storage.ingest) to rebuild it"
 
 
@@ -392,14 +410,18 @@ def _live_manifest(store: Path) -> dict | None:
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     except (ValueError, OSError) as error:  # JSONDecodeError, UnicodeDecodeError
-        raise StoreError(f"{store}: the manifest of version {directory.name} is damaged ({error}); {REINGEST}") from None
+        raise StoreError(
+            f"{store}: the manifest of version {directory.name} is damaged ({error}); {REINGEST}"
+        ) from None
     lacking = [key for key in _MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
     if lacking:
         raise StoreError(f"{store}: the manifest of version {directory.name} lacks {lacking[:3]}; {REINGEST}")
     content = {k: v for k, v in manifest.items() if k not in ("dataset_hash", "inputs_fingerprint")}
     if _hash_text(json.dumps(content, sort_keys=True)) != manifest["dataset_hash"]:
-        raise StoreError(f"{store}: the manifest of version {directory.name} does not match its content hash "
-                         f"(edited or damaged); {REINGEST}")
+        raise StoreError(
+            f"{store}: the manifest of version {directory.name} does not match its content hash "
+            f"(edited or damaged); {REINGEST}"
+        )
     manifest["_version"] = directory.name
     return manifest
 
@@ -410,8 +432,10 @@ def read_manifest(store_path: str | Path) -> dict:
     if manifest is None:
         raise StoreError(f"{store_path}: not a dyadflow store (no {CURRENT} file); create it with storage.ingest")
     if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise StoreError(f"{store_path}: store schema version {manifest.get('schema_version')} is not "
-                         f"{SCHEMA_VERSION}; re-ingest the dataset")
+        raise StoreError(
+            f"{store_path}: store schema version {manifest.get('schema_version')} is not "
+            f"{SCHEMA_VERSION}; re-ingest the dataset"
+        )
     return manifest
 
 
@@ -437,8 +461,11 @@ class _StoreLoader:
         self.__init__(state["directory"], state["manifest"], state.get("verify", True))
 
     def _fail(self, problem: str, period: str | None = None, array: str | None = None) -> StoreError:
-        where = [f"store {self.directory.parent}"] + ([f"period {period}"] if period else []) + (
-            [f"array {array!r}"] if array else [])
+        where = (
+            [f"store {self.directory.parent}"]
+            + ([f"period {period}"] if period else [])
+            + ([f"array {array!r}"] if array else [])
+        )
         return StoreError(f"{', '.join(where)}: {problem}; {REINGEST}")
 
     def group(self):
@@ -462,8 +489,12 @@ class _StoreLoader:
 
     def _check(self, value: np.ndarray, expected: str | None, period: str, array: str) -> None:
         if self.verify and _hash(value) != expected:
-            raise self._fail("the data do not match the manifest's content hash (a chunk is missing, "
-                             "truncated or from another period)", period, array)
+            raise self._fail(
+                "the data do not match the manifest's content hash (a chunk is missing, "
+                "truncated or from another period)",
+                period,
+                array,
+            )
 
     def __call__(self, t: int) -> Period:
         name = self.manifest["periods"][t]
@@ -502,8 +533,9 @@ class _StoreLoader:
             digest.update(b"observed" + _hash(observed).encode())
             np.fill_diagonal(observed, False)
         if self.verify and digest.hexdigest() != self.manifest["period_hashes"].get(name):
-            raise self._fail("the nodes present (or the observed dyads) do not match the manifest's period hash",
-                             name, "present")
+            raise self._fail(
+                "the nodes present (or the observed dyads) do not match the manifest's period hash", name, "present"
+            )
         return Period(name, self.universe[index], network, attributes, covariates, observed)
 
 
@@ -512,8 +544,9 @@ def open_panel(store_path: str | Path, *, verify: bool = True) -> Panel:
     against the manifest's content hashes (verify=False skips that for a trusted store)."""
     manifest = read_manifest(store_path)
     directory = Path(store_path) / manifest["_version"]
-    return Panel(directed=manifest["directed"], period_names=manifest["periods"],
-                 load=_StoreLoader(directory, manifest, verify))
+    return Panel(
+        directed=manifest["directed"], period_names=manifest["periods"], load=_StoreLoader(directory, manifest, verify)
+    )
 
 
 def export_long(store_path: str | Path) -> pd.DataFrame:
@@ -536,8 +569,10 @@ def export_long(store_path: str | Path) -> pd.DataFrame:
 def _derived_path(store_path: str | Path, group: str, key: str) -> Path:
     for what, value in (("group", group), ("key", key)):
         if not isinstance(value, str) or not SAFE_NAME.match(value):
-            raise StoreError(f"derived {what} {value!r} may hold only letters, digits, '_', '.', '-' "
-                             "and must not start with '.' or '-'")
+            raise StoreError(
+                f"derived {what} {value!r} may hold only letters, digits, '_', '.', '-' "
+                "and must not start with '.' or '-'"
+            )
     return Path(store_path) / "derived" / group / f"{key}.npz"
 
 
@@ -583,8 +618,11 @@ def read_derived(store_path: str | Path, group: str, key: str) -> dict[str, np.n
         problem = f"it cannot be read ({type(error).__name__}: {error})"
     if problem is None:
         return arrays
-    warnings.warn(f"{path}: discarding the cached {group} entry because {problem}; it will be recomputed",
-                  DerivedCacheWarning, stacklevel=2)
+    warnings.warn(
+        f"{path}: discarding the cached {group} entry because {problem}; it will be recomputed",
+        DerivedCacheWarning,
+        stacklevel=2,
+    )
     path.unlink(missing_ok=True)
     return None
 

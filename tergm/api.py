@@ -23,10 +23,18 @@ def _map_locally(fn: Callable, batches: list) -> list:
     return [fn(batch) for batch in batches]
 
 
-def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
-           map_batches: MapBatches | None = None, batch_size: int = 25,
-           progress: Callable[[int, int], None] | None = None, estimate: str = "MPLE",
-           mcmc: Mapping | None = None):
+def btergm(
+    formula: str,
+    panel,
+    R: int = 100,
+    seed: int = 12345,
+    resamples=None,
+    map_batches: MapBatches | None = None,
+    batch_size: int = 25,
+    progress: Callable[[int, int], None] | None = None,
+    estimate: str = "MPLE",
+    mcmc: Mapping | None = None,
+):
     """Fit a TERGM by bootstrapped pseudolikelihood, as R's btergm::btergm (estimate="MLE": then the
     pooled MCMC-MLE started at the MPLE, as btergm's mtergm; `mcmc`: tergm.mcmle.mcmle's arguments).
 
@@ -49,8 +57,16 @@ def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
     _check_bootstrap_arguments(R, seed, batch_size)  # before the design is built: that can take minutes
     _check_estimate(estimate, mcmc)
     design = build_design(formula, panel, temporal=True)
-    fit = fit_design(design, R=1 if estimate == "MLE" else R, seed=seed, resamples=resamples, map_batches=map_batches,
-                     batch_size=batch_size, progress=progress, formula=formula)
+    fit = fit_design(
+        design,
+        R=1 if estimate == "MLE" else R,
+        seed=seed,
+        resamples=resamples,
+        map_batches=map_batches,
+        batch_size=batch_size,
+        progress=progress,
+        formula=formula,
+    )
     fit = replace(fit, panel=panel, temporal=True)
     if estimate == "MLE":
         from dyadflow.tergm.mcmle import mcmle
@@ -59,9 +75,17 @@ def btergm(formula: str, panel, R: int = 100, seed: int = 12345, resamples=None,
     return fit
 
 
-def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=None,
-               map_batches: MapBatches | None = None, batch_size: int = 25,
-               progress: Callable[[int, int], None] | None = None, formula: str | None = None) -> Fit:
+def fit_design(
+    design: Design,
+    *,
+    R: int = 100,
+    seed: int = 12345,
+    resamples=None,
+    map_batches: MapBatches | None = None,
+    batch_size: int = 25,
+    progress: Callable[[int, int], None] | None = None,
+    formula: str | None = None,
+) -> Fit:
     """btergm on an already built design: MPLE, then R period-bootstrap replicates (see `btergm`)."""
     R, seed, batch_size = _check_bootstrap_arguments(R, seed, batch_size)
     estimate = mple(design)
@@ -75,9 +99,10 @@ def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=Non
         if resamples.shape[1] != T:
             raise EstimationError(f"resamples must draw {T} periods per replicate, got {resamples.shape[1]}")
     if T == 1:
-        warnings.warn("only one period: the bootstrap intervals are meaningless (every replicate is the fit)",
-                      stacklevel=2)
-    batches = [resamples[lo:lo + batch_size] for lo in range(0, len(resamples), batch_size)]
+        warnings.warn(
+            "only one period: the bootstrap intervals are meaningless (every replicate is the fit)", stacklevel=2
+        )
+    batches = [resamples[lo : lo + batch_size] for lo in range(0, len(resamples), batch_size)]
     run = partial(fit_replicates, design, estimate.coef)
     if map_batches is None:
         results: list[ReplicateResult] = []
@@ -100,16 +125,27 @@ def fit_design(design: Design, *, R: int = 100, seed: int = 12345, resamples=Non
         warnings.warn(
             f"{int((~converged).sum())} of {len(converged)} bootstrap replicates have no finite MLE "
             f"(separation or aliasing in terms {terms}); they keep glm.fit's values, as btergm reports them",
-            SeparationWarning, stacklevel=2)
-    return Fit(mple=estimate, design_matrix=design, replicates=replicates, resamples=resamples,
-               replicate_converged=converged, formula=formula, seed=None if replayed else seed,
-               diverging=diverging)
+            SeparationWarning,
+            stacklevel=2,
+        )
+    return Fit(
+        mple=estimate,
+        design_matrix=design,
+        replicates=replicates,
+        resamples=resamples,
+        replicate_converged=converged,
+        formula=formula,
+        seed=None if replayed else seed,
+        diverging=diverging,
+    )
 
 
 def _check_bootstrap_arguments(R, seed, batch_size) -> tuple[int, int, int]:
-    return (check_integer("R", R, minimum=1, error=EstimationError),
-            check_integer("seed", seed, minimum=0, error=EstimationError),
-            check_integer("batch_size", batch_size, minimum=1, error=EstimationError))
+    return (
+        check_integer("R", R, minimum=1, error=EstimationError),
+        check_integer("seed", seed, minimum=0, error=EstimationError),
+        check_integer("batch_size", batch_size, minimum=1, error=EstimationError),
+    )
 
 
 def _check_estimate(estimate: str, mcmc: Mapping | None) -> None:
@@ -118,10 +154,17 @@ def _check_estimate(estimate: str, mcmc: Mapping | None) -> None:
         raise EstimationError(f"mcmc must be a dict of tergm.mcmle.mcmle's arguments, got {type(mcmc).__name__}")
 
 
-def ergm(formula: str, network, *, directed: bool, nodes: Sequence | None = None,
-         node_attributes: Mapping[str, np.ndarray] | None = None,
-         dyad_covariates: Mapping[str, np.ndarray] | None = None, estimate: str = "MPLE",
-         mcmc: Mapping | None = None):
+def ergm(
+    formula: str,
+    network,
+    *,
+    directed: bool,
+    nodes: Sequence | None = None,
+    node_attributes: Mapping[str, np.ndarray] | None = None,
+    dyad_covariates: Mapping[str, np.ndarray] | None = None,
+    estimate: str = "MPLE",
+    mcmc: Mapping | None = None,
+):
     """Cross-sectional fit of one network. estimate="MPLE" (default): intervals are Wald intervals
     from the inverse Hessian, as ergm reports for MPLE. estimate="MLE": MCMC-MLE started at the MPLE
     (tergm.mcmle.mcmle; `mcmc` passes its keyword arguments: samplesize, interval, burnin, seed, ...)."""
@@ -132,15 +175,25 @@ def ergm(formula: str, network, *, directed: bool, nodes: Sequence | None = None
     from dyadflow.tergm.design import build_design
 
     panel = Panel.from_arrays(
-        [network], directed=directed, nodes=None if nodes is None else [nodes],
-        node_attributes=node_attributes, dyad_covariates=dyad_covariates,
+        [network],
+        directed=directed,
+        nodes=None if nodes is None else [nodes],
+        node_attributes=node_attributes,
+        dyad_covariates=dyad_covariates,
     )
     design = build_design(formula, panel, temporal=False)
     mple_estimate = mple(design)
     p = len(design.names)
-    fit = Fit(mple=mple_estimate, design_matrix=design, replicates=np.zeros((0, p)),
-              resamples=np.zeros((0, design.n_periods), np.int64), replicate_converged=np.zeros(0, bool),
-              formula=formula, panel=panel, temporal=False)
+    fit = Fit(
+        mple=mple_estimate,
+        design_matrix=design,
+        replicates=np.zeros((0, p)),
+        resamples=np.zeros((0, design.n_periods), np.int64),
+        replicate_converged=np.zeros(0, bool),
+        formula=formula,
+        panel=panel,
+        temporal=False,
+    )
     if estimate == "MLE":
         from dyadflow.tergm.mcmle import mcmle
 

@@ -50,11 +50,14 @@ def resample_counts(resamples: np.ndarray, n_periods: int) -> np.ndarray:
     """(R, T) how often each replicate drew each period."""
     resamples = np.asarray(resamples)
     if resamples.ndim != 2 or resamples.dtype.kind not in "iu":
-        raise EstimationError(f"resamples must be an (R, T) integer array of period indices, got {resamples.dtype} {resamples.shape}")
+        raise EstimationError(
+            f"resamples must be an (R, T) integer array of period indices, got {resamples.dtype} {resamples.shape}"
+        )
     if resamples.size and (resamples.min() < 0 or resamples.max() >= n_periods):
         raise EstimationError(
             f"resamples hold period indices outside 0..{n_periods - 1} (they are 0-based; "
-            f"subtract 1 from btergm's 1-based indices); found {resamples.min()}..{resamples.max()}")
+            f"subtract 1 from btergm's 1-based indices); found {resamples.min()}..{resamples.max()}"
+        )
     counts = np.zeros((resamples.shape[0], n_periods), np.int64)
     for column in resamples.T:
         counts[np.arange(resamples.shape[0]), column] += 1
@@ -109,7 +112,7 @@ def warm_start_totals(per_period: np.ndarray, counts: np.ndarray) -> np.ndarray:
     ((T, 1+p+q), each period counted once): weighted by the replicate's counts, added in period order."""
     start_totals = np.zeros((counts.shape[0], per_period.shape[1]))
     for t in range(counts.shape[1]):
-        start_totals += counts[:, t:t + 1] * per_period[t]
+        start_totals += counts[:, t : t + 1] * per_period[t]
     return start_totals
 
 

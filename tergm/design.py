@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -103,7 +103,7 @@ def parse_model(formula: str | Formula, panel: Panel, *, temporal: bool = True) 
     # Lags are known from the arguments alone; compile once with a provisional context to learn
     # them, then again with levels taken over the periods that actually enter the likelihood.
     def levels_over(periods: range):
-        @lru_cache(maxsize=None)
+        @cache
         def levels(attr: str) -> list:
             values = []
             for t in periods:
@@ -226,8 +226,9 @@ def _fill_structural(model: Model, period: Period, kept: np.ndarray | None, X: n
         X[:, model.structural_columns] = changes if kept is None else changes[kept]
 
 
-def _fill_covariates(model: Model, panel: Panel, t: int, X: np.ndarray, tails: np.ndarray, heads: np.ndarray,
-                     *, networks_only: bool) -> None:
+def _fill_covariates(
+    model: Model, panel: Panel, t: int, X: np.ndarray, tails: np.ndarray, heads: np.ndarray, *, networks_only: bool
+) -> None:
     """The covariate columns of period t (networks_only: just those that read earlier networks)."""
     terms = [(term, first) for term, first in model.covariate_columns if term.reads_networks or not networks_only]
     if not terms:
@@ -269,8 +270,11 @@ def design_with_networks(model: Model, design: Design, panel: Panel, *, reuse: D
         rows = design.period_rows(k)
         dyads = design.dyads[rows]
         tails, heads = dyads[:, 0], dyads[:, 1]
-        kept = None if period.observed is None else _observed_rows(period, dyad_index(period.n, model.directed),
-                                                                   model.directed)
+        kept = (
+            None
+            if period.observed is None
+            else _observed_rows(period, dyad_index(period.n, model.directed), model.directed)
+        )
         _fill_structural(model, period, kept, X[rows])
         _fill_covariates(model, panel, t, X[rows], tails, heads, networks_only=True)
         y[rows] = period.network[tails, heads]
@@ -334,14 +338,37 @@ def period_cache_parts(model: Model, t: int) -> tuple:
             kernel = registry.entries()[term.code].name
             compiled.append(("structural", list(term.names), kernel, list(term.kernel_par), term.lag))
         else:
-            compiled.append(("covariate", list(term.names), list(term.node_attributes), list(term.dyad_covariates),
-                             term.lag, [format_level(v) for v in term.levels]))
-    return ("design-rows-v2", model.formula.text, compiled, list(model.names), model.directed, model.temporal,
-            model.lag, t + 1, model.n_periods, kernel_sources_digest())
+            compiled.append(
+                (
+                    "covariate",
+                    list(term.names),
+                    list(term.node_attributes),
+                    list(term.dyad_covariates),
+                    term.lag,
+                    [format_level(v) for v in term.levels],
+                )
+            )
+    return (
+        "design-rows-v2",
+        model.formula.text,
+        compiled,
+        list(model.names),
+        model.directed,
+        model.temporal,
+        model.lag,
+        t + 1,
+        model.n_periods,
+        kernel_sources_digest(),
+    )
 
 
-def summary_statistics(formula_or_model: str | Formula | Model, data: Panel | np.ndarray, *,
-                       directed: bool | None = None, temporal: bool = True) -> pd.DataFrame:
+def summary_statistics(
+    formula_or_model: str | Formula | Model,
+    data: Panel | np.ndarray,
+    *,
+    directed: bool | None = None,
+    temporal: bool = True,
+) -> pd.DataFrame:
     """The model's statistics g(y), one row per period in the likelihood, one column per coefficient.
 
     Structural terms as ergm's summary computes them: g(empty) (each kernel's registered empty-network
@@ -354,13 +381,18 @@ def summary_statistics(formula_or_model: str | Formula | Model, data: Panel | np
     if isinstance(data, Panel):
         panel = data
         if directed is not None and bool(directed) != panel.directed:
-            raise FormulaError(f"directed={directed!r} contradicts the panel, which is {'' if panel.directed else 'un'}directed")
+            raise FormulaError(
+                f"directed={directed!r} contradicts the panel, which is {'' if panel.directed else 'un'}directed"
+            )
     else:
         if directed is None:
             raise FormulaError("summary_statistics of an adjacency matrix needs directed=True or False")
         panel = Panel.from_arrays([np.asarray(data)], directed=bool(directed))
-    model = formula_or_model if isinstance(formula_or_model, Model) else parse_model(
-        formula_or_model, panel, temporal=temporal)
+    model = (
+        formula_or_model
+        if isinstance(formula_or_model, Model)
+        else parse_model(formula_or_model, panel, temporal=temporal)
+    )
     if model.directed != panel.directed or model.n_periods != len(panel):
         raise FormulaError("the model was compiled for another panel (directedness or number of periods differ)")
     periods = list(model.likelihood_periods)
@@ -380,8 +412,9 @@ def summary_statistics(formula_or_model: str | Formula | Model, data: Panel | np
             for term, first in model.covariate_columns:
                 columns = slice(first, first + len(term.names))
                 values[k, columns] = X[:, columns].sum(axis=0)
-    return pd.DataFrame(values, index=pd.Index([panel.period_names[t] for t in periods], name="period"),
-                        columns=list(model.names))
+    return pd.DataFrame(
+        values, index=pd.Index([panel.period_names[t] for t in periods], name="period"), columns=list(model.names)
+    )
 
 
 def structural_summary(model: Model, adj: np.ndarray) -> np.ndarray:
@@ -389,11 +422,19 @@ def structural_summary(model: Model, adj: np.ndarray) -> np.ndarray:
     state = network_state(adj, model.directed)  # validates adj
     n = state.adj.shape[0]
     tails, heads = np.nonzero(state.adj if model.directed else np.triu(state.adj, 1))
-    added = statistics_from_empty(model.codes, model.par_offsets, model.params, model.kernel_col_offsets,
-                                  sampler_state(np.zeros((n, n), dtype=np.uint8), model.directed),
-                                  tails.astype(np.int64), heads.astype(np.int64))
-    return registry.empty_values(model.codes, model.par_offsets, model.params, model.kernel_col_offsets, n,
-                                 model.directed) + added
+    added = statistics_from_empty(
+        model.codes,
+        model.par_offsets,
+        model.params,
+        model.kernel_col_offsets,
+        sampler_state(np.zeros((n, n), dtype=np.uint8), model.directed),
+        tails.astype(np.int64),
+        heads.astype(np.int64),
+    )
+    return (
+        registry.empty_values(model.codes, model.par_offsets, model.params, model.kernel_col_offsets, n, model.directed)
+        + added
+    )
 
 
 def _dyad_count(n: int, directed: bool) -> int:
@@ -444,7 +485,7 @@ def _previous_networks(panel: Panel, t: int):
     column); nodes only in the earlier period are dropped.
     """
 
-    @lru_cache(maxsize=None)
+    @cache
     def previous(lag: int) -> np.ndarray:
         current, earlier = panel[t], panel[t - lag]
         if np.array_equal(current.nodes, earlier.nodes):

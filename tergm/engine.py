@@ -132,8 +132,14 @@ def combine_periods(answers: Sequence[np.ndarray], counts: np.ndarray) -> np.nda
 Mapper = Callable[[Callable, Iterable], Iterable]
 
 
-def newton_periods(periods: Sequence[PeriodContributions], counts: np.ndarray, start: np.ndarray,
-                   max_iter: int, start_totals: np.ndarray | None = None, map_fn: Mapper = map) -> NewtonResult:
+def newton_periods(
+    periods: Sequence[PeriodContributions],
+    counts: np.ndarray,
+    start: np.ndarray,
+    max_iter: int,
+    start_totals: np.ndarray | None = None,
+    map_fn: Mapper = map,
+) -> NewtonResult:
     """`estimate.newton` over periods: b fits with (b, T) period counts from (b, p) starts.
 
     map_fn(function, items) evaluates the periods (built-in map: one after another; an executor's
@@ -149,8 +155,10 @@ def newton_periods(periods: Sequence[PeriodContributions], counts: np.ndarray, s
         raise EstimationError(f"the periods have different numbers of terms: {sorted(terms)}")
     start = np.asarray(start, dtype=np.float64)
     if start.shape != (counts.shape[0], *terms) or not np.isfinite(start).all():
-        raise EstimationError(f"start must be {counts.shape[0]} x {sorted(terms)} finite numbers (one row per fit), "
-                              f"got shape {start.shape}")
+        raise EstimationError(
+            f"start must be {counts.shape[0]} x {sorted(terms)} finite numbers (one row per fit), "
+            f"got shape {start.shape}"
+        )
 
     def run(fits: np.ndarray, coef: np.ndarray) -> np.ndarray:
         sub = counts[fits]
@@ -161,8 +169,9 @@ def newton_periods(periods: Sequence[PeriodContributions], counts: np.ndarray, s
     return newton_iterations(run, counts, start, max_iter, start_totals)
 
 
-def replicates_periods(periods: Sequence[PeriodContributions], start: np.ndarray, counts: np.ndarray,
-                       max_iter: int, map_fn: Mapper = map) -> NewtonResult:
+def replicates_periods(
+    periods: Sequence[PeriodContributions], start: np.ndarray, counts: np.ndarray, max_iter: int, map_fn: Mapper = map
+) -> NewtonResult:
     """Bootstrap replicates ((b, T) period counts) warm-started at `start` (p,) over periods, as
     `bootstrap.fit_replicates` fits them: each period's sums at the start are computed once and
     shared by the replicates (bootstrap.warm_start_totals), then `newton_periods`. Replicates that

@@ -90,8 +90,22 @@ _FLUSH_CHUNKS = 64  # lane products of (1 + exp(-|eta|)) are logged every 64 chu
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.693145751953125  # ln 2 split so that n * _LN2_HI is exact for |n| <= 1022
 _LN2_LO = 1.4286068203094172e-06
-_EXP_COEF = (1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-             1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0)
+_EXP_COEF = (
+    1.0 / 6227020800.0,
+    1.0 / 479001600.0,
+    1.0 / 39916800.0,
+    1.0 / 3628800.0,
+    1.0 / 362880.0,
+    1.0 / 40320.0,
+    1.0 / 5040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+    1.0,
+    1.0,
+)
 
 
 @njit(cache=True)
@@ -176,9 +190,35 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
         onepz = np.empty(BLOCK_ROWS)
         product = np.empty(LANES)
         for item in range(first_item, last_item):
-            _evaluate_block(X, y, offsets, member_ptr, member_fit, member_count, B, item_period[item],
-                            item_start[item], item_offset[item], partial, p, q, width,
-                            xt, zt, yb, valid, eta, reduced, bits, scale, resid, weight, linear, onepz, product)
+            _evaluate_block(
+                X,
+                y,
+                offsets,
+                member_ptr,
+                member_fit,
+                member_count,
+                B,
+                item_period[item],
+                item_start[item],
+                item_offset[item],
+                partial,
+                p,
+                q,
+                width,
+                xt,
+                zt,
+                yb,
+                valid,
+                eta,
+                reduced,
+                bits,
+                scale,
+                resid,
+                weight,
+                linear,
+                onepz,
+                product,
+            )
 
     totals = np.zeros((n_fits, width))
     for item in range(n_items):
@@ -194,8 +234,35 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
 
 
 @njit(cache=True, inline="always")  # compiled into _evaluate's parallel loop, as if written there
-def _evaluate_block(X, y, offsets, member_ptr, member_fit, member_count, B, t, lo, base, partial, p, q, width,
-                    xt, zt, yb, valid, eta, reduced, bits, scale, resid, weight, linear, onepz, product):
+def _evaluate_block(
+    X,
+    y,
+    offsets,
+    member_ptr,
+    member_fit,
+    member_count,
+    B,
+    t,
+    lo,
+    base,
+    partial,
+    p,
+    q,
+    width,
+    xt,
+    zt,
+    yb,
+    valid,
+    eta,
+    reduced,
+    bits,
+    scale,
+    resid,
+    weight,
+    linear,
+    onepz,
+    product,
+):
     """One work item of _evaluate: the rows lo.. of period t (at most BLOCK_ROWS), for every fit that
     counts the period, into partial[base:]; the arrays after `width` are scratch of BLOCK_ROWS."""
     n_rows = min(lo + BLOCK_ROWS, offsets[t + 1]) - lo
@@ -358,9 +425,14 @@ def evaluate(design: Design, counts: np.ndarray, coef: np.ndarray) -> np.ndarray
     fits = np.arange(counts.shape[0])
     ptr, member_fit, member_count = _members(counts, fits)
     return _evaluate(
-        _read_only(design.X), _read_only(design.y), _read_only(np.asarray(design.offsets, dtype=np.int64)),
-        ptr, member_fit, member_count,
-        np.ascontiguousarray(coef, dtype=np.float64), counts.shape[0],
+        _read_only(design.X),
+        _read_only(design.y),
+        _read_only(np.asarray(design.offsets, dtype=np.int64)),
+        ptr,
+        member_fit,
+        member_count,
+        np.ascontiguousarray(coef, dtype=np.float64),
+        counts.shape[0],
     )
 
 
@@ -391,8 +463,9 @@ class NewtonResult:
     last_step: np.ndarray  # (b, p) the last Newton step computed (direction of divergence if not converged)
 
 
-def newton(design: Design, counts: np.ndarray, start: np.ndarray, max_iter: int,
-           start_totals: np.ndarray | None = None) -> NewtonResult:
+def newton(
+    design: Design, counts: np.ndarray, start: np.ndarray, max_iter: int, start_totals: np.ndarray | None = None
+) -> NewtonResult:
     """Newton-Raphson with step-halving for b fits that differ in their period counts.
 
     Each fit stops when its relative Newton step max|d_k|/(1+|b_k|) falls to rounding level
@@ -410,8 +483,9 @@ def newton(design: Design, counts: np.ndarray, start: np.ndarray, max_iter: int,
     return newton_iterations(run, counts, start, max_iter, start_totals)
 
 
-def newton_iterations(run, counts: np.ndarray, start: np.ndarray, max_iter: int,
-                      start_totals: np.ndarray | None = None) -> NewtonResult:
+def newton_iterations(
+    run, counts: np.ndarray, start: np.ndarray, max_iter: int, start_totals: np.ndarray | None = None
+) -> NewtonResult:
     """The Newton loop of `newton`, over any evaluator: run(fits, coef) returns the (len(fits), 1+p+q)
     sums [loglik, score, packed information] of the fits `fits` (positions in `counts`) at `coef`.
     The in-memory design and the period engine (tergm.engine) share it, so equal sums give equal fits."""
@@ -527,14 +601,16 @@ def check_identified(design: Design, weights: np.ndarray) -> None:
     gram = np.zeros((len(names), len(names)))
     for t, weight in enumerate(weights):
         if weight > 0:
-            rows_t = design.X[design.offsets[t]:design.offsets[t + 1]]
+            rows_t = design.X[design.offsets[t] : design.offsets[t + 1]]
             gram += weight * (rows_t.T @ rows_t)
     norms = np.sqrt(np.diag(gram))
     zero = norms == 0
     if zero.any():
         raise CollinearityError(
             f"terms {_names(design, zero)} are zero for every dyad in the likelihood: their coefficients "
-            "are not identified (drop them)", _names(design, zero))
+            "are not identified (drop them)",
+            _names(design, zero),
+        )
     if _gram_well_conditioned(gram / np.outer(norms, norms)):
         return
     row_w = _row_weights(design, weights)
@@ -553,12 +629,14 @@ def check_identified(design: Design, weights: np.ndarray) -> None:
     parts = []
     for a, column in enumerate(aliased):
         scale = norms[column] / norms[kept]
-        pieces = [f"{combo[k, a] * scale[k]:+.6g}*{names[kept[k]]}" for k in range(rank)
-                  if abs(combo[k, a]) > 1e-8]
+        pieces = [f"{combo[k, a] * scale[k]:+.6g}*{names[kept[k]]}" for k in range(rank) if abs(combo[k, a]) > 1e-8]
         parts.append(f"{names[column]} = {' '.join(pieces) if pieces else '0'}")
     raise CollinearityError(
-        "collinear change statistics: terms " + str([names[c] for c in aliased])
-        + " are linear combinations of other terms (" + "; ".join(parts) + "); drop one of each group",
+        "collinear change statistics: terms "
+        + str([names[c] for c in aliased])
+        + " are linear combinations of other terms ("
+        + "; ".join(parts)
+        + "); drop one of each group",
         [names[c] for c in aliased] + [names[kept[k]] for k in range(rank) if np.any(np.abs(combo[k]) > 1e-8)],
     )
 
@@ -586,7 +664,7 @@ def _tall_r(X: np.ndarray, chunk: int = 65536) -> np.ndarray:
     """R factor of a tall matrix by QR of row chunks (memory stays at one chunk)."""
     R = np.zeros((0, X.shape[1]))
     for lo in range(0, X.shape[0], chunk):
-        R = np.linalg.qr(np.vstack([R, X[lo:lo + chunk]]), mode="r")
+        R = np.linalg.qr(np.vstack([R, X[lo : lo + chunk]]), mode="r")
     return R
 
 
@@ -624,7 +702,9 @@ def mple(design: Design, period_weights=None, start=None, max_iter: int = 50) ->
         raise SeparationError(
             f"the pseudolikelihood has no finite maximum: after {result.iterations[0]} Newton steps the "
             f"coefficients of {terms} keep growing and {eta_extreme} dyads have fitted probabilities "
-            "numerically 0 or 1 (separation). Drop or recode these terms.", terms)
+            "numerically 0 or 1 (separation). Drop or recode these terms.",
+            terms,
+        )
     row_w = _row_weights(design, weights)
     total = row_w.sum()
     ties = float(row_w @ design.y)
@@ -633,9 +713,16 @@ def mple(design: Design, period_weights=None, start=None, max_iter: int = 50) ->
     if 0 < rate < 1:
         null_deviance = -2 * (ties * math.log(rate) + (total - ties) * math.log1p(-rate))
     return MpleResult(
-        names=list(design.names), coef=coef, iterations=int(result.iterations[0]), converged=True,
-        loglik=float(totals[0]), deviance=float(-2 * totals[0]), null_deviance=null_deviance,
-        score=totals[1:1 + p].copy(), information=unpack_information(totals, p), nobs=int(total),
+        names=list(design.names),
+        coef=coef,
+        iterations=int(result.iterations[0]),
+        converged=True,
+        loglik=float(totals[0]),
+        deviance=float(-2 * totals[0]),
+        null_deviance=null_deviance,
+        score=totals[1 : 1 + p].copy(),
+        information=unpack_information(totals, p),
+        nobs=int(total),
     )
 
 
@@ -656,13 +743,17 @@ _THRESH = 30.0
 
 
 def _r_linkinv(eta):
-    tmp = np.where(eta < -_THRESH, _DBL_EPSILON, np.where(eta > _THRESH, 1 / _DBL_EPSILON, np.exp(np.clip(eta, -_THRESH, _THRESH))))
+    tmp = np.where(
+        eta < -_THRESH, _DBL_EPSILON, np.where(eta > _THRESH, 1 / _DBL_EPSILON, np.exp(np.clip(eta, -_THRESH, _THRESH)))
+    )
     return tmp / (1 + tmp)
 
 
 def _r_mu_eta(eta):
     opexp = 1 + np.exp(np.clip(eta, -_THRESH, _THRESH))
-    return np.where((eta > _THRESH) | (eta < -_THRESH), _DBL_EPSILON, np.exp(np.clip(eta, -_THRESH, _THRESH)) / (opexp * opexp))
+    return np.where(
+        (eta > _THRESH) | (eta < -_THRESH), _DBL_EPSILON, np.exp(np.clip(eta, -_THRESH, _THRESH)) / (opexp * opexp)
+    )
 
 
 def _r_deviance(y, mu, weights):
@@ -722,7 +813,7 @@ def glm_compatible_fit(design: Design, period_weights=None, compressed=None) -> 
     coefold = np.full(p, np.nan)
     converged = False
     iterations = 0
-    for iterations in range(1, _GLM_MAXIT + 1):
+    for iterations in range(1, _GLM_MAXIT + 1):  # noqa: B007  (read after the loop: glm.fit's count)
         mu_eta = _r_mu_eta(eta)
         good = (w > 0) & (mu_eta != 0)
         z = eta[good] + (y[good] - mu[good]) / mu_eta[good]
@@ -746,7 +837,10 @@ def glm_compatible_fit(design: Design, period_weights=None, compressed=None) -> 
         coefold = coef
     eps10 = 10 * _DBL_EPSILON
     return GlmResult(
-        coef=coef, iterations=iterations, converged=converged, deviance=dev,
+        coef=coef,
+        iterations=iterations,
+        converged=converged,
+        deviance=dev,
         fitted_boundary=bool(np.any(mu > 1 - eps10) or np.any(mu < eps10)),
         last_step=np.nan_to_num(coef - coefold),
     )

@@ -199,7 +199,11 @@ class _Parser:
 
     def argument(self, args: list, kwargs: dict):
         token = self.current
-        if token.kind == "name" and self.tokens[self.index + 1].kind == "op" and self.tokens[self.index + 1].value == "=":
+        if (
+            token.kind == "name"
+            and self.tokens[self.index + 1].kind == "op"
+            and self.tokens[self.index + 1].value == "="
+        ):
             key = _unquote_name(self.advance().value)
             self.advance()  # '='
             if key in kwargs:
@@ -207,9 +211,7 @@ class _Parser:
             kwargs[key] = self.value()
         else:
             if kwargs:
-                raise FormulaSyntaxError(
-                    "a positional argument cannot follow a named one", self.text, token.position
-                )
+                raise FormulaSyntaxError("a positional argument cannot follow a named one", self.text, token.position)
             args.append(self.value())
 
     def value(self):

@@ -24,13 +24,98 @@ from numba import njit, prange
 
 from dyadflow.tergm.simulation import PeriodDraws, Simulation, simulate
 
-TRIAD_TYPES = ("003", "012", "102", "021D", "021U", "021C", "111D", "111U", "030T", "030C", "201", "120D",
-               "120U", "120C", "210", "300")
+TRIAD_TYPES = (
+    "003",
+    "012",
+    "102",
+    "021D",
+    "021U",
+    "021C",
+    "111D",
+    "111U",
+    "030T",
+    "030C",
+    "201",
+    "120D",
+    "120U",
+    "120C",
+    "210",
+    "300",
+)
 # Type (index into TRIAD_TYPES) of each of the 64 configurations of a triad (v, u, w), coded as
 # 1 v->u, 2 u->v, 4 v->w, 8 w->v, 16 u->w, 32 w->u (Batagelj & Mrvar's table, as networkx uses).
-_TRICODES = np.array([1, 2, 2, 3, 2, 4, 6, 8, 2, 6, 5, 7, 3, 8, 7, 11, 2, 6, 4, 8, 5, 9, 9, 13, 6, 10, 9, 14, 7,
-                      14, 12, 15, 2, 5, 6, 7, 6, 9, 10, 14, 4, 9, 9, 12, 8, 13, 14, 15, 3, 7, 8, 11, 7, 12, 14,
-                      15, 8, 14, 13, 15, 11, 15, 15, 16], np.int64) - 1
+_TRICODES = (
+    np.array(
+        [
+            1,
+            2,
+            2,
+            3,
+            2,
+            4,
+            6,
+            8,
+            2,
+            6,
+            5,
+            7,
+            3,
+            8,
+            7,
+            11,
+            2,
+            6,
+            4,
+            8,
+            5,
+            9,
+            9,
+            13,
+            6,
+            10,
+            9,
+            14,
+            7,
+            14,
+            12,
+            15,
+            2,
+            5,
+            6,
+            7,
+            6,
+            9,
+            10,
+            14,
+            4,
+            9,
+            9,
+            12,
+            8,
+            13,
+            14,
+            15,
+            3,
+            7,
+            8,
+            11,
+            7,
+            12,
+            14,
+            15,
+            8,
+            14,
+            13,
+            15,
+            11,
+            15,
+            15,
+            16,
+        ],
+        np.int64,
+    )
+    - 1
+)
 
 # Warn when the lag-1 autocorrelation of a model statistic exceeds this, or its effective sample size
 # falls below this share of the draws.
@@ -208,9 +293,15 @@ def network_distributions(adj: np.ndarray, directed: bool) -> dict[str, np.ndarr
 def draw_distributions(draws: PeriodDraws) -> dict[str, np.ndarray]:
     """network_distributions of every draw of a period at once: statistic -> (nsim, length) counts."""
     fixed = np.asarray(draws.fixed_ties, np.int64).reshape(-1, 2)
-    counts = _draw_counts(len(draws.nodes), bool(draws.directed), np.asarray(draws.dyads, np.int64),
-                          np.asarray(draws.tie_ptr, np.int64), np.asarray(draws.tie_dyads, np.int64), fixed,
-                          _TRICODES)
+    counts = _draw_counts(
+        len(draws.nodes),
+        bool(draws.directed),
+        np.asarray(draws.dyads, np.int64),
+        np.asarray(draws.tie_ptr, np.int64),
+        np.asarray(draws.tie_dyads, np.int64),
+        fixed,
+        _TRICODES,
+    )
     return _as_named(counts, bool(draws.directed))
 
 
@@ -273,13 +364,19 @@ def _summaries(model: str, period: str, statistic: str, labels, observed, sims) 
     observed = np.asarray(observed, float)
     lower, upper = np.quantile(sims, [0.025, 0.975], axis=0)
     p = mc_p_value(observed, sims)
-    rows = [(model, period, statistic, labels[c], observed[c], sims[:, c].mean(), lower[c], upper[c], p[c])
-            for c in range(len(labels))]
+    rows = [
+        (model, period, statistic, labels[c], observed[c], sims[:, c].mean(), lower[c], upper[c], p[c])
+        for c in range(len(labels))
+    ]
     nsim, size = sims.shape[0], sims.shape[0] * len(labels)
-    draws = {"model": np.full(size, model, dtype=object), "period": np.full(size, period, dtype=object),
-             "statistic": np.full(size, statistic, dtype=object),
-             "value": np.repeat(np.asarray(labels, dtype=object), nsim),
-             "draw": np.tile(np.arange(nsim, dtype=np.int64), len(labels)), "count": sims.T.ravel()}
+    draws = {
+        "model": np.full(size, model, dtype=object),
+        "period": np.full(size, period, dtype=object),
+        "statistic": np.full(size, statistic, dtype=object),
+        "value": np.repeat(np.asarray(labels, dtype=object), nsim),
+        "draw": np.tile(np.arange(nsim, dtype=np.int64), len(labels)),
+        "count": sims.T.ravel(),
+    }
     return rows, [draws]
 
 
@@ -317,8 +414,10 @@ def _diagnostics(model: str, draws: PeriodDraws) -> list[tuple]:
             if np.var(x) == 0:
                 warning = "the statistic never changed: the chain did not mix"
             elif rho > AUTOCORRELATION_WARNING or ess < ESS_SHARE_WARNING * draws.nsim:
-                warning = (f"poor mixing (lag-1 autocorrelation {rho:.2f}, effective sample size {ess:.0f} of "
-                           f"{draws.nsim}): increase interval")
+                warning = (
+                    f"poor mixing (lag-1 autocorrelation {rho:.2f}, effective sample size {ess:.0f} of "
+                    f"{draws.nsim}): increase interval"
+                )
         rows.append((model, draws.period, term, draws.acceptance_rate, rho, ess, warning))
     return rows
 
@@ -329,7 +428,7 @@ def gof_from_simulation(sims: Simulation, panel, model: str = "model") -> GofRes
     pooled: dict[str, list] = {}
     for draws in sims.periods:
         period = panel[panel.period_names.index(draws.period)]
-        for statistic, (obs, stacked) in _distributions(draws, period.network).items():
+        for statistic, (_observed, stacked) in _distributions(draws, period.network).items():
             obs_full, sim_full = stacked[-1], stacked[:-1]
             pooled.setdefault(statistic, []).append(stacked)
             o, s = _trim(obs_full, sim_full, statistic)
@@ -359,21 +458,40 @@ def gof_from_simulation(sims: Simulation, panel, model: str = "model") -> GofRes
         r, d = _summaries(model, "pooled", "model", list(sims.names), observed, stats)
         rows += r
         draws_rows += d
-    table = pd.DataFrame(rows, columns=["model", "period", "statistic", "value", "observed", "sim_mean",
-                                        "sim_lower", "sim_upper", "p_value"])
-    simulated = pd.DataFrame({column: np.concatenate([block[column] for block in draws_rows])
-                              for column in ("model", "period", "statistic", "value", "draw", "count")})
-    diagnostics = pd.DataFrame(diag, columns=["model", "period", "term", "acceptance_rate", "autocorrelation",
-                                              "effective_sample_size", "warning"])
+    table = pd.DataFrame(
+        rows,
+        columns=["model", "period", "statistic", "value", "observed", "sim_mean", "sim_lower", "sim_upper", "p_value"],
+    )
+    simulated = pd.DataFrame(
+        {
+            column: np.concatenate([block[column] for block in draws_rows])
+            for column in ("model", "period", "statistic", "value", "draw", "count")
+        }
+    )
+    diagnostics = pd.DataFrame(
+        diag,
+        columns=["model", "period", "term", "acceptance_rate", "autocorrelation", "effective_sample_size", "warning"],
+    )
     return GofResult(table=table, simulated=simulated, diagnostics=diagnostics, simulation=sims)
 
 
-def gof(fit, periods=None, nsim: int = 100, burnin: int | None = None, interval: int | None = None,
-        seed: int = 12345, *, panel=None, model: str = "model", map_tasks=None) -> GofResult:
+def gof(
+    fit,
+    periods=None,
+    nsim: int = 100,
+    burnin: int | None = None,
+    interval: int | None = None,
+    seed: int = 12345,
+    *,
+    panel=None,
+    model: str = "model",
+    map_tasks=None,
+) -> GofResult:
     """Goodness of fit of `fit` on each period of its likelihood (or `periods`); see the module docstring.
     Arguments as tergm.simulation.simulate; `model` names the model in the tables."""
-    sims = simulate(fit, periods=periods, nsim=nsim, burnin=burnin, interval=interval, seed=seed, panel=panel,
-                    map_tasks=map_tasks)
+    sims = simulate(
+        fit, periods=periods, nsim=nsim, burnin=burnin, interval=interval, seed=seed, panel=panel, map_tasks=map_tasks
+    )
     return gof_from_simulation(sims, panel if panel is not None else fit.panel, model=model)
 
 

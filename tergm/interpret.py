@@ -23,11 +23,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logsumexp
+
 from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
 from dyadflow.kernels.network import network_state
 from dyadflow.tergm.bootstrap import percentile_interval
 from dyadflow.tergm.design import Model, parse_model
-from scipy.special import expit, logsumexp
 
 TYPES = ("tie", "dyad", "node")
 INTERVALS = ("bootstrap", "subsample")
@@ -51,18 +52,23 @@ def edge_probabilities(fit, periods: Sequence[str] | str | None = None) -> pd.Da
     tie probability given the rest of the network."""
     design = fit.design_matrix
     chosen = _period_positions(fit, periods)
-    rows = np.concatenate([np.arange(design.offsets[k], design.offsets[k + 1]) for k in chosen]) if chosen else \
-        np.zeros(0, np.int64)
+    rows = (
+        np.concatenate([np.arange(design.offsets[k], design.offsets[k + 1]) for k in chosen])
+        if chosen
+        else np.zeros(0, np.int64)
+    )
     lengths = [int(design.offsets[k + 1] - design.offsets[k]) for k in chosen]
     tails = [design.nodes[k][design.dyads[design.period_rows(k), 0]] for k in chosen]
     heads = [design.nodes[k][design.dyads[design.period_rows(k), 1]] for k in chosen]
     X = design.X[rows]
-    frame = pd.DataFrame({
-        "period": np.repeat(np.asarray([design.periods[k] for k in chosen], dtype=object), lengths),
-        "i": np.concatenate(tails).astype(str).astype(object) if chosen else np.zeros(0, object),
-        "j": np.concatenate(heads).astype(str).astype(object) if chosen else np.zeros(0, object),
-        "tie": design.y[rows].astype(np.int8),
-    })
+    frame = pd.DataFrame(
+        {
+            "period": np.repeat(np.asarray([design.periods[k] for k in chosen], dtype=object), lengths),
+            "i": np.concatenate(tails).astype(str).astype(object) if chosen else np.zeros(0, object),
+            "j": np.concatenate(heads).astype(str).astype(object) if chosen else np.zeros(0, object),
+            "tie": design.y[rows].astype(np.int8),
+        }
+    )
     statistics = pd.DataFrame(X, columns=list(fit.names))
     frame = pd.concat([frame, statistics], axis=1)
     frame["probability"] = expit(X @ np.asarray(fit.mple.coef, dtype=np.float64))
@@ -107,19 +113,25 @@ def interpret(fit, type: str = "tie", period: str | None = None, i=None, j=None)
         return float(expit(design.X[row] @ np.asarray(fit.mple.coef, dtype=np.float64)))
     if type == "dyad":
         if not design.directed:
-            raise InterpretError("type='dyad' needs a directed network (an undirected dyad has one tie: use type='tie')")
+            raise InterpretError(
+                "type='dyad' needs a directed network (an undirected dyad has one tie: use type='tie')"
+            )
         a, b = _node(nodes, i, "i"), _node(nodes, j, "j")
         configurations, probability = configuration_probabilities(fit, position, [(a, b), (b, a)])
         table = np.zeros((2, 2))
         for (forward, backward), p in zip(configurations, probability):
             table[forward, backward] = p
-        return pd.DataFrame(table, index=pd.Index([0, 1], name=f"{nodes[a]}->{nodes[b]}"),
-                            columns=pd.Index([0, 1], name=f"{nodes[b]}->{nodes[a]}"))
+        return pd.DataFrame(
+            table,
+            index=pd.Index([0, 1], name=f"{nodes[a]}->{nodes[b]}"),
+            columns=pd.Index([0, 1], name=f"{nodes[b]}->{nodes[a]}"),
+        )
     many_i = _is_many(i)
     many_j = _is_many(j)
     if many_i == many_j:
-        raise InterpretError("type='node' needs one node on one side and a list of nodes on the other "
-                             f"(i={i!r}, j={j!r})")
+        raise InterpretError(
+            f"type='node' needs one node on one side and a list of nodes on the other (i={i!r}, j={j!r})"
+        )
     if many_j:
         a = _node(nodes, i, "i")
         dyads = [(a, _node(nodes, v, "j")) for v in j]
@@ -129,8 +141,9 @@ def interpret(fit, type: str = "tie", period: str | None = None, i=None, j=None)
     if len(set(dyads)) != len(dyads) or any(x == y for x, y in dyads):
         raise InterpretError("type='node': the list of nodes repeats a node or names the node itself")
     if len(dyads) > MAX_NODE_CONFIGURATION_TIES:
-        raise InterpretError(f"type='node' enumerates 2^k configurations: at most {MAX_NODE_CONFIGURATION_TIES} "
-                             f"nodes, got {len(dyads)}")
+        raise InterpretError(
+            f"type='node' enumerates 2^k configurations: at most {MAX_NODE_CONFIGURATION_TIES} nodes, got {len(dyads)}"
+        )
     configurations, probability = configuration_probabilities(fit, position, dyads)
     frame = pd.DataFrame(configurations, columns=[f"{nodes[x]}->{nodes[y]}" for x, y in dyads])
     frame["probability"] = probability
@@ -173,8 +186,9 @@ def configuration_probabilities(fit, position: int, dyads: list[tuple[int, int]]
 def _structural_changes(model: Model, network: np.ndarray) -> np.ndarray:
     if not len(model.codes):
         return np.zeros((0, 0))
-    return dyad_change_matrix(model.codes, model.par_offsets, model.params, model.kernel_col_offsets,
-                              network_state(network, model.directed))
+    return dyad_change_matrix(
+        model.codes, model.par_offsets, model.params, model.kernel_col_offsets, network_state(network, model.directed)
+    )
 
 
 def _set_tie(network: np.ndarray, a: int, b: int, value: int, directed: bool) -> None:
@@ -227,8 +241,10 @@ def _design_row(fit, position: int, a: int, b: int) -> int:
     hit = np.flatnonzero((design.dyads[rows, 0] == a) & (design.dyads[rows, 1] == b))
     if not len(hit):
         nodes = design.nodes[position]
-        raise InterpretError(f"the dyad {nodes[a]}->{nodes[b]} is not in the likelihood of period "
-                             f"{design.periods[position]} (unobserved)")
+        raise InterpretError(
+            f"the dyad {nodes[a]}->{nodes[b]} is not in the likelihood of period "
+            f"{design.periods[position]} (unobserved)"
+        )
     return rows.start + int(hit[0])
 
 
@@ -236,9 +252,18 @@ def _design_row(fit, position: int, a: int, b: int) -> int:
 # Predicted-probability profiles and marginal effects
 
 
-def probability_profile(fit, statistic: str, *, interval: str | Sequence[str] | None = None, level: float = 0.95,
-                        subsamples: int = 200, fraction: float = 0.5, bins: int | None = None, seed: int = 12345,
-                        model: str = "model") -> pd.DataFrame:
+def probability_profile(
+    fit,
+    statistic: str,
+    *,
+    interval: str | Sequence[str] | None = None,
+    level: float = 0.95,
+    subsamples: int = 200,
+    fraction: float = 0.5,
+    bins: int | None = None,
+    seed: int = 12345,
+    model: str = "model",
+) -> pd.DataFrame:
     """The mean predicted tie probability (logistic(theta . x), given the rest of the network) at each
     observed value of `statistic`, over all dyads and periods of the fit. `statistic` is a term of the
     fit (its design column: a change statistic such as "transitiveties", a covariate such as
@@ -260,8 +285,10 @@ def probability_profile(fit, statistic: str, *, interval: str | Sequence[str] | 
     elif statistic in DESCRIPTORS:
         x = dyad_descriptor(fit, statistic)
     else:
-        raise InterpretError(f"statistic {statistic!r} is not a term of the model nor a dyad descriptor; its terms: "
-                             f"{', '.join(names)}; descriptors: {', '.join(DESCRIPTORS)}")
+        raise InterpretError(
+            f"statistic {statistic!r} is not a term of the model nor a dyad descriptor; its terms: "
+            f"{', '.join(names)}; descriptors: {', '.join(DESCRIPTORS)}"
+        )
     kinds = _interval_kinds(fit, interval)
     if not 0 < level < 1:
         raise InterpretError(f"level must be in (0, 1), got {level}")
@@ -274,8 +301,13 @@ def probability_profile(fit, statistic: str, *, interval: str | Sequence[str] | 
     frames = []
     for kind in kinds:
         if kind == "bootstrap":
-            draws = np.array([np.bincount(group, expit(design.X @ theta), minlength=len(values)) / counts
-                              for theta in fit.replicates if np.isfinite(theta).all()])
+            draws = np.array(
+                [
+                    np.bincount(group, expit(design.X @ theta), minlength=len(values)) / counts
+                    for theta in fit.replicates
+                    if np.isfinite(theta).all()
+                ]
+            )
         else:
             if isinstance(subsamples, bool) or not isinstance(subsamples, (int, np.integer)) or subsamples < 2:
                 raise InterpretError(f"subsamples must be a whole number >= 2, got {subsamples!r}")
@@ -290,10 +322,20 @@ def probability_profile(fit, statistic: str, *, interval: str | Sequence[str] | 
                 with np.errstate(invalid="ignore", divide="ignore"):
                     draws[s] = np.bincount(group[chosen], probability[chosen], minlength=len(values)) / sub_counts
         bounds = np.array([percentile_interval(draws[:, v], level) for v in range(len(values))])
-        frames.append(pd.DataFrame({
-            "model": model, "statistic": statistic, "value": values, "mean_probability": point,
-            "lower": bounds[:, 0], "upper": bounds[:, 1], "n_dyads": counts.astype(np.int64), "interval": kind,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "statistic": statistic,
+                    "value": values,
+                    "mean_probability": point,
+                    "lower": bounds[:, 0],
+                    "upper": bounds[:, 1],
+                    "n_dyads": counts.astype(np.int64),
+                    "interval": kind,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)[PROFILE_COLUMNS]
 
 
@@ -346,8 +388,9 @@ def _groups(x: np.ndarray, bins: int | None) -> tuple[np.ndarray, np.ndarray]:
     return group.ravel(), values
 
 
-def marginal_effects(fit, terms: Sequence[str] | None = None, *, level: float = 0.95,
-                     model: str = "model") -> pd.DataFrame:
+def marginal_effects(
+    fit, terms: Sequence[str] | None = None, *, level: float = 0.95, model: str = "model"
+) -> pd.DataFrame:
     """Average marginal effects: for each term k, the mean over the fit's dyads of
     logistic(eta + theta_k) - logistic(eta) (a one-unit increase of the term's change statistic /
     covariate, the rest held as observed), with the percentile interval of the same quantity under the
@@ -372,5 +415,6 @@ def marginal_effects(fit, terms: Sequence[str] | None = None, *, level: float = 
         bounds = np.array([percentile_interval(draws[:, m], level) for m in range(len(columns))])
     else:
         bounds = np.full((len(columns), 2), np.nan)
-    return pd.DataFrame({"model": model, "term": terms, "effect": point, "lower": bounds[:, 0],
-                         "upper": bounds[:, 1]})[MARGINAL_COLUMNS]
+    return pd.DataFrame({"model": model, "term": terms, "effect": point, "lower": bounds[:, 0], "upper": bounds[:, 1]})[
+        MARGINAL_COLUMNS
+    ]

@@ -120,8 +120,9 @@ class LogitFit(ModelResults):
         lower, upper = interval_labels(level)
         complete = self.replicates[np.isfinite(self.replicates).all(axis=1)]
         bounds = np.array([percentile_interval(complete[:, j], level) for j in range(len(self.names))])
-        return pd.DataFrame({"Estimate": self.estimate, lower: bounds[:, 0], upper: bounds[:, 1]},
-                            index=term_index(self.names))
+        return pd.DataFrame(
+            {"Estimate": self.estimate, lower: bounds[:, 0], upper: bounds[:, 1]}, index=term_index(self.names)
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """ci(), standard_errors(), and with replicates the bootstrap interval as `boot 2.5%`/`boot 97.5%`."""
@@ -137,8 +138,10 @@ class LogitFit(ModelResults):
             lines += [f"Formula:   {self.formula}", ""]
         lines.append(f"Observations: {self.nobs}   Periods: {self.n_periods}   Log likelihood: {self.loglik:.4f}")
         if self.covariance_cluster is not None:
-            lines.append(f"Standard errors clustered by {self.cluster} ({self.n_clusters} clusters; "
-                         f"small-sample correction: {self.correction})")
+            lines.append(
+                f"Standard errors clustered by {self.cluster} ({self.n_clusters} clusters; "
+                f"small-sample correction: {self.correction})"
+            )
         else:
             lines.append("Conventional standard errors (inverse information)")
         if self.R:
@@ -166,8 +169,12 @@ def network_terms(model: Model) -> list[str]:
     """The model's network terms (every structural term but `edges`, the intercept)."""
     from dyadflow.kernels.degree import edges
 
-    return [name for term in model.terms if isinstance(term, StructuralTerm) and term.kernel is not edges
-            for name in term.names]
+    return [
+        name
+        for term in model.terms
+        if isinstance(term, StructuralTerm) and term.kernel is not edges
+        for name in term.names
+    ]
 
 
 def check_plain_logit(model: Model) -> None:
@@ -177,13 +184,24 @@ def check_plain_logit(model: Model) -> None:
     if network:
         raise LogitError(
             f"formula: a plain logit takes no network terms, but the model has {network}; "
-            "use dyadflow.btergm / dyadflow.ergm for network models")
+            "use dyadflow.btergm / dyadflow.ergm for network models"
+        )
 
 
-def logit(formula: str, panel, *, cluster: str | Sequence | np.ndarray | None = "dyad",
-          correction: str = "statsmodels", R: int = 0, seed: int = 12345, resamples=None,
-          design: Design | None = None, map_batches: Callable[[Callable, list], list] | None = None,
-          batch_size: int = 25, temporal: bool = True) -> LogitFit:
+def logit(
+    formula: str,
+    panel,
+    *,
+    cluster: str | Sequence | np.ndarray | None = "dyad",
+    correction: str = "statsmodels",
+    R: int = 0,
+    seed: int = 12345,
+    resamples=None,
+    design: Design | None = None,
+    map_batches: Callable[[Callable, list], list] | None = None,
+    batch_size: int = 25,
+    temporal: bool = True,
+) -> LogitFit:
     """Fit the plain logit of `formula` on `panel` (see the module docstring).
 
     cluster: "dyad" (default), "tail", "head", "period", a dyadic covariate's name, one label per
@@ -197,7 +215,9 @@ def logit(formula: str, panel, *, cluster: str | Sequence | np.ndarray | None = 
     from dyadflow.storage.panel import Panel
 
     if not isinstance(panel, Panel):
-        raise TypeError(f"panel: logit needs a Panel (dyadflow.open_panel or Panel.from_arrays), got {type(panel).__name__}")
+        raise TypeError(
+            f"panel: logit needs a Panel (dyadflow.open_panel or Panel.from_arrays), got {type(panel).__name__}"
+        )
     if correction not in CORRECTIONS:
         raise LogitError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
     if not isinstance(R, (int, np.integer)) or isinstance(R, bool) or R < 0:
@@ -216,33 +236,54 @@ def logit(formula: str, panel, *, cluster: str | Sequence | np.ndarray | None = 
     if R or resamples is not None:
         from dyadflow.tergm.api import fit_design
 
-        boot = fit_design(design, R=R, seed=seed, resamples=resamples, map_batches=map_batches,
-                          batch_size=batch_size, formula=formula)
+        boot = fit_design(
+            design, R=R, seed=seed, resamples=resamples, map_batches=map_batches, batch_size=batch_size, formula=formula
+        )
         replicates, drawn, converged = boot.replicates, boot.resamples, boot.replicate_converged
     conventional = np.linalg.inv(estimate.information)
-    robust, groups = (None, None) if labels is None else cluster_covariance(
-        design, estimate.coef, conventional, labels, correction)
-    return LogitFit(names=list(design.names), estimate=np.asarray(estimate.coef, float),
-                    covariance_conventional=conventional, covariance_cluster=robust, cluster=described,
-                    n_clusters=groups, correction=correction, nobs=int(design.X.shape[0]),
-                    n_periods=design.n_periods, loglik=float(estimate.loglik), formula=formula,
-                    replicates=replicates, resamples=drawn, replicate_converged=converged,
-                    seed=seed if (R and resamples is None) else None)
+    robust, groups = (
+        (None, None) if labels is None else cluster_covariance(design, estimate.coef, conventional, labels, correction)
+    )
+    return LogitFit(
+        names=list(design.names),
+        estimate=np.asarray(estimate.coef, float),
+        covariance_conventional=conventional,
+        covariance_cluster=robust,
+        cluster=described,
+        n_clusters=groups,
+        correction=correction,
+        nobs=int(design.X.shape[0]),
+        n_periods=design.n_periods,
+        loglik=float(estimate.loglik),
+        formula=formula,
+        replicates=replicates,
+        resamples=drawn,
+        replicate_converged=converged,
+        seed=seed if (R and resamples is None) else None,
+    )
 
 
-def logit_from_fit(fit, panel, *, cluster: str | Sequence | np.ndarray | None = "dyad",
-                   correction: str = "statsmodels") -> LogitFit:
+def logit_from_fit(
+    fit, panel, *, cluster: str | Sequence | np.ndarray | None = "dyad", correction: str = "statsmodels"
+) -> LogitFit:
     """The plain logit of an MPLE fit (tergm.Fit) of a formula without network terms: its design and
     period-bootstrap replicates as they are, plus conventional and cluster-robust standard errors (the
     flows fit and bootstrap every model alike, then report plain logits through this)."""
-    result = logit(fit.formula, panel, design=fit.design_matrix, cluster=cluster, correction=correction,
-                   temporal=fit.temporal)
-    return replace(result, replicates=fit.replicates, resamples=fit.resamples,
-                   replicate_converged=fit.replicate_converged, seed=fit.seed)
+    result = logit(
+        fit.formula, panel, design=fit.design_matrix, cluster=cluster, correction=correction, temporal=fit.temporal
+    )
+    return replace(
+        result,
+        replicates=fit.replicates,
+        resamples=fit.resamples,
+        replicate_converged=fit.replicate_converged,
+        seed=fit.seed,
+    )
 
 
-def cluster_covariance(design: Design, coef: np.ndarray, bread: np.ndarray, labels: np.ndarray,
-                       correction: str = "statsmodels") -> tuple[np.ndarray, int]:
+def cluster_covariance(
+    design: Design, coef: np.ndarray, bread: np.ndarray, labels: np.ndarray, correction: str = "statsmodels"
+) -> tuple[np.ndarray, int]:
     """The CRV1 sandwich bread @ (sum_g S_g S_g') @ bread times the small-sample factor of `correction`
     (module docstring), and the number of clusters G. bread: the inverse information at `coef`."""
     if correction not in CORRECTIONS:
@@ -295,8 +336,10 @@ def cluster_labels(design: Design, panel, cluster) -> tuple[np.ndarray | None, s
         period = panel[panel.period_names.index(name)]
         if cluster not in period.dyad_covariates:
             known = sorted(period.dyad_covariates)
-            raise LogitError(f"cluster: {cluster!r} is neither one of {CLUSTER_KEYS} nor a dyadic covariate of "
-                             f"period {name} (its dyadic covariates: {known})")
+            raise LogitError(
+                f"cluster: {cluster!r} is neither one of {CLUSTER_KEYS} nor a dyadic covariate of "
+                f"period {name} (its dyadic covariates: {known})"
+            )
         rows = design.period_rows(t)
         values = np.asarray(period.dyad_covariates[cluster])
         labels[rows] = values[design.dyads[rows, 0], design.dyads[rows, 1]]

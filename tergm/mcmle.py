@@ -31,7 +31,14 @@ from dyadflow.tergm.arguments import check_integer
 from dyadflow.tergm.gof import effective_sample_size
 from dyadflow.tergm.results import ModelResults
 from dyadflow.tergm.simulation import (
-    SimulationError, chain_inputs, chain_seed, check_counts, fit_model, observed_statistics, run_period_chain)
+    SimulationError,
+    chain_inputs,
+    chain_seed,
+    check_counts,
+    fit_model,
+    observed_statistics,
+    run_period_chain,
+)
 
 HOTELLING_MIN_P = 0.5
 STEP_MARGIN = 0.05
@@ -83,8 +90,12 @@ class MleFit(ModelResults):
         lines = ["=" * 26, "Summary of model fit (MCMC-MLE)", "=" * 26, ""]
         if self.formula:
             lines += [f"Formula:   {self.formula}", ""]
-        lines += [f"Time steps: {self.n_periods}", f"Iterations: {self.iterations}"
-                  f" ({'converged' if self.converged else 'NOT converged'}; Hotelling p = {self.hotelling_p:.3f})", ""]
+        lines += [
+            f"Time steps: {self.n_periods}",
+            f"Iterations: {self.iterations}"
+            f" ({'converged' if self.converged else 'NOT converged'}; Hotelling p = {self.hotelling_p:.3f})",
+            "",
+        ]
         return lines
 
     def _summary_table(self, level: float) -> pd.DataFrame:
@@ -103,8 +114,13 @@ class _Coefficients:
 def _inside_hull(point: np.ndarray, points: np.ndarray) -> bool:
     """Is `point` a convex combination of the rows of `points`? (a feasibility LP)"""
     k = points.shape[0]
-    res = linprog(np.zeros(k), A_eq=np.vstack([points.T, np.ones(k)]), b_eq=np.append(point, 1.0),
-                  bounds=(0, None), method="highs")
+    res = linprog(
+        np.zeros(k),
+        A_eq=np.vstack([points.T, np.ones(k)]),
+        b_eq=np.append(point, 1.0),
+        bounds=(0, None),
+        method="highs",
+    )
     return res.status == 0
 
 
@@ -203,8 +219,18 @@ def hotelling_p(ds: list[np.ndarray]) -> float:
     return float(f_dist.sf(stat, p, n - p))
 
 
-def mcmle(fit, *, samplesize: int = DEFAULT_SAMPLESIZE, burnin: int | None = None, interval: int | None = None,
-          max_iterations: int = 20, seed: int = 12345, panel=None, map_tasks=None, progress=None) -> MleFit:
+def mcmle(
+    fit,
+    *,
+    samplesize: int = DEFAULT_SAMPLESIZE,
+    burnin: int | None = None,
+    interval: int | None = None,
+    max_iterations: int = 20,
+    seed: int = 12345,
+    panel=None,
+    map_tasks=None,
+    progress=None,
+) -> MleFit:
     """MCMC-MLE of the model of an MPLE `fit` (tergm.btergm or tergm.ergm), started at its estimate.
 
     samplesize: networks per period and iteration (ergm's MCMC.samplesize, 1024); interval: proposals
@@ -224,8 +250,9 @@ def mcmle(fit, *, samplesize: int = DEFAULT_SAMPLESIZE, burnin: int | None = Non
             item = inputs[k]
             step = interval if interval is not None else max(256, item.n_dyads // 8)
             warm = burnin if burnin is not None else 16 * step
-            result = run_period_chain(item, theta, nsim=samplesize, burnin=warm, interval=step,
-                                      seed=chain_seed(seed, indices[k], iteration))
+            result = run_period_chain(
+                item, theta, nsim=samplesize, burnin=warm, interval=step, seed=chain_seed(seed, indices[k], iteration)
+            )
             return result["statistics"] - observed_statistics(item)
 
         items = list(range(len(inputs)))
@@ -256,8 +283,22 @@ def mcmle(fit, *, samplesize: int = DEFAULT_SAMPLESIZE, burnin: int | None = Non
     total = inverse + mc
     share = np.diag(mc) / np.diag(total)
     sim_mean = observed + sum(d.mean(axis=0) for d in ds)
-    return MleFit(names=list(model.names), estimate=theta, covariance=total, mcmc_share=share, observed=observed,
-                  simulated_mean=sim_mean, simulated_mean_se=np.sqrt(np.diag(V_mean)), iterations=iteration,
-                  converged=converged, hotelling_p=p_value, formula=fit.formula, n_periods=len(indices),
-                  nobs=int(sum(item.n_dyads for item in inputs)), mple_fit=fit, panel=panel,
-                  temporal=getattr(fit, "temporal", True), history=history)
+    return MleFit(
+        names=list(model.names),
+        estimate=theta,
+        covariance=total,
+        mcmc_share=share,
+        observed=observed,
+        simulated_mean=sim_mean,
+        simulated_mean_se=np.sqrt(np.diag(V_mean)),
+        iterations=iteration,
+        converged=converged,
+        hotelling_p=p_value,
+        formula=fit.formula,
+        n_periods=len(indices),
+        nobs=int(sum(item.n_dyads for item in inputs)),
+        mple_fit=fit,
+        panel=panel,
+        temporal=getattr(fit, "temporal", True),
+        history=history,
+    )

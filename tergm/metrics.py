@@ -44,9 +44,14 @@ class PredictionMetrics:
     n_negative: int
 
     def areas(self) -> dict[str, float | int]:
-        return {"roc_auc": self.roc_auc, "pr_auc": self.pr_auc, "average_precision": self.average_precision,
-                "pr_auc_trapezoid": self.pr_auc_trapezoid, "n_positive": self.n_positive,
-                "n_negative": self.n_negative}
+        return {
+            "roc_auc": self.roc_auc,
+            "pr_auc": self.pr_auc,
+            "average_precision": self.average_precision,
+            "pr_auc_trapezoid": self.pr_auc_trapezoid,
+            "n_positive": self.n_positive,
+            "n_negative": self.n_negative,
+        }
 
 
 def operating_points(observed, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
@@ -168,7 +173,6 @@ def _validate(observed, scores) -> tuple[np.ndarray, np.ndarray]:
         raise MetricsError(f"{int((~np.isfinite(s)).sum())} scores are not finite")
     y = y.astype(np.int64)
     P = int(y.sum())
-    if P == 0 or P == len(y):
-        raise MetricsError(
-            f"ROC and PR curves need both observed ties and non-ties; got {P} ties among {len(y)} dyads")
+    if P == 0 or len(y) == P:
+        raise MetricsError(f"ROC and PR curves need both observed ties and non-ties; got {P} ties among {len(y)} dyads")
     return y, s

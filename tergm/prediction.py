@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
+
 from dyadflow.tergm.design import Design, design_for_period, parse_model
 from dyadflow.tergm.metrics import (
     MetricsError,
@@ -42,7 +44,6 @@ from dyadflow.tergm.metrics import (
     evaluate_predictions,
     random_baseline,
 )
-from scipy.special import expit
 
 RANDOM_MODEL = "random"
 POOLED = "pooled"
@@ -50,8 +51,17 @@ KINDS = ("mple", "simulation")
 
 PREDICTION_COLUMNS = ["model", "kind", "period", "tail", "head", "observed", "probability"]
 ROCPR_COLUMNS = ["model", "kind", "period", "curve", "x", "y", "threshold"]
-AUC_COLUMNS = ["model", "kind", "period", "roc_auc", "pr_auc", "average_precision", "pr_auc_trapezoid",
-               "n_positive", "n_negative"]
+AUC_COLUMNS = [
+    "model",
+    "kind",
+    "period",
+    "roc_auc",
+    "pr_auc",
+    "average_precision",
+    "pr_auc_trapezoid",
+    "n_positive",
+    "n_negative",
+]
 
 
 class PredictionError(ValueError):
@@ -94,11 +104,12 @@ def period_range(panel, first, last) -> list[str]:
     lo, hi = names.index(str(first)), names.index(str(last))
     if lo > hi:
         raise PredictionError(f"the range {first!r}..{last!r} runs backwards (periods: {names})")
-    return names[lo:hi + 1]
+    return names[lo : hi + 1]
 
 
-def resolve_split(panel, *, train: Sequence[str] | None = None, test: Sequence[str] | None = None,
-                  holdout_last: int | None = None) -> Split:
+def resolve_split(
+    panel, *, train: Sequence[str] | None = None, test: Sequence[str] | None = None, holdout_last: int | None = None
+) -> Split:
     """Validate a split: `test` (period names) or `holdout_last` (the last k periods), and `train`
     (period names; default: every period before the first test period). Training periods must be
     consecutive (lagged terms read the period before); every test period must come after them."""
@@ -108,12 +119,16 @@ def resolve_split(panel, *, train: Sequence[str] | None = None, test: Sequence[s
     if test is None and holdout_last is None:
         raise PredictionError("no test periods: give test=[period names] or holdout_last=k")
     if holdout_last is not None:
-        if isinstance(holdout_last, bool) or not isinstance(holdout_last, (int, np.integer)) or not (
-                1 <= holdout_last < len(names)):
+        if (
+            isinstance(holdout_last, bool)
+            or not isinstance(holdout_last, (int, np.integer))
+            or not (1 <= holdout_last < len(names))
+        ):
             raise PredictionError(
                 f"holdout_last must be a whole number from 1 to {len(names) - 1} (the panel has {len(names)} "
-                f"periods), got {holdout_last!r}")
-        test = names[len(names) - int(holdout_last):]
+                f"periods), got {holdout_last!r}"
+            )
+        test = names[len(names) - int(holdout_last) :]
     test_idx = _indices(names, test, "test")
     if not test_idx:
         raise PredictionError("the test set is empty: give at least one test period")
@@ -129,12 +144,14 @@ def resolve_split(panel, *, train: Sequence[str] | None = None, test: Sequence[s
     if train_idx != list(range(train_idx[0], train_idx[-1] + 1)):
         raise PredictionError(
             f"training periods must be consecutive (lagged terms read the period before); got "
-            f"{[names[t] for t in train_idx]}")
+            f"{[names[t] for t in train_idx]}"
+        )
     inside = [names[t] for t in test_idx if t <= train_idx[-1]]
     if inside:
         raise PredictionError(
             f"test period(s) {inside} lie inside the training range {names[train_idx[0]]}..{names[train_idx[-1]]}: "
-            "every test period must come after the last training period")
+            "every test period must come after the last training period"
+        )
     return Split(train=train_idx, test=test_idx, period_names=names)
 
 
@@ -164,7 +181,8 @@ def fit_training(formula: str, panel, split: Split, *, R: int = 0, seed: int = 1
     if len(split.train) <= lag:
         raise PredictionError(
             f"model {model!r} has lagged terms needing {lag} earlier period(s), so its {len(split.train)} "
-            f"training period(s) {split.train_names} leave none in the likelihood: train on at least {lag + 1}")
+            f"training period(s) {split.train_names} leave none in the likelihood: train on at least {lag + 1}"
+        )
     if isinstance(R, bool) or not isinstance(R, (int, np.integer)) or R < 0:
         raise PredictionError(f"R (bootstrap replicates) must be a whole number >= 0, got {R!r}")
     if R == 0:  # no replicates: btergm's bootstrap needs R >= 1, so replay an empty set of draws
@@ -184,7 +202,8 @@ def holdout_design(fit, panel, split: Split, *, model: str = "model") -> Design:
     if list(compiled.names) != list(fit.names):
         raise PredictionError(
             f"model {model!r}: on the test periods the formula gives terms {compiled.names}, on the training "
-            f"periods {fit.names}: a factor covariate has levels in the test periods not seen in training")
+            f"periods {fit.names}: a factor covariate has levels in the test periods not seen in training"
+        )
     positions = [t - split.train[0] for t in split.test]
     pieces = [design_for_period(compiled, span, t) for t in positions]
     sizes = [len(y) for _, y, _ in pieces]
@@ -247,8 +266,12 @@ class ValidationResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name, frame in (("predictions", self.predictions), ("rocpr", self.rocpr), ("auc", self.auc),
-                            ("validation_coefficients", self.fits)):
+        for name, frame in (
+            ("predictions", self.predictions),
+            ("rocpr", self.rocpr),
+            ("auc", self.auc),
+            ("validation_coefficients", self.fits),
+        ):
             path = directory / f"{name}.parquet"
             frame.to_parquet(path, index=False)
             paths.append(path)
@@ -264,19 +287,25 @@ class ValidationResult:
         kinds = [k for k in KINDS if (self.auc["kind"] == k).any()]
         for kind in kinds:
             if kind == "mple":
-                lines += ["MPLE tie probabilities (kind = mple): CONDITIONAL ON THE OBSERVED TEST NETWORK - the",
-                          "network terms see the other ties of the network being predicted, which flatters",
-                          "network models against a logit. Not a leak-free comparison."]
+                lines += [
+                    "MPLE tie probabilities (kind = mple): CONDITIONAL ON THE OBSERVED TEST NETWORK - the",
+                    "network terms see the other ties of the network being predicted, which flatters",
+                    "network models against a logit. Not a leak-free comparison.",
+                ]
             else:
-                lines += ["Simulation-based predictions (kind = simulation): mean tie indicator over networks",
-                          "simulated from the fitted coefficients, given only covariates and earlier networks:",
-                          "LEAK-FREE (the test network's ties are not used)."]
+                lines += [
+                    "Simulation-based predictions (kind = simulation): mean tie indicator over networks",
+                    "simulated from the fitted coefficients, given only covariates and earlier networks:",
+                    "LEAK-FREE (the test network's ties are not used).",
+                ]
             table = self.auc[self.auc["kind"] == kind].drop(columns="kind")
             lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
             lines.append("")
-        lines.append("pr_auc: Davis-Goadrich interpolation (never above 1); average_precision: step sum; "
-                     "pr_auc_trapezoid: linear interpolation, for comparison. Model 'random': a Bernoulli "
-                     "graph at the observed density.")
+        lines.append(
+            "pr_auc: Davis-Goadrich interpolation (never above 1); average_precision: step sum; "
+            "pr_auc_trapezoid: linear interpolation, for comparison. Model 'random': a Bernoulli "
+            "graph at the observed density."
+        )
         return "\n".join(lines)
 
 
@@ -284,9 +313,17 @@ def _span_text(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{names[0]}..{names[-1]} ({len(names)} periods)"
 
 
-def validate(models: Mapping[str, str], panel, *, train: Sequence[str] | None = None,
-             test: Sequence[str] | None = None, holdout_last: int | None = None, R: int = 0, seed: int = 12345,
-             simulate: int = 0) -> ValidationResult:
+def validate(
+    models: Mapping[str, str],
+    panel,
+    *,
+    train: Sequence[str] | None = None,
+    test: Sequence[str] | None = None,
+    holdout_last: int | None = None,
+    R: int = 0,
+    seed: int = 12345,
+    simulate: int = 0,
+) -> ValidationResult:
     """Fit each model (name -> formula) on the training periods and predict every dyad of the test
     periods (see the module docstring). R, seed: btergm's bootstrap of each training fit (R = 0: none).
     simulate: number of networks per test period for the simulation-based (leak-free) prediction;
@@ -372,15 +409,17 @@ def _prediction_frame(name: str, kind: str, design: Design, probability: np.ndar
     lengths = np.diff(design.offsets)
     tails = np.concatenate([design.nodes[k][design.dyads[design.period_rows(k), 0]] for k in range(design.n_periods)])
     heads = np.concatenate([design.nodes[k][design.dyads[design.period_rows(k), 1]] for k in range(design.n_periods)])
-    return pd.DataFrame({
-        "model": name,
-        "kind": kind,
-        "period": np.repeat(np.asarray(design.periods, dtype=object), lengths),
-        "tail": tails.astype(str).astype(object),
-        "head": heads.astype(str).astype(object),
-        "observed": design.y.astype(np.int8),
-        "probability": np.asarray(probability, dtype=np.float64),
-    })
+    return pd.DataFrame(
+        {
+            "model": name,
+            "kind": kind,
+            "period": np.repeat(np.asarray(design.periods, dtype=object), lengths),
+            "tail": tails.astype(str).astype(object),
+            "head": heads.astype(str).astype(object),
+            "observed": design.y.astype(np.int8),
+            "probability": np.asarray(probability, dtype=np.float64),
+        }
+    )
 
 
 def _periods_and_pooled(frame: pd.DataFrame, periods: list[str]):

@@ -83,16 +83,18 @@ class ModelResults:
         lower, upper = interval_labels(level)
         estimate = np.asarray(self._estimates(), dtype=float)
         half = norm.ppf((1 + level) / 2) * self._wald_standard_errors()
-        return pd.DataFrame({"Estimate": estimate, lower: estimate - half, upper: estimate + half},
-                            index=term_index(self.names))
+        return pd.DataFrame(
+            {"Estimate": estimate, lower: estimate - half, upper: estimate + half}, index=term_index(self.names)
+        )
 
     def standard_errors(self) -> pd.DataFrame:
         """Estimate, standard error (from `vcov`), z and two-sided normal p per term."""
         estimate = np.asarray(self._estimates(), dtype=float)
         se = self._wald_standard_errors()
         z = estimate / se
-        return pd.DataFrame({"Estimate": estimate, "Std.Err": se, "z": z, "p": 2 * norm.sf(np.abs(z))},
-                            index=term_index(self.names))
+        return pd.DataFrame(
+            {"Estimate": estimate, "Std.Err": se, "z": z, "p": 2 * norm.sf(np.abs(z))}, index=term_index(self.names)
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per term: `ci()` followed by `standard_errors()`' other columns."""
@@ -197,8 +199,9 @@ class Fit(ModelResults):
         estimate = self.mple.coef
         complete = self._complete_replicates()
         bounds = np.array([percentile_interval(complete[:, j], level) for j in range(len(estimate))])
-        return pd.DataFrame({"Estimate": estimate, lower: bounds[:, 0], upper: bounds[:, 1]},
-                            index=term_index(self.names))
+        return pd.DataFrame(
+            {"Estimate": estimate, lower: bounds[:, 0], upper: bounds[:, 1]}, index=term_index(self.names)
+        )
 
     def standard_errors(self) -> pd.DataFrame:
         """btergm.se's table (SE = RMS deviation of replicates from the estimate, z = -mean/SE) plus the
@@ -206,8 +209,14 @@ class Fit(ModelResults):
         if not self.R:
             return super().standard_errors()
         stats = btergm_standard_errors(self.replicates, self.mple.coef)
-        columns = {"Estimate": self.mple.coef, "boot_mean": stats["boot_mean"], "boot_sd": stats["boot_sd"],
-                   "Std.Err": stats["se"], "z": stats["z"], "p": stats["p"]}
+        columns = {
+            "Estimate": self.mple.coef,
+            "boot_mean": stats["boot_mean"],
+            "boot_sd": stats["boot_sd"],
+            "Std.Err": stats["se"],
+            "z": stats["z"],
+            "p": stats["p"],
+        }
         return pd.DataFrame(columns, index=term_index(self.names))
 
     def _summary_header(self, level: float) -> list[str]:
@@ -228,8 +237,10 @@ class Fit(ModelResults):
         if self.R and not self.replicate_converged.all():
             k = int((~self.replicate_converged).sum())
             terms = sorted({name for names in self.diverging for name in names})
-            lines.append(f"\n{k} of {self.R} replicates have no finite MLE (terms {terms}); "
-                         "their values are glm.fit's stopping point, as btergm reports them.")
+            lines.append(
+                f"\n{k} of {self.R} replicates have no finite MLE (terms {terms}); "
+                "their values are glm.fit's stopping point, as btergm reports them."
+            )
         dropped = self.R - len(self._complete_replicates())
         if dropped:
             lines.append(f"{dropped} replicates with NA coefficients were dropped from the intervals.")
@@ -240,14 +251,20 @@ class Fit(ModelResults):
         d = self.design_matrix
         lengths = np.diff(d.offsets)
         period = np.repeat(np.arange(d.n_periods), lengths)
-        tails = np.concatenate([d.nodes[t][d.dyads[d.period_rows(t), 0]] for t in range(d.n_periods)]) if len(d.y) else []
-        heads = np.concatenate([d.nodes[t][d.dyads[d.period_rows(t), 1]] for t in range(d.n_periods)]) if len(d.y) else []
-        frame = pd.DataFrame({
-            "period": np.asarray(d.periods, dtype=object)[period],
-            "tail": tails,
-            "head": heads,
-            "response": d.y.astype(np.int8),
-        })
+        tails = (
+            np.concatenate([d.nodes[t][d.dyads[d.period_rows(t), 0]] for t in range(d.n_periods)]) if len(d.y) else []
+        )
+        heads = (
+            np.concatenate([d.nodes[t][d.dyads[d.period_rows(t), 1]] for t in range(d.n_periods)]) if len(d.y) else []
+        )
+        frame = pd.DataFrame(
+            {
+                "period": np.asarray(d.periods, dtype=object)[period],
+                "tail": tails,
+                "head": heads,
+                "response": d.y.astype(np.int8),
+            }
+        )
         statistics = pd.DataFrame(d.X, columns=d.names)
         return pd.concat([frame, statistics], axis=1)
 

@@ -24,7 +24,17 @@ from dyadflow.tergm.design import build_design, design_with_networks, parse_mode
 from dyadflow.tergm.rewire import rewire_networks
 
 COLUMNS = [
-    "level", "term", "baseline", "mean", "sd", "q025", "q975", "mean_minus_baseline", "sign_kept", "refits", "failed",
+    "level",
+    "term",
+    "baseline",
+    "mean",
+    "sd",
+    "q025",
+    "q975",
+    "mean_minus_baseline",
+    "sign_kept",
+    "refits",
+    "failed",
 ]
 
 
@@ -75,7 +85,9 @@ def aggregate(
                 sign = float(np.mean(np.sign(column) == np.sign(base)))
             else:
                 mean = sd = q025 = q975 = sign = float("nan")
-            rows.append([float(level), name, base, mean, sd, q025, q975, mean - base, sign, int(ok.sum()), int((~ok).sum())])
+            rows.append(
+                [float(level), name, base, mean, sd, q025, q975, mean - base, sign, int(ok.sum()), int((~ok).sum())]
+            )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -127,8 +139,9 @@ class RewiredRefit:
             mode=self.mode,
             nodes=[panel[t].nodes for t in range(len(panel))],
         )
-        design = design_with_networks(model, observed, panel.with_networks(networks),
-                                      reuse=getattr(self._working, "design", None))
+        design = design_with_networks(
+            model, observed, panel.with_networks(networks), reuse=getattr(self._working, "design", None)
+        )
         self._working.design = design
         try:
             return np.asarray(mple(design, start=self.start).coef, dtype=float)

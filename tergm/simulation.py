@@ -70,7 +70,7 @@ class PeriodDraws:
 
     def edges(self, k: int) -> np.ndarray:
         """(ties, 2) tail/head node indices of draw k."""
-        free = self.dyads[self.tie_dyads[self.tie_ptr[k]:self.tie_ptr[k + 1]]]
+        free = self.dyads[self.tie_dyads[self.tie_ptr[k] : self.tie_ptr[k + 1]]]
         return np.concatenate([free, self.fixed_ties]) if len(self.fixed_ties) else free
 
     def network(self, k: int) -> np.ndarray:
@@ -172,12 +172,20 @@ def chain_inputs(model: Model, panel, t: int) -> ChainInputs:
     p = len(model.names)
     covariate_columns = np.setdiff1d(np.arange(p), model.structural_columns)
     return ChainInputs(
-        period=period.name, nodes=np.asarray(period.nodes), directed=model.directed,
-        codes=model.codes, par_offsets=model.par_offsets, params=model.params,
-        col_offsets=model.kernel_col_offsets, structural_columns=model.structural_columns,
-        covariate_columns=covariate_columns, dyads=dyads.astype(np.int64),
-        cov_X=np.ascontiguousarray(X[:, covariate_columns]), start=np.asarray(period.network, np.uint8),
-        observed_free=y.astype(bool), names=list(model.names),
+        period=period.name,
+        nodes=np.asarray(period.nodes),
+        directed=model.directed,
+        codes=model.codes,
+        par_offsets=model.par_offsets,
+        params=model.params,
+        col_offsets=model.kernel_col_offsets,
+        structural_columns=model.structural_columns,
+        covariate_columns=covariate_columns,
+        dyads=dyads.astype(np.int64),
+        cov_X=np.ascontiguousarray(X[:, covariate_columns]),
+        start=np.asarray(period.network, np.uint8),
+        observed_free=y.astype(bool),
+        names=list(model.names),
     )
 
 
@@ -189,15 +197,30 @@ def observed_statistics(inputs: ChainInputs, adj: np.ndarray | None = None) -> n
     tails, heads = np.nonzero(adj if inputs.directed else np.triu(adj, 1))
     empty = sampler_state(np.zeros_like(adj), inputs.directed)
     out[inputs.structural_columns] = statistics_from_empty(
-        inputs.codes, inputs.par_offsets, inputs.params, inputs.col_offsets, empty,
-        tails.astype(np.int64), heads.astype(np.int64))
+        inputs.codes,
+        inputs.par_offsets,
+        inputs.params,
+        inputs.col_offsets,
+        empty,
+        tails.astype(np.int64),
+        heads.astype(np.int64),
+    )
     free_ties = adj[inputs.dyads[:, 0], inputs.dyads[:, 1]].astype(bool)
     out[inputs.covariate_columns] = inputs.cov_X[free_ties].sum(axis=0)
     return out
 
 
-def run_period_chain(inputs: ChainInputs, coef: np.ndarray, *, nsim: int, burnin: int, interval: int,
-                     seed: int, start: str = "observed", start_network: np.ndarray | None = None) -> dict:
+def run_period_chain(
+    inputs: ChainInputs,
+    coef: np.ndarray,
+    *,
+    nsim: int,
+    burnin: int,
+    interval: int,
+    seed: int,
+    start: str = "observed",
+    start_network: np.ndarray | None = None,
+) -> dict:
     """One chain for one period; returns a dict of arrays (checkpointable by flows.fanout)."""
     coef = np.asarray(coef, np.float64)
     if start_network is not None:
@@ -211,15 +234,34 @@ def run_period_chain(inputs: ChainInputs, coef: np.ndarray, *, nsim: int, burnin
             adj[inputs.dyads[:, 1], inputs.dyads[:, 0]] = 0
     start_stats = observed_statistics(inputs, adj)
     struct, cov, tie_ptr, ties, accepted, proposals = run_tnt_chain(
-        inputs.codes, inputs.par_offsets, inputs.params, inputs.col_offsets, adj, inputs.directed, inputs.dyads,
-        coef[inputs.structural_columns], inputs.cov_X, coef[inputs.covariate_columns],
-        int(burnin), int(interval), int(nsim), int(seed), TNT_DYAD_PROBABILITY, generic=not FAST_PATH)
+        inputs.codes,
+        inputs.par_offsets,
+        inputs.params,
+        inputs.col_offsets,
+        adj,
+        inputs.directed,
+        inputs.dyads,
+        coef[inputs.structural_columns],
+        inputs.cov_X,
+        coef[inputs.covariate_columns],
+        int(burnin),
+        int(interval),
+        int(nsim),
+        int(seed),
+        TNT_DYAD_PROBABILITY,
+        generic=not FAST_PATH,
+    )
     stats = np.empty((nsim, len(inputs.names)))
     stats[:, inputs.structural_columns] = struct
     stats[:, inputs.covariate_columns] = cov
     stats += start_stats
-    return {"statistics": stats, "tie_ptr": tie_ptr, "tie_dyads": ties,
-            "accepted": np.int64(accepted), "proposals": np.int64(proposals)}
+    return {
+        "statistics": stats,
+        "tie_ptr": tie_ptr,
+        "tie_dyads": ties,
+        "accepted": np.int64(accepted),
+        "proposals": np.int64(proposals),
+    }
 
 
 def chain_seed(seed: int, period_index: int, chain: int = 0) -> int:
@@ -262,7 +304,8 @@ def fit_model(fit, panel=None) -> tuple[Model, object]:
     model = parse_model(fit.formula, panel, temporal=getattr(fit, "temporal", True))
     if list(model.names) != list(fit.names):
         raise SimulationError(
-            f"the model on this panel has terms {model.names}, the fit {fit.names}: covariate levels differ")
+            f"the model on this panel has terms {model.names}, the fit {fit.names}: covariate levels differ"
+        )
     check_sampler_supports(model)
     return model, panel
 
@@ -282,14 +325,25 @@ def resolve_periods(model: Model, panel, periods) -> list[int]:
         if t < model.lag:
             raise SimulationError(
                 f"period {label!r} has no lagged network for the temporal terms (the first {model.lag} "
-                "periods only provide earlier networks)")
+                "periods only provide earlier networks)"
+            )
         indices.append(t)
     return indices
 
 
-def simulate(fit, periods: Sequence | str | None = None, nsim: int = 100, burnin: int | None = None,
-             interval: int | None = None, seed: int = 12345, *, panel=None, coef=None, start: str = "observed",
-             map_tasks: Callable[[Callable, list], list] | None = None) -> Simulation:
+def simulate(
+    fit,
+    periods: Sequence | str | None = None,
+    nsim: int = 100,
+    burnin: int | None = None,
+    interval: int | None = None,
+    seed: int = 12345,
+    *,
+    panel=None,
+    coef=None,
+    start: str = "observed",
+    map_tasks: Callable[[Callable, list], list] | None = None,
+) -> Simulation:
     """Simulate `nsim` networks for each period from the fit's coefficients (or `coef`).
 
     periods: period labels (default: every period in the fit's likelihood); a period of `panel` beyond
@@ -314,24 +368,45 @@ def simulate(fit, periods: Sequence | str | None = None, nsim: int = 100, burnin
         item = inputs[t]
         step = interval if interval is not None else default_interval(item.n_dyads)
         warm = burnin if burnin is not None else BURNIN_INTERVALS * step
-        return run_period_chain(item, coef, nsim=nsim, burnin=warm, interval=step,
-                                seed=chain_seed(seed, t), start=start)
+        return run_period_chain(
+            item, coef, nsim=nsim, burnin=warm, interval=step, seed=chain_seed(seed, t), start=start
+        )
 
     results = [one(t) for t in indices] if map_tasks is None else list(map_tasks(one, indices))
     draws = []
     for t, result in zip(indices, results):
         item = inputs[t]
-        draws.append(PeriodDraws(
-            period=item.period, nodes=item.nodes, directed=item.directed, names=list(model.names),
-            observed=observed_statistics(item), statistics=result["statistics"], dyads=item.dyads,
-            tie_ptr=result["tie_ptr"], tie_dyads=result["tie_dyads"], fixed_ties=_fixed_ties(item),
-            accepted=int(result["accepted"]), proposals=int(result["proposals"])))
-    return Simulation(names=list(model.names), periods=draws, nsim=nsim, burnin=burnin, interval=interval,
-                      seed=seed)
+        draws.append(
+            PeriodDraws(
+                period=item.period,
+                nodes=item.nodes,
+                directed=item.directed,
+                names=list(model.names),
+                observed=observed_statistics(item),
+                statistics=result["statistics"],
+                dyads=item.dyads,
+                tie_ptr=result["tie_ptr"],
+                tie_dyads=result["tie_dyads"],
+                fixed_ties=_fixed_ties(item),
+                accepted=int(result["accepted"]),
+                proposals=int(result["proposals"]),
+            )
+        )
+    return Simulation(names=list(model.names), periods=draws, nsim=nsim, burnin=burnin, interval=interval, seed=seed)
 
 
-def simulated_predictions(fit, panel, periods, nsim: int = 100, seed: int = 12345, burnin: int | None = None,
-                          interval: int | None = None, *, start: str = "empty", map_tasks=None):
+def simulated_predictions(
+    fit,
+    panel,
+    periods,
+    nsim: int = 100,
+    seed: int = 12345,
+    burnin: int | None = None,
+    interval: int | None = None,
+    *,
+    start: str = "empty",
+    map_tasks=None,
+):
     """Simulated out-of-sample prediction as rows for tergm.metrics.evaluate_predictions: for each of
     `periods` (labels of `panel`, which holds them and their lagged networks), the mean tie indicator
     over `nsim` networks simulated from the fit, conditional on the period's covariates and lagged
@@ -347,15 +422,32 @@ def simulated_predictions(fit, panel, periods, nsim: int = 100, seed: int = 1234
 
     if periods is None:
         raise SimulationError("periods: name the held-out period(s) to predict")
-    sims = simulate(fit, periods=periods, nsim=nsim, burnin=burnin, interval=interval, seed=seed, panel=panel,
-                    start=start, map_tasks=map_tasks)
+    sims = simulate(
+        fit,
+        periods=periods,
+        nsim=nsim,
+        burnin=burnin,
+        interval=interval,
+        seed=seed,
+        panel=panel,
+        start=start,
+        map_tasks=map_tasks,
+    )
     frames = []
     for draws in sims:
         period = panel[panel.period_names.index(draws.period)]
         labels = np.asarray([str(node) for node in draws.nodes], dtype=object)
         tails, heads = draws.dyads[:, 0], draws.dyads[:, 1]
-        frames.append(pd.DataFrame({
-            "kind": "simulation", "period": draws.period, "tail": labels[tails], "head": labels[heads],
-            "observed": np.asarray(period.network, np.uint8)[tails, heads].astype(np.int8),
-            "probability": draws.dyad_tie_frequency()}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "kind": "simulation",
+                    "period": draws.period,
+                    "tail": labels[tails],
+                    "head": labels[heads],
+                    "observed": np.asarray(period.network, np.uint8)[tails, heads].astype(np.int8),
+                    "probability": draws.dyad_tie_frequency(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)

@@ -166,9 +166,7 @@ def compile_term(call: TermCall, context: TermContext) -> CompiledTerm:
     if spec.directed is not None and spec.directed != context.directed:
         flag = "TRUE" if context.directed else "FALSE"
         hint = _DIRECTED_ALTERNATIVES.get(call.name, "")
-        raise TermError(
-            f"In term '{call.name}': Term may not be used with networks with directed=={flag}.{hint}"
-        )
+        raise TermError(f"In term '{call.name}': Term may not be used with networks with directed=={flag}.{hint}")
     values = _bind_arguments(spec, call)
     return spec.compile(values, context)
 

@@ -26,7 +26,6 @@ def no_leftover_processes():
     stopped without an error."""
     yield
     import psutil
-
     from flows_conftest import describe_processes, marked_processes, wait_until_gone
 
     me = psutil.Process()
@@ -42,8 +41,10 @@ def no_leftover_processes():
     for process in wait_until_gone(left, timeout=10):
         process.kill()
     if orphans:
-        pytest.fail(f"{len(orphans)} process(es) started by the tests outlived them (terminated now):\n{description}",
-                    pytrace=False)
+        pytest.fail(
+            f"{len(orphans)} process(es) started by the tests outlived them (terminated now):\n{description}",
+            pytrace=False,
+        )
 
 
 def reference_path(relative: str) -> Path:

@@ -9,8 +9,8 @@ import json
 
 import numpy as np
 import pandas as pd
-
 from conftest import reference_path
+
 from dyadflow.tergm.design import Design
 
 KNECHT_MODELS = [
@@ -27,7 +27,7 @@ KNECHT_MODELS = [
 
 def knecht_design(model: str) -> Design:
     frame = pd.read_csv(reference_path(f"designs/{model}_design_dyads.csv"))
-    names = list(frame.columns[list(frame.columns).index("weight") + 1:])
+    names = list(frame.columns[list(frame.columns).index("weight") + 1 :])
     if not (frame["weight"] == 1).all():
         raise ValueError(f"{model}: the dyad design should have weight 1 on every row")
     time = frame["time"].to_numpy()
@@ -37,11 +37,15 @@ def knecht_design(model: str) -> Design:
     offsets = np.searchsorted(time, np.append(periods, periods[-1] + 1)).astype(np.int64)
     nodes, dyads = [], []
     for t in range(len(periods)):
-        block = frame.iloc[offsets[t]:offsets[t + 1]]
+        block = frame.iloc[offsets[t] : offsets[t + 1]]
         labels = np.unique(np.concatenate([block["tail_label"].astype(str), block["head_label"].astype(str)]))
         position = {label: k for k, label in enumerate(labels)}
         nodes.append(labels)
-        dyads.append(np.column_stack([block["tail_label"].astype(str).map(position), block["head_label"].astype(str).map(position)]))
+        dyads.append(
+            np.column_stack(
+                [block["tail_label"].astype(str).map(position), block["head_label"].astype(str).map(position)]
+            )
+        )
     return Design(
         names=names,
         X=np.ascontiguousarray(frame[names].to_numpy(dtype=np.float64)),

@@ -14,7 +14,7 @@ Every number is checked against R (btergm 1.10.12 / ergm 4.6, tests/data/referen
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,7 @@ def read_adjacency(relative: str) -> tuple[np.ndarray, list[str]]:
     return frame.drop(columns="node").to_numpy(dtype=np.int64), labels
 
 
-@lru_cache(maxsize=None)
+@cache
 def knecht_panel(waves: tuple[int, ...] = (1, 2, 3, 4), symmetric: bool = False) -> Panel:
     primary, universe = read_adjacency("knecht/preprocessed/primary_26x26_labelled.csv")
     long = pd.read_csv(reference_path("knecht/preprocessed/nodes_long.csv"), dtype={"label": str})
@@ -93,7 +93,10 @@ def knecht(request):
 
 
 def test_every_reference_model_is_covered():
-    fitted = {p.name[: -len("_boot_t.csv")] for p in (reference_path("results/knecht_meta.json").parent).glob("knecht_*_boot_t.csv")}
+    fitted = {
+        p.name[: -len("_boot_t.csv")]
+        for p in (reference_path("results/knecht_meta.json").parent).glob("knecht_*_boot_t.csv")
+    }
     assert len(MODELS) == 8 and fitted == set(MODELS)
 
 
@@ -110,8 +113,11 @@ def test_point_estimates_and_names_match_btergm(knecht):
 def test_btergm_spells_dyadic_covariates_per_time_step(knecht):
     model, fit, _ = knecht
     formula = META["formulas"][model]
-    for term, name in (("edgecov(primary)", "edgecov.primary[[i]]"), ("delrecip", "edgecov.delrecip[[i]]"),
-                       ("memory(", "edgecov.memory[[i]]")):
+    for term, name in (
+        ("edgecov(primary)", "edgecov.primary[[i]]"),
+        ("delrecip", "edgecov.delrecip[[i]]"),
+        ("memory(", "edgecov.memory[[i]]"),
+    ):
         assert (term in formula) == (name in fit.names), (term, fit.names)
 
 
@@ -200,8 +206,11 @@ def ergm_inputs(formula: str):
     table = pd.read_csv(reference_path(f"ergm/{NETWORK_FILES[name]}_nodes.csv"), dtype={"vertex.names": str})
     table = table.set_index("vertex.names").loc[labels].drop(columns="index")
     attributes = {
-        column: (table[column].to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(table[column])
-                 else table[column].astype(str).to_numpy(dtype=str))
+        column: (
+            table[column].to_numpy(dtype=np.float64)
+            if pd.api.types.is_numeric_dtype(table[column])
+            else table[column].astype(str).to_numpy(dtype=str)
+        )
         for column in table.columns
     }
     return network, labels, attributes
@@ -265,14 +274,23 @@ def random_masks(panel: Panel, share: float, seed: int) -> list[np.ndarray]:
 
 
 def rows_removed_by_hand(design: Design, masks: list[np.ndarray]) -> Design:
-    keep = np.concatenate([
-        masks[t][design.dyads[design.period_rows(t), 0], design.dyads[design.period_rows(t), 1]]
-        for t in range(design.n_periods)
-    ])
+    keep = np.concatenate(
+        [
+            masks[t][design.dyads[design.period_rows(t), 0], design.dyads[design.period_rows(t), 1]]
+            for t in range(design.n_periods)
+        ]
+    )
     sizes = [int(keep[design.period_rows(t)].sum()) for t in range(design.n_periods)]
-    return Design(names=design.names, X=np.ascontiguousarray(design.X[keep]), y=design.y[keep],
-                  offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), periods=design.periods,
-                  dyads=design.dyads[keep], nodes=design.nodes, directed=design.directed)
+    return Design(
+        names=design.names,
+        X=np.ascontiguousarray(design.X[keep]),
+        y=design.y[keep],
+        offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        periods=design.periods,
+        dyads=design.dyads[keep],
+        nodes=design.nodes,
+        directed=design.directed,
+    )
 
 
 @pytest.mark.parametrize("model", ["knecht_model2b_doc", "knecht_gw_undirected_sym_primary"])
@@ -281,10 +299,14 @@ def test_missing_dyads_give_the_fit_of_the_design_without_them(model):
     masks = random_masks(full, share=0.15, seed=11)
     masked = with_observed(full, masks)
     # the same networks (unobserved ties zeroed) with every dyad observed
-    unmasked = Panel.from_arrays([p.network for p in masked], directed=full.directed,
-                                 nodes=[p.nodes for p in full], period_names=full.period_names,
-                                 node_attributes={k: [p.node_attributes[k] for p in full] for k in NODE_ATTRIBUTES},
-                                 dyad_covariates={"primary": [p.dyad_covariates["primary"] for p in full]})
+    unmasked = Panel.from_arrays(
+        [p.network for p in masked],
+        directed=full.directed,
+        nodes=[p.nodes for p in full],
+        period_names=full.period_names,
+        node_attributes={k: [p.node_attributes[k] for p in full] for k in NODE_ATTRIBUTES},
+        dyad_covariates={"primary": [p.dyad_covariates["primary"] for p in full]},
+    )
     lag = len(full) - reference_json(model)["time_steps"]
     by_hand = rows_removed_by_hand(build_design(formula, unmasked), masks[lag:])
 

@@ -6,8 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.stats import norm
-
 from reference_designs import (
     KNECHT_MODELS,
     knecht_coef_table,
@@ -16,12 +14,13 @@ from reference_designs import (
     knecht_resamples,
     knecht_results,
 )
+from scipy.stats import norm
 from test_estimate import simple_design
+
 from dyadflow.tergm import Fit, SeparationWarning, fit_design, mple
 from dyadflow.tergm.bootstrap import (
     btergm_standard_errors,
     draw_resamples,
-    fit_replicates,
     percentile_interval,
     replicate_batch,
 )
@@ -109,7 +108,7 @@ def test_replicates_bit_identical_in_any_batch():
     start = mple(design).coef
     resamples = draw_resamples(design.n_periods, 12, seed=3)
     together = replicate_batch(design, start, resamples)
-    alone = np.vstack([replicate_batch(design, start, resamples[r:r + 1]) for r in range(12)])
+    alone = np.vstack([replicate_batch(design, start, resamples[r : r + 1]) for r in range(12)])
     reordered = replicate_batch(design, start, resamples[::-1])[::-1]
     mixed = replicate_batch(design, start, np.vstack([resamples[5:], resamples[:5]]))
     mixed = np.vstack([mixed[7:], mixed[:7]])
@@ -125,8 +124,9 @@ def test_map_batches_and_progress():
         seen.append([len(b) for b in batches])
         return [fn(b) for b in reversed(batches)][::-1]  # run out of order, return in order
 
-    fit = fit_design(design, R=10, seed=1, map_batches=mapper, batch_size=4,
-                     progress=lambda done, total: calls.append((done, total)))
+    fit = fit_design(
+        design, R=10, seed=1, map_batches=mapper, batch_size=4, progress=lambda done, total: calls.append((done, total))
+    )
     local = fit_design(design, R=10, seed=1, batch_size=4, progress=lambda d, t: calls.append((d, t)))
     assert seen == [[4, 4, 2]]
     assert np.array_equal(fit.replicates, local.replicates)
@@ -172,7 +172,7 @@ def test_fit_tables(replayed):
     assert list(frame.index) == design.names
     assert {"Estimate", "2.5%", "97.5%", "Std.Err", "boot_mean"} <= set(frame.columns)
     table = fit.design()
-    assert len(table) == design.X.shape[0] and list(table.columns[-len(design.names):]) == design.names
+    assert len(table) == design.X.shape[0] and list(table.columns[-len(design.names) :]) == design.names
     np.testing.assert_array_equal(table[design.names].to_numpy(), design.X)
     assert fit.ci(0.9)["5%"].le(fit.ci(0.95)["2.5%"].add(1e300)).all()
     text = fit.summary()

@@ -37,8 +37,13 @@ def _panel(periods, *, groups=None, seed=0):
         np.fill_diagonal(adj, 0)
         networks.append(adj)
     attributes = {} if groups is None else {"group": [np.array(g) for g in groups]}
-    return Panel.from_arrays(networks, directed=True, period_names=[str(1990 + t) for t in range(periods)],
-                             dyad_covariates={"dist": dist}, node_attributes=attributes)
+    return Panel.from_arrays(
+        networks,
+        directed=True,
+        period_names=[str(1990 + t) for t in range(periods)],
+        dyad_covariates={"dist": dist},
+        node_attributes=attributes,
+    )
 
 
 def _assert_fresh(result, formula, panel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dyadflow.flows.fanout import CheckpointWarning, Checkpoints
+from dyadflow.flows.fanout import Checkpoints, CheckpointWarning
 
 ARRAY = np.arange(40, dtype=np.float64).reshape(8, 5) / 7
 ARCHIVE = {"coef": ARRAY, "converged": np.array([True, False, True]), "diverging": np.asarray('[["edges"]]')}
@@ -97,8 +97,9 @@ def test_map_on_dask_recomputes_a_truncated_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(distributed, "as_completed", lambda futures, **_: iter(futures))
     with pytest.warns(CheckpointWarning):
-        results = map_on_dask(InProcessClient(), square, [1, 2, 3], label="t",
-                              keys=["key1", "key2", "key3"], checkpoints=checkpoints)
+        results = map_on_dask(
+            InProcessClient(), square, [1, 2, 3], label="t", keys=["key1", "key2", "key3"], checkpoints=checkpoints
+        )
     assert calls == [2]
     assert [int(r[0]) for r in results] == [1, 4, 9]
     assert int(checkpoints.load("key2")[0]) == 4

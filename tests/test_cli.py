@@ -11,16 +11,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from flows_conftest import REPO
 
 from dyadflow.flows.spec import RunSpecError, load_run_spec
-from flows_conftest import REPO
 
 FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + edgecov(mlat) + absdiff('polyarchy')"
 
 
 def dyadflow(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "dyadflow.flows.cli", *args], capture_output=True, text=True,
-                          cwd=cwd or REPO, env=env or dict(os.environ), timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "dyadflow.flows.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        env=env or dict(os.environ),
+        timeout=600,
+    )
 
 
 def test_help_lists_every_command():
@@ -77,12 +83,18 @@ def test_spec_errors_before_anything_starts_are_one_line(tmp_path):
     """Errors found before Prefect or a cluster starts: each one line, no traceback."""
     (tmp_path / "a_file").write_text("")
     cases = {
-        "output_is_file": (GOOD_SPEC + '[output]\ndirectory = "a_file"\n',
-                           "[output] directory {tmp}/a_file is a file, not a directory"),
-        "output_under_file": (GOOD_SPEC + '[output]\ndirectory = "a_file/results"\n',
-                              "[output] directory {tmp}/a_file/results cannot be written to (Not a directory)"),
-        "unknown_cluster_option": (GOOD_SPEC + "[cluster]\n[cluster.options]\nn_wrkers = 2\n",
-                                   "unknown key 'n_wrkers' in [cluster.options]"),
+        "output_is_file": (
+            GOOD_SPEC + '[output]\ndirectory = "a_file"\n',
+            "[output] directory {tmp}/a_file is a file, not a directory",
+        ),
+        "output_under_file": (
+            GOOD_SPEC + '[output]\ndirectory = "a_file/results"\n',
+            "[output] directory {tmp}/a_file/results cannot be written to (Not a directory)",
+        ),
+        "unknown_cluster_option": (
+            GOOD_SPEC + "[cluster]\n[cluster.options]\nn_wrkers = 2\n",
+            "unknown key 'n_wrkers' in [cluster.options]",
+        ),
         "not_toml": ("[dataset\n", "not valid TOML"),
     }
     for name, (text, message) in cases.items():
@@ -119,14 +131,17 @@ def test_verbose_shows_the_traceback(tmp_path):
     assert result.stderr.rstrip().splitlines()[-1].startswith("dyadflow: error: [output] directory")
 
 
-@pytest.mark.parametrize("raised,status,message", [
-    (ValueError("bad value"), 2, "dyadflow: error: bad value"),
-    (PermissionError(13, "Permission denied", "/x/out"), 2, "dyadflow: error: /x/out: Permission denied"),
-    (RuntimeError("Nanny failed\n to start"), 2, "dyadflow: error: Nanny failed to start"),
-    (ExceptionGroup("group", [ValueError("inside")]), 2, "dyadflow: error: inside"),
-    (KeyError("x"), 1, "dyadflow: error: internal error (KeyError: 'x'); this is a bug"),
-    (KeyboardInterrupt(), 130, "dyadflow: interrupted"),
-])
+@pytest.mark.parametrize(
+    "raised,status,message",
+    [
+        (ValueError("bad value"), 2, "dyadflow: error: bad value"),
+        (PermissionError(13, "Permission denied", "/x/out"), 2, "dyadflow: error: /x/out: Permission denied"),
+        (RuntimeError("Nanny failed\n to start"), 2, "dyadflow: error: Nanny failed to start"),
+        (ExceptionGroup("group", [ValueError("inside")]), 2, "dyadflow: error: inside"),
+        (KeyError("x"), 1, "dyadflow: error: internal error (KeyError: 'x'); this is a bug"),
+        (KeyboardInterrupt(), 130, "dyadflow: interrupted"),
+    ],
+)
 def test_main_turns_every_failure_into_one_line(monkeypatch, capsys, raised, status, message):
     from dyadflow.flows import cli
 
@@ -166,8 +181,10 @@ def small_dataset(tmp_path_factory):
 
 def _spec(directory: Path, name: str, extra: str = "", store: str = "data/store") -> Path:
     path = directory / f"{name}.toml"
-    path.write_text(f'[dataset]\nspec = "data/dataset.toml"\nstore = "{store}"\n[model]\nformula = "{FORMULA}"\n'
-                    f'[bootstrap]\nR = 4\nseed = 5\nbatch_size = 2\n[output]\ndirectory = "{name}"\n{extra}')
+    path.write_text(
+        f'[dataset]\nspec = "data/dataset.toml"\nstore = "{store}"\n[model]\nformula = "{FORMULA}"\n'
+        f'[bootstrap]\nR = 4\nseed = 5\nbatch_size = 2\n[output]\ndirectory = "{name}"\n{extra}'
+    )
     return path
 
 
@@ -180,8 +197,11 @@ def test_errors_inside_the_flow_are_one_line(small_dataset, tmp_path):
     assert_one_line_error(dyadflow("fit", str(missing), env=env), f"dataset spec {small_dataset}/nowhere.toml")
 
     # a worker that cannot start (the option itself is a valid Worker option)
-    broken = _spec(small_dataset, "broken_worker", '[cluster]\nworkers = 1\n[cluster.options]\n'
-                                                   'preload = ["no_such_module_for_dyadflow"]\n')
+    broken = _spec(
+        small_dataset,
+        "broken_worker",
+        '[cluster]\nworkers = 1\n[cluster.options]\npreload = ["no_such_module_for_dyadflow"]\n',
+    )
     result = dyadflow("fit", str(broken), env=env)
     assert_one_line_error(result, "[cluster] the local Dask cluster (1 worker process(es)) did not start")
     assert "No module named 'no_such_module_for_dyadflow'" in result.stderr

@@ -8,16 +8,33 @@ import subprocess
 import sys
 
 import pandas as pd
-
 from flows_conftest import REPO
 
 
 def test_demo_command_runs_on_three_periods(tmp_path):
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"))
     result = subprocess.run(
-        [sys.executable, "-m", "dyadflow.flows.cli", "demo", "--directory", str(tmp_path / "demo"),
-         "--periods", "3", "--nodes", "20", "--R", "5", "--simulations", "2"],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "dyadflow.flows.cli",
+            "demo",
+            "--directory",
+            str(tmp_path / "demo"),
+            "--periods",
+            "3",
+            "--nodes",
+            "20",
+            "--R",
+            "5",
+            "--simulations",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Traceback" not in result.stderr

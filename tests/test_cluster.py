@@ -12,10 +12,10 @@ import time
 import cloudpickle
 import numpy as np
 import pytest
+from flows_conftest import subprocess_cluster, worker_environment  # noqa: F401  (fixture)
 
 from dyadflow.cluster import ClusterSpec, ClusterSpecError, dask_client
 from dyadflow.flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
-from flows_conftest import subprocess_cluster, worker_environment  # noqa: F401  (fixture)
 
 # Workers started as subprocesses cannot import this test module; ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -57,9 +57,14 @@ def test_cluster_spec_parsing_and_errors():
         ClusterSpec.from_mapping({"kind": "local", "cores": 4})
 
 
-@pytest.mark.parametrize("kind,module,extra", [
-    ("slurm", "dask_jobqueue", "slurm"), ("pbs", "dask_jobqueue", "pbs"), ("kubernetes", "dask_kubernetes", "kubernetes"),
-])
+@pytest.mark.parametrize(
+    "kind,module,extra",
+    [
+        ("slurm", "dask_jobqueue", "slurm"),
+        ("pbs", "dask_jobqueue", "pbs"),
+        ("kubernetes", "dask_kubernetes", "kubernetes"),
+    ],
+)
 def test_optional_backends_name_their_extra(kind, module, extra, monkeypatch):
     """Without the backend's package (None in sys.modules makes its import fail), the error names the extra."""
     monkeypatch.setitem(sys.modules, module, None)
@@ -102,15 +107,17 @@ def test_checkpoints_are_reused_after_a_crash(tmp_path):
     checkpoints = Checkpoints(tmp_path / "ck")
     keys = [content_key("ck", i) for i in items]
     with dask_client(ClusterSpec(workers=1)) as client:
-        first = map_on_dask(client, functools.partial(seeded_estimate, 1.0), items, label="ck", keys=keys,
-                            checkpoints=checkpoints)
+        first = map_on_dask(
+            client, functools.partial(seeded_estimate, 1.0), items, label="ck", keys=keys, checkpoints=checkpoints
+        )
         # Simulate a crash that lost two items: their checkpoints are gone, the rest must be reused.
         for key in keys[:2]:
             (tmp_path / "ck" / f"{key}.npy").unlink()
         with pytest.raises(Exception, match="recomputed"):
             map_on_dask(client, refuse, items, label="ck", keys=keys, checkpoints=checkpoints)
-        second = map_on_dask(client, functools.partial(seeded_estimate, 1.0), items, label="ck", keys=keys,
-                             checkpoints=checkpoints)
+        second = map_on_dask(
+            client, functools.partial(seeded_estimate, 1.0), items, label="ck", keys=keys, checkpoints=checkpoints
+        )
         third = map_on_dask(client, refuse, items, label="ck", keys=keys, checkpoints=checkpoints)
     for a, b, c, want in zip(first, second, third, expected(items)):
         assert np.array_equal(a, want) and np.array_equal(b, want) and np.array_equal(c, want)
@@ -201,10 +208,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("kind,submit,cancel,reply", [
-    ("slurm", "sbatch", "scancel", "Submitted batch job $!"),
-    ("pbs", "qsub", "qdel", "$!.pbs-server"),
-])
+@pytest.mark.parametrize(
+    "kind,submit,cancel,reply",
+    [
+        ("slurm", "sbatch", "scancel", "Submitted batch job $!"),
+        ("pbs", "qsub", "qdel", "$!.pbs-server"),
+    ],
+)
 def test_batch_system_kinds_run_their_workers_as_jobs(kind, submit, cancel, reply, tmp_path, monkeypatch):
     import functools
 
@@ -218,8 +228,16 @@ def test_batch_system_kinds_run_their_workers_as_jobs(kind, submit, cancel, repl
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("NUMBA_NUM_THREADS", "7")  # jobs inherit it: the spec's prologue must override it
     monkeypatch.setenv("PYTHONPATH", worker_environment()["PYTHONPATH"])  # the jobs unpickle this module's functions
-    spec = ClusterSpec.from_mapping({"kind": kind, "workers": 2, "options": {
-        "scheduler_options": {"host": "127.0.0.1", "dashboard_address": ":0"}, "worker_extra_args": ["--host", "127.0.0.1"]}})
+    spec = ClusterSpec.from_mapping(
+        {
+            "kind": kind,
+            "workers": 2,
+            "options": {
+                "scheduler_options": {"host": "127.0.0.1", "dashboard_address": ":0"},
+                "worker_extra_args": ["--host", "127.0.0.1"],
+            },
+        }
+    )
     items = list(range(10))
     with dask_client(spec) as client:
         client.wait_for_workers(2, timeout=120)
@@ -254,16 +272,28 @@ def test_kubernetes_kind_passes_the_spec_to_the_operator(monkeypatch):
 
         def __init__(self, *, name, n_workers, env, **options):
             asked.update(name=name, n_workers=n_workers, env=env, **options)
-            super().__init__(n_workers=n_workers, threads_per_worker=1, processes=True, env=env,
-                             dashboard_address=":0", host="127.0.0.1")
+            super().__init__(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                env=env,
+                dashboard_address=":0",
+                host="127.0.0.1",
+            )
 
     package, operator = types.ModuleType("dask_kubernetes"), types.ModuleType("dask_kubernetes.operator")
     operator.KubeCluster = StandInKubeCluster
     package.operator = operator
     monkeypatch.setitem(sys.modules, "dask_kubernetes", package)
     monkeypatch.setitem(sys.modules, "dask_kubernetes.operator", operator)
-    spec = ClusterSpec.from_mapping({"kind": "kubernetes", "workers": 2, "threads_per_worker": 1,
-                                     "options": {"image": "registry.example/dyadflow:1", "namespace": "research"}})
+    spec = ClusterSpec.from_mapping(
+        {
+            "kind": "kubernetes",
+            "workers": 2,
+            "threads_per_worker": 1,
+            "options": {"image": "registry.example/dyadflow:1", "namespace": "research"},
+        }
+    )
     with dask_client(spec) as client:
         client.wait_for_workers(2, timeout=60)
         threads = client.run(lambda: os.environ.get("NUMBA_NUM_THREADS"))

@@ -24,10 +24,15 @@ def test_unreachable_scheduler_names_the_address():
 
 def test_worker_that_cannot_start_names_the_cause():
     spec = ClusterSpec.from_mapping({"workers": 1, "options": {"preload": ["no_such_module_for_dyadflow"]}})
-    with pytest.raises(ClusterStartError, match=r"the local Dask cluster \(1 worker process\(es\)\) did not start: "
-                                                r".*No module named 'no_such_module_for_dyadflow'"):
-        with dask_client(spec):
-            pass
+    with (
+        pytest.raises(
+            ClusterStartError,
+            match=r"the local Dask cluster \(1 worker process\(es\)\) did not start: "
+            r".*No module named 'no_such_module_for_dyadflow'",
+        ),
+        dask_client(spec),
+    ):
+        pass
 
 
 def test_one_line_formatter_drops_tracebacks():
@@ -36,7 +41,14 @@ def test_one_line_formatter_drops_tracebacks():
     try:
         raise RuntimeError("inner")
     except RuntimeError:
-        record = logging.LogRecord("distributed.nanny", logging.ERROR, __file__, 1, "Failed to start process",
-                                   None, __import__("sys").exc_info())
+        record = logging.LogRecord(
+            "distributed.nanny",
+            logging.ERROR,
+            __file__,
+            1,
+            "Failed to start process",
+            None,
+            __import__("sys").exc_info(),
+        )
     text = OneLineFormatter("%(name)s - %(levelname)s - %(message)s").format(record)
     assert text == "distributed.nanny - ERROR - Failed to start process"

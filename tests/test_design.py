@@ -8,7 +8,7 @@ term, so a failure names the term (and so the kernel) at fault.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,7 @@ def _node_table(frame: pd.DataFrame, labels: list[str], columns: list[str]) -> d
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _knecht_nodes_long() -> pd.DataFrame:
     return pd.read_csv(reference_path("knecht/preprocessed/nodes_long.csv"), dtype={"label": str})
 
@@ -127,7 +127,9 @@ def _knecht_wave2_panel(symmetric: bool) -> Panel:
 def _mple_cases() -> dict[str, tuple[str, callable]]:
     groundtruth = json.loads(reference_path("results/mple_groundtruth.json").read_text())
     crosssectional = json.loads(reference_path("results/ergm_crosssectional.json").read_text())
-    formulas = {key: value["formula"] for key, value in groundtruth.items() if isinstance(value, dict) and "formula" in value}
+    formulas = {
+        key: value["formula"] for key, value in groundtruth.items() if isinstance(value, dict) and "formula" in value
+    }
     for key in ("flomarriage_edges_triangle", "flomarriage_edges_gwesp025", "fauxmesa_edges_nmGrade_gwesp05"):
         formulas[key] = crosssectional[f"{key}_MPLE"]["formula"]
     panels = {
@@ -144,14 +146,16 @@ def _mple_cases() -> dict[str, tuple[str, callable]]:
 
 
 MPLE_CASES = _mple_cases()
-MPLE_FILES = sorted(p.name.split("_mple_dyadlist")[0] for p in (REFERENCE / "mple_matrices").glob("*_mple_dyadlist.csv*"))
+MPLE_FILES = sorted(
+    p.name.split("_mple_dyadlist")[0] for p in (REFERENCE / "mple_matrices").glob("*_mple_dyadlist.csv*")
+)
 
 
 def test_every_mple_file_has_a_case():
     assert MPLE_FILES and set(MPLE_FILES) == set(MPLE_CASES)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dyadlist(key: str) -> pd.DataFrame:
     return pd.read_csv(reference_path(f"mple_matrices/{key}_mple_dyadlist.csv"))
 
@@ -220,7 +224,7 @@ def test_every_btergm_design_has_a_case():
     assert len(files) == 8 and files == set(BTERGM_CASES)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _btergm_design(key: str) -> pd.DataFrame:
     return pd.read_csv(reference_path(f"designs/{key}_design_dyads.csv"), dtype={"tail_label": str, "head_label": str})
 
@@ -235,9 +239,7 @@ def test_btergm_design_whole_formula(key):
     time = np.repeat(np.arange(1, design.n_periods + 1), np.diff(design.offsets))
     np.testing.assert_array_equal(time, frame["time"].to_numpy())
     np.testing.assert_array_equal(design.dyads + 1, frame[["tail", "head"]].to_numpy())
-    labels = np.concatenate(
-        [design.nodes[t][design.dyads[design.period_rows(t)]] for t in range(design.n_periods)]
-    )
+    labels = np.concatenate([design.nodes[t][design.dyads[design.period_rows(t)]] for t in range(design.n_periods)])
     np.testing.assert_array_equal(labels, frame[["tail_label", "head_label"]].to_numpy(dtype=str))
     np.testing.assert_array_equal(design.y, frame["response"].to_numpy(dtype=np.float64))
     _assert_columns_match(design.names, design.X, frame, key)
@@ -318,7 +320,9 @@ def test_timecov_counts_time_over_the_whole_panel():
     networks = [np.zeros((3, 3))] * 4
     cov = np.arange(9, dtype=float).reshape(3, 3)
     panel = _toy_panel(networks, [["a", "b", "c"]] * 4, dyad_covariates={"w": cov})
-    design = build_design('y ~ memory + timecov(transform="linear") + timecov(w, minimum=3, transform="quadratic")', panel)
+    design = build_design(
+        'y ~ memory + timecov(transform="linear") + timecov(w, minimum=3, transform="quadratic")', panel
+    )
     assert design.names == ["edgecov.memory[[i]]", "edgecov.timecov[[i]]", "edgecov.timecov.w[[i]]"]
     assert design.periods == ["2", "3", "4"]
     for k, time in enumerate((2, 3, 4)):
@@ -368,7 +372,9 @@ def test_node_factor_and_match_levels_against_brute_force():
 
 def test_undirected_rows_are_upper_triangle_in_tail_major_order():
     network = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
-    panel = _toy_panel([network], [["a", "b", "c"]], directed=False, dyad_covariates={"w": np.arange(9.0).reshape(3, 3)})
+    panel = _toy_panel(
+        [network], [["a", "b", "c"]], directed=False, dyad_covariates={"w": np.arange(9.0).reshape(3, 3)}
+    )
     design = build_design("y ~ edgecov(w)", panel, temporal=False)
     np.testing.assert_array_equal(design.dyads, [[0, 1], [0, 2], [1, 2]])
     np.testing.assert_array_equal(design.y, [1, 0, 1])
@@ -401,12 +407,20 @@ def test_design_with_networks_equals_a_full_rebuild_on_the_new_networks(mode):
     from dyadflow.tergm.rewire import rewire_networks
 
     panel = knecht_panel()  # waves of 26, 26, 25, 25 pupils: node sets differ
-    formula = ("friends ~ edges + mutual + gwesp(0.5, fixed=TRUE) + ttriple + nodeicov('idegsqrt')"
-               " + nodematch('sex') + edgecov(primary) + memory(type='stability') + delrecip + timecov(transform='linear')")
+    formula = (
+        "friends ~ edges + mutual + gwesp(0.5, fixed=TRUE) + ttriple + nodeicov('idegsqrt')"
+        " + nodematch('sex') + edgecov(primary) + memory(type='stability') + delrecip + timecov(transform='linear')"
+    )
     model = parse_model(formula, panel)
     observed = build_design(formula, panel)
-    networks = rewire_networks([panel[t].network for t in range(len(panel))], 0.4, np.random.default_rng(5),
-                               directed=True, mode=mode, nodes=[panel[t].nodes for t in range(len(panel))])
+    networks = rewire_networks(
+        [panel[t].network for t in range(len(panel))],
+        0.4,
+        np.random.default_rng(5),
+        directed=True,
+        mode=mode,
+        nodes=[panel[t].nodes for t in range(len(panel))],
+    )
     rewired = panel.with_networks(networks)
     fast, full = design_with_networks(model, observed, rewired), build_design(formula, rewired)
     assert not np.array_equal(fast.X, observed.X)
@@ -440,8 +454,9 @@ def test_design_with_networks_keeps_the_rows_of_observed_dyads_only():
         adj = adj | adj.T
         observed = np.ones((12, 12), dtype=bool)
         observed[2, 5] = observed[5, 2] = observed[7, 1] = observed[1, 7] = False
-        periods.append(Period(f"p{t}", np.array([f"n{i}" for i in range(12)]), adj,
-                              {"x": rng.normal(size=12)}, {}, observed))
+        periods.append(
+            Period(f"p{t}", np.array([f"n{i}" for i in range(12)]), adj, {"x": rng.normal(size=12)}, {}, observed)
+        )
     panel = Panel(directed=False, period_names=[p.name for p in periods], load=periods.__getitem__)
     formula = "y ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.3, fixed=TRUE) + absdiff('x') + memory"
     model = parse_model(formula, panel)

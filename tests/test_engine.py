@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-
 from reference_designs import KNECHT_MODELS, knecht_design
+
 from dyadflow.storage.panel import Panel
 from dyadflow.tergm import mple
 from dyadflow.tergm.bootstrap import REPLICATE_MAX_ITER, draw_resamples, fit_replicates, resample_counts
@@ -98,7 +98,8 @@ def test_periods_built_from_the_panel(panel_design):
     counts = np.ones((1, design.n_periods), np.int64)
     coef = np.array([[-2.0, 0.3, -0.5, 0.2, 3.0]])
     assert np.array_equal(
-        combine_periods([period.contributions(coef) for period in built], counts), evaluate(design, counts, coef))
+        combine_periods([period.contributions(coef) for period in built], counts), evaluate(design, counts, coef)
+    )
 
 
 @pytest.mark.parametrize("model", KNECHT_MODELS)
@@ -122,18 +123,18 @@ def test_contributions_are_per_block_sums(panel_design):
     one_period = np.zeros((1, design.n_periods), np.int64)
     one_period[0, 2] = 1
     for f in range(2):
-        assert np.array_equal(blocks[f, 0] + blocks[f, 1], evaluate(design, one_period, coef[f:f + 1])[0])
+        assert np.array_equal(blocks[f, 0] + blocks[f, 1], evaluate(design, one_period, coef[f : f + 1])[0])
         for k in range(period.n_blocks):
-            X = period.X[k * BLOCK_ROWS:(k + 1) * BLOCK_ROWS]
-            y = period.y[k * BLOCK_ROWS:(k + 1) * BLOCK_ROWS]
+            X = period.X[k * BLOCK_ROWS : (k + 1) * BLOCK_ROWS]
+            y = period.y[k * BLOCK_ROWS : (k + 1) * BLOCK_ROWS]
             eta = X @ coef[f]
             prob = 1 / (1 + np.exp(-eta))
             loglik = np.sum(y * eta - np.logaddexp(0, eta))
             info = (X * (prob * (1 - prob))[:, None]).T @ X
             packed = info[np.triu_indices(p)]
             np.testing.assert_allclose(blocks[f, k, 0], loglik, rtol=1e-12)
-            np.testing.assert_allclose(blocks[f, k, 1:1 + p], X.T @ (y - prob), rtol=1e-9, atol=1e-9)
-            np.testing.assert_allclose(blocks[f, k, 1 + p:], packed, rtol=1e-12)
+            np.testing.assert_allclose(blocks[f, k, 1 : 1 + p], X.T @ (y - prob), rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(blocks[f, k, 1 + p :], packed, rtol=1e-12)
 
 
 def test_bad_input_is_named():

@@ -69,7 +69,9 @@ def test_wrong_argument_kind_and_count(directed_panel):
         tergm.btergm('y ~ edges + gwesp(0.5, fixed="yes")', directed_panel, R=2)
     with pytest.raises(TermError, match=r"term 'edges' takes at most 0 argument\(s\), got 1"):
         tergm.btergm("y ~ edges(1)", directed_panel, R=2)
-    with pytest.raises(TermError, match=r"term 'memory': type must be one of autoregression, stability, innovation, loss"):
+    with pytest.raises(
+        TermError, match=r"term 'memory': type must be one of autoregression, stability, innovation, loss"
+    ):
         tergm.btergm('y ~ edges + memory(type="stable")', directed_panel, R=2)
 
 
@@ -100,8 +102,11 @@ def test_btergm_needs_a_panel():
 
 
 def test_missing_dyadic_covariate_lists_the_available_ones(directed_panel):
-    with pytest.raises(FormulaError, match=r"edgecov.contiguity\[\[i\]\] uses dyadic covariate 'contiguity', which "
-                                           r"period 1 does not have; available dyadic covariates: distance, trade"):
+    with pytest.raises(
+        FormulaError,
+        match=r"edgecov.contiguity\[\[i\]\] uses dyadic covariate 'contiguity', which "
+        r"period 1 does not have; available dyadic covariates: distance, trade",
+    ):
         tergm.btergm("y ~ edges + edgecov(contiguity)", directed_panel, R=2)
 
 
@@ -118,18 +123,31 @@ def test_text_attribute_where_a_number_is_needed(directed_panel):
 
 
 def test_dyadic_covariate_of_the_wrong_shape():
-    with pytest.raises(PanelError, match=r"dyadic covariate 'distance': a static covariate must have shape \(6, 6\) "
-                                         r"\(the node universe\), got \(5, 5\)"):
+    with pytest.raises(
+        PanelError,
+        match=r"dyadic covariate 'distance': a static covariate must have shape \(6, 6\) "
+        r"\(the node universe\), got \(5, 5\)",
+    ):
         Panel.from_arrays([random_network()] * 2, directed=True, dyad_covariates={"distance": np.ones((5, 5))})
-    with pytest.raises(PanelError, match=r"period 2: dyadic covariate 'distance' has shape \(6, 5\), expected \(6, 6\)"):
-        Panel.from_arrays([random_network()] * 2, directed=True,
-                          dyad_covariates={"distance": [np.ones((6, 6)), np.ones((6, 5))]})
-    with pytest.raises(PanelError, match=r"dyadic covariate 'distance': expected one array per period \(2\) or one "
-                                         r"static array, got 3"):
+    with pytest.raises(
+        PanelError, match=r"period 2: dyadic covariate 'distance' has shape \(6, 5\), expected \(6, 6\)"
+    ):
+        Panel.from_arrays(
+            [random_network()] * 2, directed=True, dyad_covariates={"distance": [np.ones((6, 6)), np.ones((6, 5))]}
+        )
+    with pytest.raises(
+        PanelError,
+        match=r"dyadic covariate 'distance': expected one array per period \(2\) or one "
+        r"static array, got 3",
+    ):
         Panel.from_arrays([random_network()] * 2, directed=True, dyad_covariates={"distance": [np.ones((6, 6))] * 3})
     with pytest.raises(PanelError, match=r"dyadic covariate 'distance'.*got \(4, 4\)"):
-        tergm.ergm("y ~ edges + edgecov(distance)", random_network(), directed=True,
-                   dyad_covariates={"distance": np.ones((4, 4))})
+        tergm.ergm(
+            "y ~ edges + edgecov(distance)",
+            random_network(),
+            directed=True,
+            dyad_covariates={"distance": np.ones((4, 4))},
+        )
 
 
 def test_node_attribute_of_the_wrong_length():
@@ -173,8 +191,12 @@ def test_self_loop():
 def test_asymmetric_network_declared_undirected():
     network = np.zeros((4, 4), dtype=np.uint8)
     network[0, 2] = 1
-    with pytest.raises(PanelError, match=re.escape(
-            "period 1: the network is declared undirected but is not symmetric (cell (0, 2) is 1, cell (2, 0) is 0)")):
+    with pytest.raises(
+        PanelError,
+        match=re.escape(
+            "period 1: the network is declared undirected but is not symmetric (cell (0, 2) is 1, cell (2, 0) is 0)"
+        ),
+    ):
         tergm.ergm("y ~ edges", network, directed=False)
     with pytest.raises(PanelError, match=r"period 3: the network is declared undirected but is not symmetric"):
         Panel.from_arrays([random_network(4, directed=False)] * 2 + [network], directed=False)
@@ -187,8 +209,11 @@ def test_periods_of_different_size_need_labels():
 
 def test_observed_mask_of_the_wrong_shape(directed_panel):
     period = directed_panel[0]
-    bad = Panel(directed=True, period_names=["1"],
-                load=lambda t: Period("1", period.nodes, period.network, observed=np.ones((4, 4), dtype=bool)))
+    bad = Panel(
+        directed=True,
+        period_names=["1"],
+        load=lambda t: Period("1", period.nodes, period.network, observed=np.ones((4, 4), dtype=bool)),
+    )
     with pytest.raises(FormulaError, match=r"period 1: the observed-dyad mask has shape \(4, 4\), expected \(6, 6\)"):
         tergm.btergm("y ~ edges", bad, R=2)
 
@@ -198,8 +223,11 @@ def test_observed_mask_of_the_wrong_shape(directed_panel):
 
 
 def test_fewer_periods_than_the_lag(directed_panel):
-    with pytest.raises(FormulaError, match=r"memory\(lag=3\) needs at least 4 periods \(the first 3 only provide "
-                                           r"earlier networks\), but the panel has 3"):
+    with pytest.raises(
+        FormulaError,
+        match=r"memory\(lag=3\) needs at least 4 periods \(the first 3 only provide "
+        r"earlier networks\), but the panel has 3",
+    ):
         tergm.btergm("y ~ edges + memory(lag=3)", directed_panel, R=2)
     with pytest.raises(FormulaError, match=r"delrecip needs at least 2 periods.*the panel has 1"):
         tergm.ergm("y ~ edges + delrecip", random_network(), directed=True)
@@ -208,14 +236,19 @@ def test_fewer_periods_than_the_lag(directed_panel):
 def test_directed_only_term_on_an_undirected_network(undirected_panel):
     for term in ("mutual", "ttriple", "gwidegree(0.1, fixed=TRUE)", 'nodeocov("x")'):
         name = term.split("(")[0]
-        with pytest.raises(TermError, match=rf"In term '{name}': Term may not be used with networks with directed==FALSE"):
+        with pytest.raises(
+            TermError, match=rf"In term '{name}': Term may not be used with networks with directed==FALSE"
+        ):
             tergm.btergm(f"y ~ edges + {term}", undirected_panel, R=2)
 
 
 def test_undirected_only_term_on_a_directed_network_suggests_the_directed_ones(directed_panel):
     # ergm's own message (tests/data/reference/results/knecht_meta.json), plus what to use instead
-    with pytest.raises(TermError, match=r"In term 'gwdegree': Term may not be used with networks with directed==TRUE\. "
-                                        r"Use gwidegree/gwodegree for directed networks"):
+    with pytest.raises(
+        TermError,
+        match=r"In term 'gwdegree': Term may not be used with networks with directed==TRUE\. "
+        r"Use gwidegree/gwodegree for directed networks",
+    ):
         tergm.btergm("y ~ edges + gwdegree(0.1, fixed=TRUE)", directed_panel, R=2)
 
 
@@ -280,8 +313,9 @@ def test_btergm_arguments_name_the_argument(directed_panel, arguments, message):
         tergm.btergm("y ~ edges", directed_panel, **arguments)
 
 
-@pytest.mark.parametrize("arguments,message", [case for case in BAD_BOOTSTRAP_ARGUMENTS
-                                               if set(case[0]) <= {"R", "seed", "batch_size"}])
+@pytest.mark.parametrize(
+    "arguments,message", [case for case in BAD_BOOTSTRAP_ARGUMENTS if set(case[0]) <= {"R", "seed", "batch_size"}]
+)
 def test_fit_design_arguments_name_the_argument(directed_panel, arguments, message):
     from dyadflow.tergm.design import build_design
 

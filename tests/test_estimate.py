@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import reference_path
 from reference_designs import KNECHT_MODELS, knecht_design, knecht_results
+
 from dyadflow.tergm.design import Design
 from dyadflow.tergm.estimate import (
     CollinearityError,
@@ -27,9 +27,16 @@ def simple_design(X, y, names, offsets=None) -> Design:
     n = X.shape[0]
     offsets = np.array([0, n] if offsets is None else offsets, dtype=np.int64)
     T = len(offsets) - 1
-    return Design(names=list(names), X=X, y=np.asarray(y, dtype=np.float64), offsets=offsets,
-                  periods=[str(t) for t in range(T)], dyads=np.zeros((n, 2), np.int64),
-                  nodes=[np.array(["a", "b"])] * T, directed=True)
+    return Design(
+        names=list(names),
+        X=X,
+        y=np.asarray(y, dtype=np.float64),
+        offsets=offsets,
+        periods=[str(t) for t in range(T)],
+        dyads=np.zeros((n, 2), np.int64),
+        nodes=[np.array(["a", "b"])] * T,
+        directed=True,
+    )
 
 
 @pytest.mark.parametrize("model", KNECHT_MODELS)
@@ -81,7 +88,7 @@ def test_binary_covariate_closed_form():
     x = rng.random(5000) < 0.3
     y = np.where(x, rng.random(5000) < 0.4, rng.random(5000) < 0.05)
     fit = mple(simple_design(np.column_stack([np.ones(5000), x]), y, ["edges", "nodematch.x"]))
-    logodds = lambda v: math.log(v.mean() / (1 - v.mean()))  # noqa: E731
+    logodds = lambda v: math.log(v.mean() / (1 - v.mean()))
     base = logodds(y[~x])
     np.testing.assert_allclose(fit.coef, [base, logodds(y[x]) - base], rtol=1e-13)
 
@@ -109,8 +116,9 @@ def test_period_weights_equal_stacking_the_period_twice():
     design = knecht_design("knecht_gw_directed")
     weights = np.array([2, 0, 1])
     rows = [design.period_rows(0), design.period_rows(0), design.period_rows(2)]
-    stacked = simple_design(np.vstack([design.X[r] for r in rows]), np.concatenate([design.y[r] for r in rows]),
-                            design.names)
+    stacked = simple_design(
+        np.vstack([design.X[r] for r in rows]), np.concatenate([design.y[r] for r in rows]), design.names
+    )
     np.testing.assert_allclose(mple(design, period_weights=weights).coef, mple(stacked).coef, rtol=1e-10)
 
 
@@ -141,7 +149,7 @@ def test_zero_column_is_named():
 def test_term_constant_within_the_weighted_periods_is_collinear():
     """A dummy that is 1 only in a period with weight 0 is aliased with nothing: it is all zero."""
     X = np.column_stack([np.ones(60), np.r_[np.zeros(30), np.ones(30)], np.arange(60) % 2])
-    y = (np.arange(60) % 3 == 0)
+    y = np.arange(60) % 3 == 0
     design = simple_design(X, y, ["edges", "period2", "x"], offsets=[0, 30, 60])
     with pytest.raises(CollinearityError, match="period2"):
         mple(design, period_weights=[1, 0])

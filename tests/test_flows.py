@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from flows_conftest import isolated_prefect, subprocess_cluster  # noqa: F401  (fixtures)
 
 FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.5, fixed=TRUE) + absdiff('polyarchy') + edgecov(mlat) + edgecov(contiguity)"
@@ -129,8 +128,13 @@ def test_rewired_refit_matches_an_independent_refit(first_run, direct_fit):
 
     fit, panel = direct_fit
     seed = simulation_seeds(7, LEVELS, SIMULATIONS)[1, 2]
-    networks = rewire_networks([p.network for p in panel], 0.3, np.random.default_rng(int(seed)),
-                               directed=False, nodes=[p.nodes for p in panel])
+    networks = rewire_networks(
+        [p.network for p in panel],
+        0.3,
+        np.random.default_rng(int(seed)),
+        directed=False,
+        nodes=[p.nodes for p in panel],
+    )
     for before, after in zip(panel, networks):
         assert after.sum() == before.network.sum()  # each period keeps its tie count
     rewired_design = build_design(FORMULA, panel.with_networks(networks))
@@ -168,8 +172,14 @@ def test_agreement_rewiring_inside_the_flow(first_run, demo_directory, direct_fi
     seeds = simulation_seeds(7, LEVELS, SIMULATIONS)
     for s in range(SIMULATIONS):
         assert np.array_equal(estimates[(estimates.level == 0.0) & (estimates.simulation == s)].estimate, fit.mple.coef)
-        networks = rewire_networks([p.network for p in panel], 0.3, np.random.default_rng(int(seeds[1, s])),
-                                   directed=False, mode="agreement", nodes=nodes)
+        networks = rewire_networks(
+            [p.network for p in panel],
+            0.3,
+            np.random.default_rng(int(seeds[1, s])),
+            directed=False,
+            mode="agreement",
+            nodes=nodes,
+        )
         assert [a.sum() for a in networks] == [p.network.sum() for p in panel]
         assert _tie_spells(networks, nodes) == _tie_spells([p.network for p in panel], nodes)
         assert not all(np.array_equal(a, p.network) for a, p in zip(networks, panel))
@@ -177,7 +187,9 @@ def test_agreement_rewiring_inside_the_flow(first_run, demo_directory, direct_fi
         got = estimates[(estimates.level == 0.3) & (estimates.simulation == s)].estimate.to_numpy()
         assert np.array_equal(got, expected)
     period_mode = pd.read_parquet(first_run / "sensitivity_estimates.parquet")
-    assert not np.array_equal(period_mode[period_mode.level == 0.3].estimate, estimates[estimates.level == 0.3].estimate)
+    assert not np.array_equal(
+        period_mode[period_mode.level == 0.3].estimate, estimates[estimates.level == 0.3].estimate
+    )
     assert json.loads((output / "run.json").read_text())["spec"]["sensitivity"]["mode"] == "agreement"
 
 
@@ -301,8 +313,9 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
     import sys
     import time
 
-    from dyadflow.storage.demo import write_demo_dataset
     from flows_conftest import REPO, describe_processes, marked_environment, marked_processes, wait_until_gone
+
+    from dyadflow.storage.demo import write_demo_dataset
 
     write_demo_dataset(tmp_path / "data", nodes=30, periods=4, seed=5)
     spec = tmp_path / "served.toml"
@@ -312,12 +325,21 @@ def test_served_deployment_re_estimates_once_per_data_change(tmp_path):
     )
     state_path = tmp_path / "served" / "state.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_RUNNER_POLL_FREQUENCY="1",
-               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="1")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="1",
+    )
     env, marker = marked_environment(env)
-    server = subprocess.Popen([sys.executable, "-m", "dyadflow.flows.cli", "serve", str(spec), "--every", "3s"], cwd=REPO,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)  # its own process group: stopped below as Ctrl-C would
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dyadflow.flows.cli", "serve", str(spec), "--every", "3s"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # its own process group: stopped below as Ctrl-C would
 
     def wait_for(condition, timeout):
         deadline = time.monotonic() + timeout

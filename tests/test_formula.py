@@ -156,7 +156,7 @@ def test_btergm_names_index_dyadic_covariates():
 
 
 def test_string_levels_are_sorted_and_selectable():
-    levels = lambda attr: ["F", "M", "X"]  # noqa: E731
+    levels = lambda attr: ["F", "M", "X"]
     assert _names("nodefactor('Sex')", False, levels=levels) == ("nodefactor.Sex.M", "nodefactor.Sex.X")
     assert _names("nodefactor('Sex', levels=c('X', 'F'))", False, levels=levels) == (
         "nodefactor.Sex.X",
@@ -193,7 +193,9 @@ def test_wrong_directedness_reads_like_ergm():
     assert _error("gwdegree(0.1, fixed=TRUE)", directed=True).startswith(
         "In term 'gwdegree': Term may not be used with networks with directed==TRUE."
     )
-    assert _error("mutual", directed=False) == "In term 'mutual': Term may not be used with networks with directed==FALSE."
+    assert (
+        _error("mutual", directed=False) == "In term 'mutual': Term may not be used with networks with directed==FALSE."
+    )
     for term in ("ttriple", "ctriple", "transitiveties", "cyclicalties", "istar(2)", "idegree(1)", "nodeicov('x')"):
         assert "directed==FALSE" in _error(term, directed=False)
     for term in ("kstar(2)", "degree(1)", "gwdegree(0.1, fixed=TRUE)"):
@@ -277,9 +279,7 @@ def test_fewer_periods_than_lag_is_an_error():
 
 
 def test_numeric_terms_reject_text_attributes():
-    panel = Panel.from_arrays(
-        [np.zeros((3, 3))], directed=True, node_attributes={"sex": np.array(["F", "M", "F"])}
-    )
+    panel = Panel.from_arrays([np.zeros((3, 3))], directed=True, node_attributes={"sex": np.array(["F", "M", "F"])})
     with pytest.raises(TermError, match="needs a numeric node attribute; 'sex'"):
         build_design("y ~ nodecov('sex')", panel, temporal=False)
     design = build_design("y ~ nodeofactor('sex')", panel, temporal=False)

@@ -12,13 +12,21 @@ import pytest
 from scipy.stats import rankdata
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_api import META, knecht_panel  # noqa: E402
+from test_api import META, knecht_panel
 
-from dyadflow.tergm.api import btergm, ergm  # noqa: E402
-from dyadflow.tergm.gof import (  # noqa: E402
-    TRIAD_TYPES, _TRICODES, effective_sample_size, gof, mc_p_value, network_distributions, triad_census, write_gof)
-from dyadflow.tergm.metrics import evaluate_predictions  # noqa: E402
-from dyadflow.tergm.simulation import SimulationError, simulate, simulated_predictions  # noqa: E402
+from dyadflow.tergm.api import btergm, ergm
+from dyadflow.tergm.gof import (
+    _TRICODES,
+    TRIAD_TYPES,
+    effective_sample_size,
+    gof,
+    mc_p_value,
+    network_distributions,
+    triad_census,
+    write_gof,
+)
+from dyadflow.tergm.metrics import evaluate_predictions
+from dyadflow.tergm.simulation import SimulationError, simulate, simulated_predictions
 
 REFERENCE = Path(__file__).parent / "data" / "reference"
 
@@ -107,9 +115,25 @@ def test_gof_flomarriage_tables(tmp_path):
     assert degree["observed"].sum() == 16 and np.isclose(degree["sim_mean"].sum(), 16)
     write_gof(result, tmp_path)
     assert list(pd.read_parquet(tmp_path / "gof.parquet").columns) == [
-        "model", "period", "statistic", "value", "observed", "sim_mean", "sim_lower", "sim_upper", "p_value"]
+        "model",
+        "period",
+        "statistic",
+        "value",
+        "observed",
+        "sim_mean",
+        "sim_lower",
+        "sim_upper",
+        "p_value",
+    ]
     assert list(pd.read_parquet(tmp_path / "mcmc_diagnostics.parquet").columns) == [
-        "model", "period", "term", "acceptance_rate", "autocorrelation", "effective_sample_size", "warning"]
+        "model",
+        "period",
+        "term",
+        "acceptance_rate",
+        "autocorrelation",
+        "effective_sample_size",
+        "warning",
+    ]
     assert len(pd.read_parquet(tmp_path / "gof_simulated.parquet")) == len(table) * 200
 
 

@@ -14,6 +14,8 @@ import pytest
 from scipy.special import expit, logsumexp
 
 sys.path.insert(0, str(Path(__file__).parent))
+from test_api import META, knecht_panel
+
 from dyadflow.storage.panel import Panel
 from dyadflow.tergm.api import btergm, ergm
 from dyadflow.tergm.design import summary_statistics
@@ -26,7 +28,6 @@ from dyadflow.tergm.interpret import (
     marginal_effects,
     probability_profile,
 )
-from test_api import META, knecht_panel
 
 DIRECTED_FORMULA = "y ~ edges + mutual + ttriple + ctriple + gwesp(0.5, fixed=TRUE) + nodeicov(a) + edgecov(x) + memory"
 UNDIRECTED_FORMULA = "y ~ edges + triangle + gwesp(0.7, fixed=TRUE) + kstar(2) + nodecov(a)"
@@ -42,9 +43,13 @@ def random_panel(directed: bool, periods: int = 3, n: int = 9, seed: int = 11) -
             y = y | y.T
         np.fill_diagonal(y, 0)
         networks.append(y)
-    return Panel.from_arrays(networks, directed=directed, period_names=[f"p{t}" for t in range(periods)],
-                             node_attributes={"a": [rng.normal(size=n) for _ in range(periods)]},
-                             dyad_covariates={"x": rng.normal(size=(n, n))})
+    return Panel.from_arrays(
+        networks,
+        directed=directed,
+        period_names=[f"p{t}" for t in range(periods)],
+        node_attributes={"a": [rng.normal(size=n) for _ in range(periods)]},
+        dyad_covariates={"x": rng.normal(size=(n, n))},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +61,9 @@ def directed_fit():
 def undirected_fit():
     panel = random_panel(False, periods=1)
     p = panel[0]
-    return ergm(UNDIRECTED_FORMULA, p.network, directed=False, nodes=p.nodes,
-                node_attributes={"a": p.node_attributes["a"]})
+    return ergm(
+        UNDIRECTED_FORMULA, p.network, directed=False, nodes=p.nodes, node_attributes={"a": p.node_attributes["a"]}
+    )
 
 
 def brute_force(fit, period: str, ties: list[tuple[str, str]]) -> pd.Series:
@@ -120,15 +126,19 @@ def test_node_probabilities_equal_brute_force(directed_fit):
         assert row["probability"] == pytest.approx(expected[key], rel=1e-10)
     incoming = interpret(directed_fit, "node", period="p2", i=["3", "4"], j="6")
     expected_in = brute_force(directed_fit, "p2", [("3", "6"), ("4", "6")])
-    np.testing.assert_allclose(incoming["probability"], [expected_in[k] for k in itertools.product((0, 1), repeat=2)],
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        incoming["probability"], [expected_in[k] for k in itertools.product((0, 1), repeat=2)], rtol=1e-10
+    )
 
 
 def test_undirected_node_configurations_equal_brute_force(undirected_fit):
     out = interpret(undirected_fit, "node", i="2", j=["0", "5", "7"])
-    expected = brute_force(undirected_fit, undirected_fit.design_matrix.periods[0], [("2", "0"), ("2", "5"), ("2", "7")])
-    np.testing.assert_allclose(out["probability"], [expected[k] for k in itertools.product((0, 1), repeat=3)],
-                               rtol=1e-10)
+    expected = brute_force(
+        undirected_fit, undirected_fit.design_matrix.periods[0], [("2", "0"), ("2", "5"), ("2", "7")]
+    )
+    np.testing.assert_allclose(
+        out["probability"], [expected[k] for k in itertools.product((0, 1), repeat=3)], rtol=1e-10
+    )
     with pytest.raises(InterpretError, match="directed network"):
         interpret(undirected_fit, "dyad", i="0", j="1")
 
@@ -193,8 +203,9 @@ def test_profile_over_dyad_descriptors(knecht_fit, undirected_fit):
             values = np.array(values)
             profile = probability_profile(fit, descriptor, interval="subsample", subsamples=20)
             np.testing.assert_array_equal(profile["value"], np.unique(values))
-            np.testing.assert_allclose(profile["mean_probability"], [p[values == v].mean() for v in np.unique(values)],
-                                       rtol=1e-12)
+            np.testing.assert_allclose(
+                profile["mean_probability"], [p[values == v].mean() for v in np.unique(values)], rtol=1e-12
+            )
 
 
 def test_profile_bins_and_errors(knecht_fit):

@@ -17,8 +17,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import reference_path
+
 from dyadflow.kernels import degree as K
 from dyadflow.kernels import registry
 from dyadflow.kernels.dispatch import CODES, change, dyad_change_matrix, dyad_index
@@ -106,36 +106,46 @@ def stat_gwodegree(adj, directed, par):
 
 
 BRUTE = {
-    CODES['edges']: stat_edges,
-    CODES['mutual']: stat_mutual,
-    CODES['kstar']: stat_kstar,
-    CODES['istar']: stat_istar,
-    CODES['ostar']: stat_ostar,
-    CODES['twopath']: stat_twopath,
-    CODES['isolates']: stat_isolates,
-    CODES['degree']: stat_degree,
-    CODES['idegree']: stat_idegree,
-    CODES['odegree']: stat_odegree,
-    CODES['gwdegree']: stat_gwdegree,
-    CODES['gwidegree']: stat_gwidegree,
-    CODES['gwodegree']: stat_gwodegree,
+    CODES["edges"]: stat_edges,
+    CODES["mutual"]: stat_mutual,
+    CODES["kstar"]: stat_kstar,
+    CODES["istar"]: stat_istar,
+    CODES["ostar"]: stat_ostar,
+    CODES["twopath"]: stat_twopath,
+    CODES["isolates"]: stat_isolates,
+    CODES["degree"]: stat_degree,
+    CODES["idegree"]: stat_idegree,
+    CODES["odegree"]: stat_odegree,
+    CODES["gwdegree"]: stat_gwdegree,
+    CODES["gwidegree"]: stat_gwidegree,
+    CODES["gwodegree"]: stat_gwodegree,
 }
 
-ALL_CODES = {number for name, number in CODES.items() if registry.entries()[number].module.endswith('.degree')}
+ALL_CODES = {number for name, number in CODES.items() if registry.entries()[number].module.endswith(".degree")}
 
 STARS = [1.0, 2.0, 3.0, 4.0]
 DEGREES = [0.0, 1.0, 2.0, 3.0, 6.0, 20.0]
 DECAYS = [0.0, 0.1, 0.5, 1.0, 3.0]
 
-UNDIRECTED_TERMS = (
-    [(CODES['edges'], []), (CODES['kstar'], STARS), (CODES['twopath'], []), (CODES['isolates'], []), (CODES['degree'], DEGREES)]
-    + [(CODES['gwdegree'], [d]) for d in DECAYS]
-)
+UNDIRECTED_TERMS = [
+    (CODES["edges"], []),
+    (CODES["kstar"], STARS),
+    (CODES["twopath"], []),
+    (CODES["isolates"], []),
+    (CODES["degree"], DEGREES),
+] + [(CODES["gwdegree"], [d]) for d in DECAYS]
 DIRECTED_TERMS = (
-    [(CODES['edges'], []), (CODES['mutual'], []), (CODES['istar'], STARS), (CODES['ostar'], STARS), (CODES['twopath'], []), (CODES['isolates'], [])]
-    + [(CODES['idegree'], DEGREES), (CODES['odegree'], DEGREES)]
-    + [(CODES['gwidegree'], [d]) for d in DECAYS]
-    + [(CODES['gwodegree'], [d]) for d in DECAYS]
+    [
+        (CODES["edges"], []),
+        (CODES["mutual"], []),
+        (CODES["istar"], STARS),
+        (CODES["ostar"], STARS),
+        (CODES["twopath"], []),
+        (CODES["isolates"], []),
+    ]
+    + [(CODES["idegree"], DEGREES), (CODES["odegree"], DEGREES)]
+    + [(CODES["gwidegree"], [d]) for d in DECAYS]
+    + [(CODES["gwodegree"], [d]) for d in DECAYS]
 )
 
 
@@ -150,7 +160,14 @@ def pack(terms):
     return codes, par_offsets, params, col_offsets
 
 
-PER_PARAMETER_CODES = {CODES['kstar'], CODES['istar'], CODES['ostar'], CODES['degree'], CODES['idegree'], CODES['odegree']}
+PER_PARAMETER_CODES = {
+    CODES["kstar"],
+    CODES["istar"],
+    CODES["ostar"],
+    CODES["degree"],
+    CODES["idegree"],
+    CODES["odegree"],
+}
 
 
 def random_graph(n: int, density: float, directed: bool, rng: np.random.Generator) -> np.ndarray:
@@ -203,9 +220,12 @@ def test_change_equals_brute_force_difference(directed, density):
 def test_per_tail_passes_equal_the_per_dyad_kernel_bit_for_bit(directed, density):
     """edges and the gw-degree terms are filled per tail (kernels.degree.degree_tail_rows) from a
     weight table; the numbers must be exactly those of `change` called per dyad."""
-    terms = [(code, par) for code, par in (DIRECTED_TERMS if directed else UNDIRECTED_TERMS)
-             if code in (CODES['edges'], CODES['gwdegree'], CODES['gwidegree'], CODES['gwodegree'])]
-    terms += [(CODES['gwdegree'], [0.7])] if directed else []  # DEG() = in + out, the table's longest range
+    terms = [
+        (code, par)
+        for code, par in (DIRECTED_TERMS if directed else UNDIRECTED_TERMS)
+        if code in (CODES["edges"], CODES["gwdegree"], CODES["gwidegree"], CODES["gwodegree"])
+    ]
+    terms += [(CODES["gwdegree"], [0.7])] if directed else []  # DEG() = in + out, the table's longest range
     rng = np.random.default_rng(int(density * 100) + directed)
     adj = random_graph(40, density, directed, rng)
     net = network_state(adj, directed)
@@ -214,13 +234,13 @@ def test_per_tail_passes_equal_the_per_dyad_kernel_bit_for_bit(directed, density
     want = np.zeros((len(dyad_index(40, directed)), col_offsets[-1]))
     for row, (i, j) in enumerate(dyad_index(40, directed)):
         for t, code in enumerate(codes):
-            change(code, net, i, j, params[par_offsets[t]:par_offsets[t + 1]], want[row], col_offsets[t])
+            change(code, net, i, j, params[par_offsets[t] : par_offsets[t + 1]], want[row], col_offsets[t])
     np.testing.assert_array_equal(dyad_change_matrix(*packed, net), want)
 
 
 def test_directed_degree_terms_use_total_degree():
     """kstar/degree/gwdegree on a directed network use ergm's DEG() = in + out (brute force agrees)."""
-    terms = [(CODES['kstar'], STARS), (CODES['degree'], DEGREES), (CODES['gwdegree'], [0.7])]
+    terms = [(CODES["kstar"], STARS), (CODES["degree"], DEGREES), (CODES["gwdegree"], [0.7])]
     rng = np.random.default_rng(3)
     adj = random_graph(6, 0.4, True, rng)
     got = dyad_change_matrix(*pack(terms), network_state(adj, True))
@@ -238,19 +258,19 @@ def test_choose():
 # ergm 4.6 ground truth
 
 COLUMN_PATTERNS = [
-    (r"edges", CODES['edges']),
-    (r"mutual", CODES['mutual']),
-    (r"kstar(\d+)", CODES['kstar']),
-    (r"istar(\d+)", CODES['istar']),
-    (r"ostar(\d+)", CODES['ostar']),
-    (r"twopath", CODES['twopath']),
-    (r"isolates", CODES['isolates']),
-    (r"degree(\d+)", CODES['degree']),
-    (r"idegree(\d+)", CODES['idegree']),
-    (r"odegree(\d+)", CODES['odegree']),
-    (r"gwdeg\.fixed\.([\d.]+)", CODES['gwdegree']),
-    (r"gwideg\.fixed\.([\d.]+)", CODES['gwidegree']),
-    (r"gwodeg\.fixed\.([\d.]+)", CODES['gwodegree']),
+    (r"edges", CODES["edges"]),
+    (r"mutual", CODES["mutual"]),
+    (r"kstar(\d+)", CODES["kstar"]),
+    (r"istar(\d+)", CODES["istar"]),
+    (r"ostar(\d+)", CODES["ostar"]),
+    (r"twopath", CODES["twopath"]),
+    (r"isolates", CODES["isolates"]),
+    (r"degree(\d+)", CODES["degree"]),
+    (r"idegree(\d+)", CODES["idegree"]),
+    (r"odegree(\d+)", CODES["odegree"]),
+    (r"gwdeg\.fixed\.([\d.]+)", CODES["gwdegree"]),
+    (r"gwideg\.fixed\.([\d.]+)", CODES["gwidegree"]),
+    (r"gwodeg\.fixed\.([\d.]+)", CODES["gwodegree"]),
 ]
 
 
@@ -368,10 +388,8 @@ def test_dyad_change_matrix_rows_follow_dyad_index(directed):
 def test_dispatch_cache_follows_every_kernel_module():
     """numba would key dispatch's disk cache on dispatch.py alone; an edit to kernels/degree.py must
     make it stale too (otherwise the cached driver keeps running the old kernels)."""
-    from dyadflow.kernels import dispatch
+    from dyadflow.kernels import _generated, dispatch
     from dyadflow.kernels.cache import kernel_sources_stamp
-
-    from dyadflow.kernels import _generated
 
     driver = dispatch._design_driver((CODES["edges"], CODES["gwdegree"]))
     tail_rows = sys.modules[driver.py_func.__module__].tail_rows

@@ -20,8 +20,8 @@ def test_neighbour_lists_are_the_rows_and_columns_ascending(directed, density):
     np.fill_diagonal(adj, 0)
     net = network_state(adj, directed)
     for i in range(n):
-        out = net.out_nbr[net.out_ptr[i]:net.out_ptr[i + 1]]
-        into = net.in_nbr[net.in_ptr[i]:net.in_ptr[i + 1]]
+        out = net.out_nbr[net.out_ptr[i] : net.out_ptr[i + 1]]
+        into = net.in_nbr[net.in_ptr[i] : net.in_ptr[i + 1]]
         np.testing.assert_array_equal(out, np.flatnonzero(adj[i]))  # flatnonzero is ascending
         np.testing.assert_array_equal(into, np.flatnonzero(adj[:, i]))
     assert net.out_ptr[-1] == net.in_ptr[-1] == adj.sum()

@@ -18,7 +18,8 @@ import pytest
 from conftest import reference_path
 
 from dyadflow.kernels import triadic
-from dyadflow.kernels.dispatch import CODES as DISPATCH_CODES, change, dyad_change_matrix, dyad_index
+from dyadflow.kernels.dispatch import CODES as DISPATCH_CODES
+from dyadflow.kernels.dispatch import change, dyad_change_matrix, dyad_index
 from dyadflow.kernels.network import network_state
 
 SP_NAMES = ("OTP", "ITP", "RTP", "OSP", "ISP")
@@ -37,11 +38,9 @@ def shared_partner_matrix(adj: np.ndarray, directed: bool, sp_type: str) -> np.n
             if i == j:
                 continue
             for k in range(n):
-                if k == i or k == j:
+                if k in (i, j):
                     continue
-                if not directed:
-                    partner = a[i, k] and a[k, j]
-                elif sp_type == "OTP":
+                if not directed or sp_type == "OTP":
                     partner = a[i, k] and a[k, j]
                 elif sp_type == "ITP":
                     partner = a[j, k] and a[k, i]
@@ -247,9 +246,15 @@ def per_dyad_change_matrix(adj: np.ndarray, directed: bool, terms) -> np.ndarray
 def test_per_tail_passes_equal_the_per_dyad_kernels_bit_for_bit(directed, density):
     rng = np.random.default_rng(int(density * 100) + directed)
     adj = random_adjacency(rng, 40, density, directed)
-    terms = [(name, args) for sp in (SP_NAMES if directed else ("OTP",))
-             for name, args in sp_terms(sp) if name in ("gwesp", "esp")]
-    np.testing.assert_array_equal(kernel_change_matrix(adj, directed, terms), per_dyad_change_matrix(adj, directed, terms))
+    terms = [
+        (name, args)
+        for sp in (SP_NAMES if directed else ("OTP",))
+        for name, args in sp_terms(sp)
+        if name in ("gwesp", "esp")
+    ]
+    np.testing.assert_array_equal(
+        kernel_change_matrix(adj, directed, terms), per_dyad_change_matrix(adj, directed, terms)
+    )
 
 
 def test_reciprocated_shared_partners_on_a_dense_mutual_graph():
@@ -294,8 +299,22 @@ def term_of_column(column: str):
 REFERENCE_FILES = {
     "flomarriage_many_terms": (
         False,
-        {"triangle", "esp0", "esp1", "esp2", "esp3", "dsp0", "dsp1", "dsp2", "dsp3", "gwesp.fixed.0",
-         "gwesp.fixed.0.25", "gwesp.fixed.0.5", "gwesp.fixed.1", "gwdsp.fixed.0.5"},
+        {
+            "triangle",
+            "esp0",
+            "esp1",
+            "esp2",
+            "esp3",
+            "dsp0",
+            "dsp1",
+            "dsp2",
+            "dsp3",
+            "gwesp.fixed.0",
+            "gwesp.fixed.0.25",
+            "gwesp.fixed.0.5",
+            "gwesp.fixed.1",
+            "gwdsp.fixed.0.5",
+        },
     ),
     "flomarriage_edges_triangle": (False, {"triangle"}),
     "flomarriage_edges_gwesp025": (False, {"gwesp.fixed.0.25"}),
@@ -304,9 +323,20 @@ REFERENCE_FILES = {
     "knecht_wave2_gw_model": (True, {"gwesp.OTP.fixed.0.5"}),
     "knecht_wave2_many_terms": (
         True,
-        {"ttriple", "ctriple", "transitiveties", "cyclicalties", "gwesp.OTP.fixed.0.5", "gwesp.ITP.fixed.0.5",
-         "gwesp.RTP.fixed.0.5", "gwesp.OSP.fixed.0.5", "gwesp.ISP.fixed.0.5", "gwesp.OTP.fixed.0",
-         "gwesp.OTP.fixed.1", "gwdsp.OTP.fixed.0.5"},
+        {
+            "ttriple",
+            "ctriple",
+            "transitiveties",
+            "cyclicalties",
+            "gwesp.OTP.fixed.0.5",
+            "gwesp.ITP.fixed.0.5",
+            "gwesp.RTP.fixed.0.5",
+            "gwesp.OSP.fixed.0.5",
+            "gwesp.ISP.fixed.0.5",
+            "gwesp.OTP.fixed.0",
+            "gwesp.OTP.fixed.1",
+            "gwdsp.OTP.fixed.0.5",
+        },
     ),
 }
 

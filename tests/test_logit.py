@@ -40,8 +40,12 @@ def _panel(directed: bool, n: int = 11, periods: int = 4, seed: int = 1) -> Pane
         networks.append(adj)
         distances.append(dist)
         blocks.append(block)
-    return Panel.from_arrays(networks, directed=directed, node_attributes={"size": size, "group": group},
-                             dyad_covariates={"dist": distances, "block": blocks})
+    return Panel.from_arrays(
+        networks,
+        directed=directed,
+        node_attributes={"size": size, "group": group},
+        dyad_covariates={"dist": distances, "block": blocks},
+    )
 
 
 FORMULA = "y ~ edges + edgecov(dist) + nodecov('size') + nodematch('group') + memory"
@@ -106,8 +110,14 @@ def test_other_cluster_keys_match_statsmodels(cluster):
     for t, name in enumerate(design.periods):
         period = panel[panel.period_names.index(name)]
         for i, j in design.dyads[design.period_rows(t)]:
-            rows.append({"tail": period.nodes[i], "head": period.nodes[j], "period": name,
-                         "block": period.dyad_covariates["block"][i, j]}[cluster])
+            rows.append(
+                {
+                    "tail": period.nodes[i],
+                    "head": period.nodes[j],
+                    "period": name,
+                    "block": period.dyad_covariates["block"][i, j],
+                }[cluster]
+            )
     groups = pd.factorize(pd.Series(rows))[0]
     assert fit.cluster == cluster and fit.n_clusters == len(np.unique(groups))
     oracle = _statsmodels(design, groups)
@@ -153,13 +163,32 @@ def test_stata_dyad_year_table_through_the_dataset_spec(tmp_path):
                 if a != b:
                     trade, alliance = float(rng.normal()), float(rng.integers(0, 2))
                     p = 1 / (1 + np.exp(-(-0.8 + 0.9 * trade + 0.7 * alliance)))
-                    rows.append((year, a, b, int(rng.random() < p), trade, alliance,
-                                 float(min(nodes.index(a), nodes.index(b)) % 4)))
+                    rows.append(
+                        (
+                            year,
+                            a,
+                            b,
+                            int(rng.random() < p),
+                            trade,
+                            alliance,
+                            float(min(nodes.index(a), nodes.index(b)) % 4),
+                        )
+                    )
     frame = pd.DataFrame(rows, columns=["year", "ccode1", "ccode2", "mlat", "trade", "alliance", "region"])
     frame.to_stata(tmp_path / "mlat.dta", write_index=False)
-    spec = {"base_dir": str(tmp_path), "directed": True, "periods": {"first": 1990, "last": 1992},
-            "network": {"format": "dyad_years", "path": "mlat.dta", "period": "year", "i": "ccode1", "j": "ccode2",
-                        "y": "mlat"}}
+    spec = {
+        "base_dir": str(tmp_path),
+        "directed": True,
+        "periods": {"first": 1990, "last": 1992},
+        "network": {
+            "format": "dyad_years",
+            "path": "mlat.dta",
+            "period": "year",
+            "i": "ccode1",
+            "j": "ccode2",
+            "y": "mlat",
+        },
+    }
     storage.ingest(spec, tmp_path / "store")
     panel = dyadflow.open_panel(tmp_path / "store")
     fit = dyadflow.logit("y ~ edges + edgecov(trade) + edgecov(alliance)", panel, cluster="dyad")
@@ -168,7 +197,8 @@ def test_stata_dyad_year_table_through_the_dataset_spec(tmp_path):
     X = np.column_stack([np.ones(len(frame)), frame["trade"], frame["alliance"]])
     groups = pd.factorize(pd.Series(list(zip(frame["ccode1"], frame["ccode2"]))))[0]
     oracle = sm.GLM(frame["mlat"].to_numpy(float), X, family=sm.families.Binomial()).fit(
-        tol=1e-13, cov_type="cluster", cov_kwds={"groups": groups})
+        tol=1e-13, cov_type="cluster", cov_kwds={"groups": groups}
+    )
     assert fit.nobs == len(frame) and fit.n_clusters == 9 * 8
     _close(fit.coef.to_numpy(), oracle.params)
     _close(fit.vcov.to_numpy(), oracle.cov_params())
@@ -177,7 +207,8 @@ def test_stata_dyad_year_table_through_the_dataset_spec(tmp_path):
     by_region = dyadflow.logit("y ~ edges + edgecov(trade) + edgecov(alliance)", panel, cluster="region")
     region_groups = pd.factorize(frame["region"])[0]
     oracle = sm.GLM(frame["mlat"].to_numpy(float), X, family=sm.families.Binomial()).fit(
-        tol=1e-13, cov_type="cluster", cov_kwds={"groups": region_groups})
+        tol=1e-13, cov_type="cluster", cov_kwds={"groups": region_groups}
+    )
     assert by_region.n_clusters == 4
     _close(by_region.vcov.to_numpy(), oracle.cov_params())
 
@@ -212,20 +243,24 @@ def test_cluster_labels_of_an_undirected_dyad_ignore_orientation():
     assert len(np.unique(labels)) == per_period[0] == 11 * 10 // 2
 
 
-@pytest.mark.parametrize("formula,term", [("y ~ edges + mutual", "mutual"),
-                                          ("y ~ edges + gwesp(0.5, fixed=TRUE)", "gwesp.OTP.fixed.0.5")])
+@pytest.mark.parametrize(
+    "formula,term", [("y ~ edges + mutual", "mutual"), ("y ~ edges + gwesp(0.5, fixed=TRUE)", "gwesp.OTP.fixed.0.5")]
+)
 def test_network_terms_are_refused(formula, term):
     with pytest.raises(LogitError, match=term.replace(".", r"\.")):
         logit(formula, _panel(True))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"cluster": "nonsense"}, "nonsense.*neither"),
-    ({"cluster": np.zeros(3)}, "one per design row"),
-    ({"cluster": np.zeros(330)}, "at least 2 clusters"),
-    ({"correction": "HC1"}, "correction"),
-    ({"R": -1}, "R must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"cluster": "nonsense"}, "nonsense.*neither"),
+        ({"cluster": np.zeros(3)}, "one per design row"),
+        ({"cluster": np.zeros(330)}, "at least 2 clusters"),
+        ({"correction": "HC1"}, "correction"),
+        ({"R": -1}, "R must be"),
+    ],
+)
 def test_bad_arguments_name_themselves(kwargs, match):
     with pytest.raises(LogitError, match=match):
         logit("y ~ edges + edgecov(dist) + memory", _panel(True), **kwargs)

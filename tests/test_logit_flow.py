@@ -10,7 +10,6 @@ import os
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-
 from test_cli import assert_one_line_error, dyadflow
 
 TOL = 1e-8
@@ -31,14 +30,17 @@ def _write_study(tmp_path) -> pd.DataFrame:
     frame.to_stata(tmp_path / "mlat.dta", write_index=False)
     (tmp_path / "dataset.toml").write_text(
         'name = "mlat"\ndirected = true\n[periods]\nfirst = 2001\nlast = 2004\n'
-        '[network]\nformat = "dyad_years"\npath = "mlat.dta"\nperiod = "year"\ni = "ccode1"\nj = "ccode2"\ny = "mlat"\n')
+        '[network]\nformat = "dyad_years"\npath = "mlat.dta"\nperiod = "year"\ni = "ccode1"\nj = "ccode2"\ny = "mlat"\n'
+    )
     return frame
 
 
 def _run_spec(tmp_path, models: str) -> None:
     (tmp_path / "run.toml").write_text(
-        '[dataset]\nspec = "dataset.toml"\nstore = "store"\n' + models
-        + '[bootstrap]\nR = 10\nseed = 3\n[cluster]\nworkers = 1\n[output]\ndirectory = "out"\n')
+        '[dataset]\nspec = "dataset.toml"\nstore = "store"\n'
+        + models
+        + '[bootstrap]\nR = 10\nseed = 3\n[cluster]\nworkers = 1\n[output]\ndirectory = "out"\n'
+    )
 
 
 def test_stata_logit_through_dyadflow_fit_matches_statsmodels(tmp_path):
@@ -50,8 +52,7 @@ def test_stata_logit_through_dyadflow_fit_matches_statsmodels(tmp_path):
     X = np.column_stack([np.ones(len(frame)), frame["trade"], frame["alliance"]])
     y = frame["mlat"].to_numpy(float)
     groups = pd.factorize(pd.Series(list(zip(frame["ccode1"], frame["ccode2"]))))[0]
-    robust = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-13, cov_type="cluster",
-                                                             cov_kwds={"groups": groups})
+    robust = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-13, cov_type="cluster", cov_kwds={"groups": groups})
     plain = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-13)
     assert list(table.term) == ["edges", "edgecov.trade[[i]]", "edgecov.alliance[[i]]"]
     np.testing.assert_allclose(table.Estimate, robust.params, rtol=TOL)

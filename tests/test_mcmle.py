@@ -36,10 +36,13 @@ def check_against_ergm(fit, key):
     np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), ergm_se, rtol=0.25)
 
 
-@pytest.mark.parametrize("key, formula", [
-    ("flomarriage_edges_triangle_MLE", "y ~ edges + triangle"),
-    ("flomarriage_edges_gwesp025_MLE", "y ~ edges + gwesp(0.25, fixed = TRUE)"),
-])
+@pytest.mark.parametrize(
+    "key, formula",
+    [
+        ("flomarriage_edges_triangle_MLE", "y ~ edges + triangle"),
+        ("flomarriage_edges_gwesp025_MLE", "y ~ edges + gwesp(0.25, fixed = TRUE)"),
+    ],
+)
 def test_flomarriage_mle_matches_ergm(key, formula):
     fit = ergm(formula, flomarriage(), directed=False, estimate="MLE")
     check_against_ergm(fit, key)
@@ -50,8 +53,14 @@ def test_flomarriage_mle_matches_ergm(key, formula):
 def test_faux_mesa_high_mle_matches_ergm():
     adj = pd.read_csv(REFERENCE / "ergm" / "faux.mesa.high_adjacency.csv.gz", index_col=0).to_numpy(np.uint8)
     grade = pd.read_csv(REFERENCE / "ergm" / "faux.mesa.high_nodes.csv")["Grade"].to_numpy()
-    fit = ergm('y ~ edges + nodematch("Grade") + gwesp(0.5, fixed = TRUE)', adj, directed=False,
-               node_attributes={"Grade": grade}, estimate="MLE", mcmc={"seed": 1})
+    fit = ergm(
+        'y ~ edges + nodematch("Grade") + gwesp(0.5, fixed = TRUE)',
+        adj,
+        directed=False,
+        node_attributes={"Grade": grade},
+        estimate="MLE",
+        mcmc={"seed": 1},
+    )
     check_against_ergm(fit, "fauxmesa_edges_nmGrade_gwesp05_MLE")
 
 

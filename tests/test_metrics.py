@@ -3,18 +3,23 @@ ROC-AUC, a brute-force Davis-Goadrich construction for PR-AUC, and R's Knecht op
 
 from __future__ import annotations
 
-import json
 import itertools
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import reference_path
 from scipy.stats import mannwhitneyu
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from conftest import reference_path
 from dyadflow.tergm.metrics import (
-    MetricsError, davis_goadrich_points, evaluate_predictions, pr_auc_from_points, random_baseline)
+    MetricsError,
+    davis_goadrich_points,
+    evaluate_predictions,
+    pr_auc_from_points,
+    random_baseline,
+)
 
 
 def _cases():
@@ -106,12 +111,15 @@ def test_davis_goadrich_points_interpolate_whole_true_positives():
     np.testing.assert_allclose(p, [1, 1, 1, 3 / 5, 4 / 8])
 
 
-@pytest.mark.parametrize("y, s, match", [
-    ([0, 0, 0], [0.1, 0.2, 0.3], "both observed ties and non-ties"),
-    ([0, 1, 2], [0.1, 0.2, 0.3], "0/1"),
-    ([0, 1], [0.1, np.nan], "not finite"),
-    ([0, 1], [0.1], "same length"),
-])
+@pytest.mark.parametrize(
+    "y, s, match",
+    [
+        ([0, 0, 0], [0.1, 0.2, 0.3], "both observed ties and non-ties"),
+        ([0, 1, 2], [0.1, 0.2, 0.3], "0/1"),
+        ([0, 1], [0.1, np.nan], "not finite"),
+        ([0, 1], [0.1], "same length"),
+    ],
+)
 def test_bad_input_is_named(y, s, match):
     with pytest.raises(MetricsError, match=match):
         evaluate_predictions(np.array(y), np.array(s))

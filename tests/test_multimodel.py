@@ -12,15 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from flows_conftest import isolated_prefect  # noqa: F401  (fixture)
 
 from dyadflow.flows.spec import RunSpecError, parse_run_spec
 
 NETWORK = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.5, fixed=TRUE)"
 LOGIT = "cmaa ~ edges + absdiff('polyarchy') + edgecov(mlat) + edgecov(contiguity)"
-FULL = ("cmaa ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.5, fixed=TRUE) + absdiff('polyarchy')"
-        " + edgecov(mlat) + edgecov(contiguity)")
+FULL = (
+    "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.5, fixed=TRUE) + absdiff('polyarchy')"
+    " + edgecov(mlat) + edgecov(contiguity)"
+)
 MODELS = {"network": NETWORK, "logit": LOGIT, "full": FULL}
 R, SEED, BATCH = 12, 777, 4
 LEVELS, SIMULATIONS = [0.0, 0.3], 2
@@ -35,22 +36,30 @@ def _spec(**tables):
 
 
 def test_models_tables_parse_in_order_with_bootstrap_overrides(tmp_path):
-    spec = parse_run_spec(_spec(
-        models={"network": {"formula": NETWORK}, "logit": {"formula": LOGIT, "R": 0, "seed": 5},
-                "full": {"formula": FULL, "batch_size": 3}},
-        bootstrap={"R": 20, "seed": 9, "batch_size": 7},
-        validation={"train": [1990, 1993], "test": [1994], "simulate": 2, "models": ["full", "logit"]},
-        sensitivity={"levels": [0.5], "model": "logit"},
-        gof={"model": "full"},
-    ), base=tmp_path)
+    spec = parse_run_spec(
+        _spec(
+            models={
+                "network": {"formula": NETWORK},
+                "logit": {"formula": LOGIT, "R": 0, "seed": 5},
+                "full": {"formula": FULL, "batch_size": 3},
+            },
+            bootstrap={"R": 20, "seed": 9, "batch_size": 7},
+            validation={"train": [1990, 1993], "test": [1994], "simulate": 2, "models": ["full", "logit"]},
+            sensitivity={"levels": [0.5], "model": "logit"},
+            gof={"model": "full"},
+        ),
+        base=tmp_path,
+    )
     assert spec.model_names == ["network", "logit", "full"] and spec.formula == NETWORK
     assert [(m.R, m.seed, m.batch_size) for m in spec.models] == [(20, 9, 7), (0, 5, 7), (20, 9, 3)]
     assert spec.validation.train == ("1990", "1993") and spec.validation.test == ("1994",)
     assert spec.validation.models == ("full", "logit") and spec.validation.simulate == 2
     assert spec.sensitivity.model == "logit" and spec.gof.model == "full"
     assert spec.model("full").formula == FULL and spec.model(None).name == "network"
-    default = parse_run_spec(_spec(models={"a": {"formula": NETWORK}, "b": {"formula": LOGIT}},
-                                   validation={"holdout_last": 2}), base=tmp_path)
+    default = parse_run_spec(
+        _spec(models={"a": {"formula": NETWORK}, "b": {"formula": LOGIT}}, validation={"holdout_last": 2}),
+        base=tmp_path,
+    )
     assert default.validation.models == ("a", "b") and default.validation.holdout_last == 2
     assert default.validation.simulate == 0 and default.validation.train is None
 
@@ -61,30 +70,41 @@ def test_a_model_table_is_one_model_named_model(tmp_path):
     assert spec.models[0].R == 3
 
 
-@pytest.mark.parametrize("tables, message", [
-    ({"model": {"formula": LOGIT}, "models": {"a": {"formula": LOGIT}}}, r"either one \[model\] table or \[models"),
-    ({"models": {}}, r"\[models\] holds no model"),
-    ({"models": {"a": {"formula": LOGIT, "sead": 1}}}, r"unknown key 'sead' in \[models.a\]; did you mean 'seed'"),
-    ({"models": {"a": {"estimate": "MPLE"}}}, r"\[models.a\] formula is required"),
-    ({"models": {"a": {"formula": LOGIT, "R": -1}}}, r"\[models.a\] R = -1"),
-    ({"models": {"a": {"formula": LOGIT, "estimate": "Bayes"}}}, r"\[models.a\] estimate"),
-    ({"models": {"a b": {"formula": LOGIT}}}, r"a model name must be letters"),
-    ({"models": {"random": {"formula": LOGIT}}}, r"'random' is reserved"),
-    ({"models": {"a": {"formula": LOGIT}, "a_se": {"formula": LOGIT}}}, r"clash with the standard-error column"),
-    ({"models": {"a": {"formula": LOGIT}}, "validation": {"test": [1994], "models": ["a", "probit"]}},
-     r"\[validation\] models: \['probit'\] is not model\(s\) of this run spec; its models are \['a'\]"),
-    ({"models": {"a": {"formula": LOGIT}}, "sensitivity": {"model": "b"}},
-     r"\[sensitivity\] model = 'b' is not a model of this run spec"),
-    ({"model": {"formula": LOGIT}, "gof": {"model": "full"}}, r"\[gof\] model = 'full' is not a model"),
-    ({"model": {"formula": LOGIT}, "validation": {"test": [1994], "holdout_last": 1}}, "exactly one of test"),
-    ({"model": {"formula": LOGIT}, "validation": {"train": [1990, 1993]}}, "exactly one of test"),
-    ({"model": {"formula": LOGIT}, "validation": {"train": [1990, 1995], "test": [1992]}},
-     r"test period\(s\) \['1992'\] lie inside the training range 1990..1995"),
-    ({"model": {"formula": LOGIT}, "validation": {"train": [1990], "test": [1992]}}, r"expected \[first, last\]"),
-    ({"model": {"formula": LOGIT}, "validation": {"holdout_last": 0}}, r"\[validation\] holdout_last = 0"),
-    ({"model": {"formula": LOGIT}, "validation": {"holdout_last": 1, "simulat": 3}},
-     r"unknown key 'simulat' in \[validation\]; did you mean 'simulate'"),
-])
+@pytest.mark.parametrize(
+    "tables, message",
+    [
+        ({"model": {"formula": LOGIT}, "models": {"a": {"formula": LOGIT}}}, r"either one \[model\] table or \[models"),
+        ({"models": {}}, r"\[models\] holds no model"),
+        ({"models": {"a": {"formula": LOGIT, "sead": 1}}}, r"unknown key 'sead' in \[models.a\]; did you mean 'seed'"),
+        ({"models": {"a": {"estimate": "MPLE"}}}, r"\[models.a\] formula is required"),
+        ({"models": {"a": {"formula": LOGIT, "R": -1}}}, r"\[models.a\] R = -1"),
+        ({"models": {"a": {"formula": LOGIT, "estimate": "Bayes"}}}, r"\[models.a\] estimate"),
+        ({"models": {"a b": {"formula": LOGIT}}}, r"a model name must be letters"),
+        ({"models": {"random": {"formula": LOGIT}}}, r"'random' is reserved"),
+        ({"models": {"a": {"formula": LOGIT}, "a_se": {"formula": LOGIT}}}, r"clash with the standard-error column"),
+        (
+            {"models": {"a": {"formula": LOGIT}}, "validation": {"test": [1994], "models": ["a", "probit"]}},
+            r"\[validation\] models: \['probit'\] is not model\(s\) of this run spec; its models are \['a'\]",
+        ),
+        (
+            {"models": {"a": {"formula": LOGIT}}, "sensitivity": {"model": "b"}},
+            r"\[sensitivity\] model = 'b' is not a model of this run spec",
+        ),
+        ({"model": {"formula": LOGIT}, "gof": {"model": "full"}}, r"\[gof\] model = 'full' is not a model"),
+        ({"model": {"formula": LOGIT}, "validation": {"test": [1994], "holdout_last": 1}}, "exactly one of test"),
+        ({"model": {"formula": LOGIT}, "validation": {"train": [1990, 1993]}}, "exactly one of test"),
+        (
+            {"model": {"formula": LOGIT}, "validation": {"train": [1990, 1995], "test": [1992]}},
+            r"test period\(s\) \['1992'\] lie inside the training range 1990..1995",
+        ),
+        ({"model": {"formula": LOGIT}, "validation": {"train": [1990], "test": [1992]}}, r"expected \[first, last\]"),
+        ({"model": {"formula": LOGIT}, "validation": {"holdout_last": 0}}, r"\[validation\] holdout_last = 0"),
+        (
+            {"model": {"formula": LOGIT}, "validation": {"holdout_last": 1, "simulat": 3}},
+            r"unknown key 'simulat' in \[validation\]; did you mean 'simulate'",
+        ),
+    ],
+)
 def test_run_spec_model_and_validation_errors(tmp_path, tables, message):
     with pytest.raises(RunSpecError, match=message):
         parse_run_spec(_spec(**tables), base=tmp_path)
@@ -106,15 +126,20 @@ def _panel(periods: int, seed: int = 0):
         np.fill_diagonal(adj, 0)
         networks.append(adj)
     groups = [rng.choice(list("abc"), n) for _ in range(periods)]
-    return Panel.from_arrays(networks, directed=True, period_names=[str(2000 + t) for t in range(periods)],
-                             dyad_covariates={"dist": dist}, node_attributes={"group": groups})
+    return Panel.from_arrays(
+        networks,
+        directed=True,
+        period_names=[str(2000 + t) for t in range(periods)],
+        dyad_covariates={"dist": dist},
+        node_attributes={"group": groups},
+    )
 
 
 UNION_MODELS = {  # two lags (memory needs the period before), shared and own terms, factor levels
     "network": "y ~ edges + mutual + gwesp(0.5, fixed=TRUE) + memory(type='stability')",
     "logit": "y ~ edges + edgecov(dist) + nodefactor('group') + timecov(transform='linear')",
     "full": "y ~ edges + mutual + edgecov('dist') + gwesp(0.5, fixed = TRUE) + memory(type='stability')"
-            " + nodematch('group')",
+    " + nodematch('group')",
     "plain": "y ~ nodefactor('group') + edges",
 }
 
@@ -168,8 +193,10 @@ def test_one_coefficient_name_from_two_different_terms_is_refused():
     from dyadflow.tergm.formula import FormulaError
 
     panel = _panel(3)
-    parsed = {"a": parse_model("y ~ edges + timecov(transform='linear')", panel),
-              "b": parse_model("y ~ edges + timecov(transform='quadratic')", panel)}
+    parsed = {
+        "a": parse_model("y ~ edges + timecov(transform='linear')", panel),
+        "b": parse_model("y ~ edges + timecov(transform='quadratic')", panel),
+    }
     if parsed["a"].names != parsed["b"].names:
         pytest.skip("timecov's transforms have different names here")
     with pytest.raises(FormulaError, match="give the same coefficient name"):
@@ -187,11 +214,15 @@ def test_validation_split_errors_name_the_key():
     split = validation_split(ValidationSpec(models=("plain",), train=("2001", "2002"), test=("2004",)), formulas, panel)
     assert split.train == ["2001", "2002"] and split.test == ["2004"]
     for spec, message in [
-        (ValidationSpec(models=("plain",), train=("2000", "2003"), test=("2002",)),
-         r"test period\(s\) \['2002'\] lie inside the training range 2000..2003"),
+        (
+            ValidationSpec(models=("plain",), train=("2000", "2003"), test=("2002",)),
+            r"test period\(s\) \['2002'\] lie inside the training range 2000..2003",
+        ),
         (ValidationSpec(models=("plain",), train=("2002", "2003"), test=("2001",)), r"come before the training range"),
-        (ValidationSpec(models=("lagged",), train=("2000", "2000"), test=("2001",)),
-         r"model 'lagged' has lagged terms needing 1 earlier period\(s\), so the 1 training period\(s\)"),
+        (
+            ValidationSpec(models=("lagged",), train=("2000", "2000"), test=("2001",)),
+            r"model 'lagged' has lagged terms needing 1 earlier period\(s\), so the 1 training period\(s\)",
+        ),
         (ValidationSpec(models=("plain",), test=("1999",)), r"\[validation\] test: period '1999' is not in the panel"),
         (ValidationSpec(models=("plain",), test=("2000",)), "no period before the first test period"),
         (ValidationSpec(models=("plain",), holdout_last=5), "holdout_last = 5 leaves no period to train on"),
@@ -200,8 +231,9 @@ def test_validation_split_errors_name_the_key():
         with pytest.raises(RunSpecError, match=message):
             validation_split(spec, formulas, panel)
     # one training period is enough for a model without lagged terms
-    assert validation_split(ValidationSpec(models=("plain",), train=("2000", "2000"), test=("2001",)),
-                            formulas, panel).train == ["2000"]
+    assert validation_split(
+        ValidationSpec(models=("plain",), train=("2000", "2000"), test=("2001",)), formulas, panel
+    ).train == ["2000"]
 
 
 def test_the_validation_stage_passes_the_spec_to_validate(monkeypatch):
@@ -224,12 +256,16 @@ def test_the_validation_stage_passes_the_spec_to_validate(monkeypatch):
 # --------------------------------------------------------------------------------- the flow, end to end
 
 
-def write_spec(directory: Path, *, output: str, workers: int = 2, validation: str | None = None,
-               models: dict | None = None) -> Path:
+def write_spec(
+    directory: Path, *, output: str, workers: int = 2, validation: str | None = None, models: dict | None = None
+) -> Path:
     models = models or MODELS
     blocks = "\n".join(f'[models.{name}]\nformula = "{formula}"\n' for name, formula in models.items())
-    validation = validation if validation is not None else (
-        '[validation]\ntrain = [1990, 1993]\ntest = [1994]\nmodels = ["network", "logit", "full"]\n')
+    validation = (
+        validation
+        if validation is not None
+        else ('[validation]\ntrain = [1990, 1993]\ntest = [1994]\nmodels = ["network", "logit", "full"]\n')
+    )
     text = f"""
 [dataset]
 spec = "data/dataset.toml"
@@ -281,16 +317,29 @@ def standalone(demo):
 
 
 @pytest.fixture(scope="module")
-def two_workers(isolated_prefect, demo):  # noqa: F811
+def two_workers(isolated_prefect, demo):
     from dyadflow.flows.workflow import run_flow
 
     directory, _ = demo
     return Path(run_flow(str(write_spec(directory, output="two"))))
 
 
-RESULT_FILES = ["coefficients.parquet", "coefficients.csv", "regression_table.csv", "bootstrap_replicates.parquet",
-                "bootstrap_replicates.csv", "sensitivity.parquet", "sensitivity.csv", "sensitivity_estimates.parquet",
-                "predictions.parquet", "rocpr.parquet", "auc.csv", "auc.parquet", "summary.txt", "run.json"]
+RESULT_FILES = [
+    "coefficients.parquet",
+    "coefficients.csv",
+    "regression_table.csv",
+    "bootstrap_replicates.parquet",
+    "bootstrap_replicates.csv",
+    "sensitivity.parquet",
+    "sensitivity.csv",
+    "sensitivity_estimates.parquet",
+    "predictions.parquet",
+    "rocpr.parquet",
+    "auc.csv",
+    "auc.parquet",
+    "summary.txt",
+    "run.json",
+]
 
 
 def test_every_file_is_written(two_workers):
@@ -384,6 +433,7 @@ def test_prefect_artifacts_are_published(two_workers):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
+
         def artifacts(key):
             return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
 
@@ -403,8 +453,9 @@ def test_one_worker_gives_identical_files(two_workers, demo):
     one = Path(run_flow(str(write_spec(directory, output="one", workers=1))))
     for name in RESULT_FILES:
         if name.endswith(".parquet"):
-            pd.testing.assert_frame_equal(pd.read_parquet(two_workers / name), pd.read_parquet(one / name),
-                                          check_exact=True)
+            pd.testing.assert_frame_equal(
+                pd.read_parquet(two_workers / name), pd.read_parquet(one / name), check_exact=True
+            )
         elif name != "run.json":  # run.json records the cluster and the timings
             assert (two_workers / name).read_bytes() == (one / name).read_bytes(), name
 
@@ -414,8 +465,9 @@ def test_flow_refuses_a_split_too_short_for_the_lag_before_fitting(two_workers, 
 
     directory, _ = demo
     lagged = {"stable": "cmaa ~ edges + edgecov(mlat) + memory(type='stability')", **MODELS}
-    path = write_spec(directory, output="short", models=lagged,
-                      validation='[validation]\ntrain = [1990, 1990]\ntest = [1991]\n')
+    path = write_spec(
+        directory, output="short", models=lagged, validation="[validation]\ntrain = [1990, 1990]\ntest = [1991]\n"
+    )
     with pytest.raises(RunSpecError, match=r"model 'stable' has lagged terms"):
         run_flow(str(path))
     assert not (directory / "short" / "coefficients.parquet").exists()
@@ -445,11 +497,18 @@ def test_predict_command(demo):
     from flows_conftest import REPO
 
     directory, _ = demo
-    path = write_spec(directory, output="command",
-                      validation='[validation]\ntest = [1994]\nmodels = ["network", "logit"]\n')
+    path = write_spec(
+        directory, output="command", validation='[validation]\ntest = [1994]\nmodels = ["network", "logit"]\n'
+    )
     env = dict(os.environ, PREFECT_HOME=str(directory / "prefect-cli"))
-    result = subprocess.run([sys.executable, "-m", "dyadflow.flows.cli", "predict", str(path)], capture_output=True,
-                            text=True, cwd=REPO, env=env, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "dyadflow.flows.cli", "predict", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert "roc_auc" in result.stdout and f"results: {directory / 'command'}" in result.stdout
     auc = pd.read_csv(directory / "command" / "auc.csv")

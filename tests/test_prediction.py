@@ -24,6 +24,8 @@ from scipy.special import expit
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).parent))
+from test_api import META, knecht_panel, read_adjacency
+
 from dyadflow.storage.panel import Panel
 from dyadflow.tergm.prediction import (
     AUC_COLUMNS,
@@ -35,7 +37,6 @@ from dyadflow.tergm.prediction import (
     resolve_split,
     validate,
 )
-from test_api import META, knecht_panel, read_adjacency
 
 FORMULA = META["formulas"]["knecht_model2e_oos_fit"]
 LOGIT = 'f ~ edges + nodeicov("idegsqrt") + nodeocov("odegsqrt") + nodematch("sex") + edgecov(primary)'
@@ -90,23 +91,27 @@ def hand_design_wave4() -> pd.DataFrame:
                 continue
             on, off = y4.copy(), y4.copy()
             on[a, b], off[a, b] = 1, 0
-            rows.append({
-                "tail": labels4[a], "head": labels4[b], "observed": y4[a, b],
-                "edges": 1.0,
-                "mutual": mutual(on) - mutual(off),
-                "ttriple": ttriple(on) - ttriple(off),
-                "transitiveties": transitiveties(on) - transitiveties(off),
-                "ctriple": ctriple(on) - ctriple(off),
-                "nodeicov.idegsqrt": ideg[b],
-                "nodeicov.odegsqrt": odeg[b],
-                "nodeocov.odegsqrt": odeg[a],
-                "nodeofactor.sex.2": float(sex[a] == 2),
-                "nodeifactor.sex.2": float(sex[b] == 2),
-                "nodematch.sex": float(sex[a] == sex[b]),
-                "edgecov.primary[[i]]": primary[at_primary[labels4[a]], at_primary[labels4[b]]],
-                "edgecov.delrecip[[i]]": float(previous(b, a)),
-                "edgecov.memory[[i]]": 1.0 if previous(a, b) else -1.0,  # btergm's "stability"
-            })
+            rows.append(
+                {
+                    "tail": labels4[a],
+                    "head": labels4[b],
+                    "observed": y4[a, b],
+                    "edges": 1.0,
+                    "mutual": mutual(on) - mutual(off),
+                    "ttriple": ttriple(on) - ttriple(off),
+                    "transitiveties": transitiveties(on) - transitiveties(off),
+                    "ctriple": ctriple(on) - ctriple(off),
+                    "nodeicov.idegsqrt": ideg[b],
+                    "nodeicov.odegsqrt": odeg[b],
+                    "nodeocov.odegsqrt": odeg[a],
+                    "nodeofactor.sex.2": float(sex[a] == 2),
+                    "nodeifactor.sex.2": float(sex[b] == 2),
+                    "nodematch.sex": float(sex[a] == sex[b]),
+                    "edgecov.primary[[i]]": primary[at_primary[labels4[a]], at_primary[labels4[b]]],
+                    "edgecov.delrecip[[i]]": float(previous(b, a)),
+                    "edgecov.memory[[i]]": 1.0 if previous(a, b) else -1.0,  # btergm's "stability"
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -152,8 +157,7 @@ def test_mple_probabilities_and_areas_against_scikit_learn(knecht_validation, ha
     assert predictions.columns.tolist() == PREDICTION_COLUMNS
     mine = predictions[(predictions["model"] == "network") & (predictions["kind"] == "mple")]
     merged = hand_design.merge(mine, on=["tail", "head"], validate="one_to_one")
-    np.testing.assert_allclose(merged["probability"], expit(merged[fit.names].to_numpy() @ fit.mple.coef),
-                               rtol=1e-12)
+    np.testing.assert_allclose(merged["probability"], expit(merged[fit.names].to_numpy() @ fit.mple.coef), rtol=1e-12)
     y = hand_design["observed"].to_numpy()
     assert y.sum() == 119  # wave 4's ties, as in btergm's ROC curve (knecht_rocpr_recheck.json)
     auc = knecht_validation.auc.set_index(["model", "kind", "period"])
@@ -209,7 +213,8 @@ def test_simulation_predictions_are_leak_free_and_match_btergm():
     assert rows["probability"].nunique() < len(rows) / 4
     assert simulated["roc_auc"] == pytest.approx(roc_auc_score(rows["observed"], rows["probability"]), rel=1e-12)
     assert simulated["average_precision"] == pytest.approx(
-        average_precision_score(rows["observed"], rows["probability"]), rel=1e-12)
+        average_precision_score(rows["observed"], rows["probability"]), rel=1e-12
+    )
     assert "LEAK-FREE" in result.summary()
 
 
@@ -221,9 +226,13 @@ def toy_panel(periods: int = 5, n: int = 12, seed: int = 3) -> Panel:
         np.fill_diagonal(y, 0)
         networks.append(y)
     x = rng.normal(size=(n, n))
-    return Panel.from_arrays(networks, directed=True, period_names=[str(2000 + t) for t in range(periods)],
-                             node_attributes={"a": [rng.normal(size=n) for _ in range(periods)]},
-                             dyad_covariates={"x": x})
+    return Panel.from_arrays(
+        networks,
+        directed=True,
+        period_names=[str(2000 + t) for t in range(periods)],
+        node_attributes={"a": [rng.normal(size=n) for _ in range(periods)]},
+        dyad_covariates={"x": x},
+    )
 
 
 def test_several_test_periods_are_pooled_and_deterministic():
@@ -236,6 +245,7 @@ def test_several_test_periods_are_pooled_and_deterministic():
     assert set(first.auc["period"]) == {"2003", "2004", "pooled"}
     # pooled = the metrics of all test dyads together
     from dyadflow.tergm.metrics import evaluate_predictions
+
     rows = first.predictions[(first.predictions["model"] == "net") & (first.predictions["kind"] == "mple")]
     pooled = evaluate_predictions(rows["observed"], rows["probability"])
     got = first.auc.set_index(["model", "kind", "period"]).loc[("net", "mple", "pooled")]
@@ -263,18 +273,21 @@ def test_period_range_expands_a_spec_range():
         period_range(panel, 2002, 2000)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"train": ["2000", "2001", "2002"], "test": ["2002"]}, "inside the training range"),
-    ({"train": ["2001", "2002", "2003"], "test": ["2000"]}, "inside the training range"),
-    ({"train": ["2000", "2001"], "test": ["1999"]}, r"unknown test period\(s\) \['1999'\]"),
-    ({"train": ["2000", "2077"], "test": ["2004"]}, r"unknown training period\(s\) \['2077'\]"),
-    ({"train": ["2000", "2001"], "test": []}, "test set is empty"),
-    ({"train": ["2000", "2002"], "test": ["2004"]}, "must be consecutive"),
-    ({"train": ["2000"]}, "no test periods"),
-    ({"test": ["2004"], "holdout_last": 1}, "not both"),
-    ({"holdout_last": 5}, "holdout_last must be"),
-    ({"train": ["2000"], "test": ["2001"]}, r"needing 1 earlier period\(s\).*train on at least 2"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"train": ["2000", "2001", "2002"], "test": ["2002"]}, "inside the training range"),
+        ({"train": ["2001", "2002", "2003"], "test": ["2000"]}, "inside the training range"),
+        ({"train": ["2000", "2001"], "test": ["1999"]}, r"unknown test period\(s\) \['1999'\]"),
+        ({"train": ["2000", "2077"], "test": ["2004"]}, r"unknown training period\(s\) \['2077'\]"),
+        ({"train": ["2000", "2001"], "test": []}, "test set is empty"),
+        ({"train": ["2000", "2002"], "test": ["2004"]}, "must be consecutive"),
+        ({"train": ["2000"]}, "no test periods"),
+        ({"test": ["2004"], "holdout_last": 1}, "not both"),
+        ({"holdout_last": 5}, "holdout_last must be"),
+        ({"train": ["2000"], "test": ["2001"]}, r"needing 1 earlier period\(s\).*train on at least 2"),
+    ],
+)
 def test_bad_splits_are_clear_errors(kwargs, match):
     with pytest.raises(PredictionError, match=match):
         validate({"net": "y ~ edges + memory"}, toy_panel(), **kwargs)
@@ -325,9 +338,19 @@ def test_score_predictions_of_any_table():
     for period in ("a", "b"):
         observed = (rng.random(50) < 0.3).astype(np.int8)
         for model, noise in (("good", 0.5), ("poor", 3.0)):
-            frames.append(pd.DataFrame({"model": model, "kind": "mple", "period": period, "tail": "x", "head": "y",
-                                        "observed": observed,
-                                        "probability": expit(2 * observed + rng.normal(0, noise, 50))}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "model": model,
+                        "kind": "mple",
+                        "period": period,
+                        "tail": "x",
+                        "head": "y",
+                        "observed": observed,
+                        "probability": expit(2 * observed + rng.normal(0, noise, 50)),
+                    }
+                )
+            )
     table = pd.concat(frames, ignore_index=True)
     rocpr, auc = score_predictions(table)
     auc = auc.set_index(["model", "kind", "period"])
@@ -335,10 +358,12 @@ def test_score_predictions_of_any_table():
         for period in ("a", "b"):
             rows = table[(table["model"] == model) & (table["period"] == period)]
             assert auc.loc[(model, "mple", period), "roc_auc"] == pytest.approx(
-                roc_auc_score(rows["observed"], rows["probability"]), rel=1e-12)
+                roc_auc_score(rows["observed"], rows["probability"]), rel=1e-12
+            )
         rows = table[table["model"] == model]
         assert auc.loc[(model, "mple", "pooled"), "roc_auc"] == pytest.approx(
-            roc_auc_score(rows["observed"], rows["probability"]), rel=1e-12)
+            roc_auc_score(rows["observed"], rows["probability"]), rel=1e-12
+        )
     assert auc.loc[("random", "mple", "a"), "roc_auc"] == 0.5
     assert set(rocpr["period"]) == {"a", "b", "pooled"}
     with pytest.raises(PredictionError, match="lacks column"):

@@ -13,8 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from flows_conftest import REPO, describe_processes, marked_environment, marked_processes, wait_until_gone
 
 FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + edgecov(mlat)"
@@ -23,7 +21,7 @@ FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + edgecov(mlat)"
 def _cmdline(process) -> str:
     try:
         return " ".join(process.cmdline())
-    except Exception:  # noqa: BLE001  (gone meanwhile)
+    except Exception:
         return ""
 
 
@@ -31,8 +29,10 @@ def _wait_for(condition, timeout: float, process: subprocess.Popen) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the command exited early with status {process.returncode}: "
-                                 f"{process.stderr.read()[-3000:] if process.stderr else ''}")
+            raise AssertionError(
+                f"the command exited early with status {process.returncode}: "
+                f"{process.stderr.read()[-3000:] if process.stderr else ''}"
+            )
         if condition():
             return True
         time.sleep(0.5)
@@ -41,8 +41,11 @@ def _wait_for(condition, timeout: float, process: subprocess.Popen) -> bool:
 
 def _environment(tmp_path: Path) -> tuple[dict[str, str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_RUNNER_POLL_FREQUENCY="1",
-               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="1")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="1",
+    )
     return marked_environment(env)
 
 
@@ -56,16 +59,24 @@ def test_serve_stopped_with_ctrl_c_leaves_no_process(tmp_path):
         '[bootstrap]\nR = 400\nseed = 1\nbatch_size = 1\n[cluster]\nworkers = 1\n[output]\ndirectory = "served"\n'
     )
     env, marker = _environment(tmp_path)
-    command = subprocess.Popen([sys.executable, "-m", "dyadflow.flows.cli", "serve", str(spec), "--every", "2s"],
-                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)  # its own process group, as a shell job
+    command = subprocess.Popen(
+        [sys.executable, "-m", "dyadflow.flows.cli", "serve", str(spec), "--every", "2s"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # its own process group, as a shell job
     try:
+
         def estimating():  # a scheduled run has started its Dask worker: the most there is to clean up
             commands = [_cmdline(p) for p in marked_processes(marker)]
             return any("prefect.engine" in c for c in commands) and any("spawn_main" in c for c in commands)
 
-        assert _wait_for(estimating, 300, command), (
-            "no scheduled run reached its Dask cluster:\n" + describe_processes(marked_processes(marker)))
+        assert _wait_for(estimating, 300, command), "no scheduled run reached its Dask cluster:\n" + describe_processes(
+            marked_processes(marker)
+        )
         started = marked_processes(marker)
         commands = " ".join(_cmdline(p) for p in started)
         assert "uvicorn" in commands or "server start" in commands  # the local Prefect server
@@ -93,9 +104,17 @@ def test_a_killed_driver_takes_its_prefect_server_with_it(tmp_path):
         '[bootstrap]\nR = 400\nseed = 1\nbatch_size = 1\n[cluster]\nworkers = 1\n[output]\ndirectory = "out"\n'
     )
     env, marker = _environment(tmp_path)
-    command = subprocess.Popen([sys.executable, "-m", "dyadflow.flows.cli", "fit", str(spec)], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    command = subprocess.Popen(
+        [sys.executable, "-m", "dyadflow.flows.cli", "fit", str(spec)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
+
         def server_running():
             return any("uvicorn" in _cmdline(p) for p in marked_processes(marker))
 

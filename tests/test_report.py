@@ -16,12 +16,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dyadflow.report import ReportError, figures, load_results, regression_table, to_latex, to_markdown
-from dyadflow.report import write_report_html
+from dyadflow.report import (
+    ReportError,
+    figures,
+    load_results,
+    regression_table,
+    to_latex,
+    to_markdown,
+    write_report_html,
+)
 
-MODELS = {"network": ["edges", "gwesp.fixed.0.5", "edgecov.mlat", "absdiff.polyarchy"],
-          "logit": ["edges", "edgecov.mlat", "absdiff.polyarchy"],
-          "memory": ["edges", "gwesp.fixed.0.5", "edgecov.mlat", "absdiff.polyarchy", "memory.stability"]}
+MODELS = {
+    "network": ["edges", "gwesp.fixed.0.5", "edgecov.mlat", "absdiff.polyarchy"],
+    "logit": ["edges", "edgecov.mlat", "absdiff.polyarchy"],
+    "memory": ["edges", "gwesp.fixed.0.5", "edgecov.mlat", "absdiff.polyarchy", "memory.stability"],
+}
 PERIODS = [str(y) for y in range(2001, 2007)]
 
 
@@ -47,12 +56,24 @@ def write_synthetic_results(directory: Path, seed: int = 3) -> Path:
         sd = rng.uniform(0.1, 0.8, len(terms))
         reps = estimate + sd * rng.standard_normal((R, len(terms)))
         converged = np.ones(R, bool)
-        converged[[5, 17]] = False if model == "network" else True
+        converged[[5, 17]] = model != "network"
         reps[~converged] = np.nan
         lo, hi = np.nanpercentile(reps, [2.5, 97.5], axis=0)
         for k, term in enumerate(terms):
-            coef_rows.append([model, term, estimate[k], lo[k], hi[k], np.nanmean(reps[:, k]), np.nanstd(reps[:, k], ddof=1),
-                              sd[k], estimate[k] / sd[k], 0.05])
+            coef_rows.append(
+                [
+                    model,
+                    term,
+                    estimate[k],
+                    lo[k],
+                    hi[k],
+                    np.nanmean(reps[:, k]),
+                    np.nanstd(reps[:, k], ddof=1),
+                    sd[k],
+                    estimate[k] / sd[k],
+                    0.05,
+                ]
+            )
         frame = pd.DataFrame(np.nan, index=range(R), columns=union)
         frame[terms] = reps
         frame.insert(0, "model", model)
@@ -60,16 +81,18 @@ def write_synthetic_results(directory: Path, seed: int = 3) -> Path:
         frame.insert(2, "periods", [" ".join(rng.choice(PERIODS, 4)) for _ in range(R)])
         frame.insert(3, "converged", converged)
         replicate_frames.append(frame)
-    coefficients = pd.DataFrame(coef_rows, columns=["model", "term", "Estimate", "2.5%", "97.5%", "boot_mean", "boot_sd",
-                                                    "Std.Err", "z", "p"])
+    coefficients = pd.DataFrame(
+        coef_rows, columns=["model", "term", "Estimate", "2.5%", "97.5%", "boot_mean", "boot_sd", "Std.Err", "z", "p"]
+    )
     _write(coefficients, directory, "coefficients")
     _write(pd.concat(replicate_frames, ignore_index=True), directory, "bootstrap_replicates")
     for model in MODELS:
         part = coefficients[coefficients["model"] == model].set_index("term")
         wide[model] = part["Estimate"]
         wide[f"{model}_se"] = part["boot_sd"]
-    pd.DataFrame(wide).reindex(union).rename_axis("term").reset_index().to_csv(directory / "regression_table.csv",
-                                                                                index=False)
+    pd.DataFrame(wide).reindex(union).rename_axis("term").reset_index().to_csv(
+        directory / "regression_table.csv", index=False
+    )
 
     # prediction: real curves of synthetic scores
     observed = (rng.random(400) < 0.15).astype(np.int8)
@@ -87,40 +110,99 @@ def write_synthetic_results(directory: Path, seed: int = 3) -> Path:
     auc.append({"model": "random", "kind": "mple", "period": "pooled", **base.areas()})
     rocpr = pd.concat(rocpr, ignore_index=True)[["model", "kind", "period", "curve", "x", "y", "threshold"]]
     rocpr.to_parquet(directory / "rocpr.parquet", index=False)
-    _write(pd.DataFrame(auc)[["model", "kind", "period", "roc_auc", "pr_auc", "average_precision", "pr_auc_trapezoid",
-                              "n_positive", "n_negative"]], directory, "auc")
+    _write(
+        pd.DataFrame(auc)[
+            [
+                "model",
+                "kind",
+                "period",
+                "roc_auc",
+                "pr_auc",
+                "average_precision",
+                "pr_auc_trapezoid",
+                "n_positive",
+                "n_negative",
+            ]
+        ],
+        directory,
+        "auc",
+    )
 
     profile_rows = []
     for model in ("network", "memory"):
         for statistic, values in (("shared partners", range(5)), ("third-party ties", range(4))):
             for v in values:
                 mean = 1 / (1 + np.exp(3 - 0.6 * v))
-                profile_rows.append([model, statistic, float(v), mean, mean * 0.8, min(1.0, mean * 1.2), 50 - v,
-                                     "bootstrap"])
-    pd.DataFrame(profile_rows, columns=["model", "statistic", "value", "mean_probability", "lower", "upper", "n_dyads",
-                                        "interval"]).to_parquet(directory / "profiles.parquet", index=False)
-    pd.DataFrame([[m, t, 0.01 * (k + 1), 0.005 * (k + 1), 0.02 * (k + 1)] for m, terms in MODELS.items()
-                  for k, t in enumerate(terms[1:])], columns=["model", "term", "effect", "lower", "upper"]
-                 ).to_parquet(directory / "marginal_effects.parquet", index=False)
+                profile_rows.append(
+                    [model, statistic, float(v), mean, mean * 0.8, min(1.0, mean * 1.2), 50 - v, "bootstrap"]
+                )
+    pd.DataFrame(
+        profile_rows,
+        columns=["model", "statistic", "value", "mean_probability", "lower", "upper", "n_dyads", "interval"],
+    ).to_parquet(directory / "profiles.parquet", index=False)
+    pd.DataFrame(
+        [
+            [m, t, 0.01 * (k + 1), 0.005 * (k + 1), 0.02 * (k + 1)]
+            for m, terms in MODELS.items()
+            for k, t in enumerate(terms[1:])
+        ],
+        columns=["model", "term", "effect", "lower", "upper"],
+    ).to_parquet(directory / "marginal_effects.parquet", index=False)
 
     gof_rows, sim_rows = [], []
     for model in ("network", "memory"):
         for period in ("2005", "pooled"):
-            for statistic, labels in (("degree", [str(v) for v in range(7)]), ("esp", [str(v) for v in range(5)]),
-                                      ("geodesic", ["1", "2", "3", "inf"]), ("model", MODELS[model][:3])):
+            for statistic, labels in (
+                ("degree", [str(v) for v in range(7)]),
+                ("esp", [str(v) for v in range(5)]),
+                ("geodesic", ["1", "2", "3", "inf"]),
+                ("model", MODELS[model][:3]),
+            ):
                 for v, label in enumerate(labels):
                     sims = rng.poisson(10 + 3 * v, 30).astype(float)
                     lower, upper = np.quantile(sims, [0.025, 0.975])
                     gof_rows.append([model, period, statistic, label, 11.0 + 3 * v, sims.mean(), lower, upper, 0.5])
                     sim_rows += [[model, period, statistic, label, d, c] for d, c in enumerate(sims)]
-    _write(pd.DataFrame(gof_rows, columns=["model", "period", "statistic", "value", "observed", "sim_mean", "sim_lower",
-                                           "sim_upper", "p_value"]), directory, "gof")
+    _write(
+        pd.DataFrame(
+            gof_rows,
+            columns=[
+                "model",
+                "period",
+                "statistic",
+                "value",
+                "observed",
+                "sim_mean",
+                "sim_lower",
+                "sim_upper",
+                "p_value",
+            ],
+        ),
+        directory,
+        "gof",
+    )
     pd.DataFrame(sim_rows, columns=["model", "period", "statistic", "value", "draw", "count"]).to_parquet(
-        directory / "gof_simulated.parquet", index=False)
-    _write(pd.DataFrame([["network", "2005", "edges", 0.3, 0.95, 3.0, "poor mixing (lag-1 autocorrelation 0.95)"],
-                         ["network", "2005", "gwesp.fixed.0.5", 0.3, 0.4, 20.0, ""]],
-                        columns=["model", "period", "term", "acceptance_rate", "autocorrelation", "effective_sample_size",
-                                 "warning"]), directory, "mcmc_diagnostics")
+        directory / "gof_simulated.parquet", index=False
+    )
+    _write(
+        pd.DataFrame(
+            [
+                ["network", "2005", "edges", 0.3, 0.95, 3.0, "poor mixing (lag-1 autocorrelation 0.95)"],
+                ["network", "2005", "gwesp.fixed.0.5", 0.3, 0.4, 20.0, ""],
+            ],
+            columns=[
+                "model",
+                "period",
+                "term",
+                "acceptance_rate",
+                "autocorrelation",
+                "effective_sample_size",
+                "warning",
+            ],
+        ),
+        directory,
+        "mcmc_diagnostics",
+    )
 
     terms = MODELS["network"]
     levels = [0.1, 0.3, 0.5]
@@ -137,18 +219,27 @@ def write_synthetic_results(directory: Path, seed: int = 3) -> Path:
             for j in range(i + 1, 15):
                 edge_rows.append([period, nodes[i], nodes[j], int(adjacency[i, j]), 0.1, "network"])
     pd.DataFrame(edge_rows, columns=["period", "i", "j", "tie", "probability", "model"]).to_parquet(
-        directory / "edge_probabilities.parquet", index=False)
+        directory / "edge_probabilities.parquet", index=False
+    )
 
-    run = {"spec": {"dataset": {"spec": "data/dataset.toml"}}, "formula": None,
-           "models": {m: "cmaa ~ " + " + ".join(t) for m, t in MODELS.items()},
-           "seeds": {"bootstrap": 12345, "sensitivity": 20210101},
-           "bootstrap": {"R": R, "batch_size": 20},
-           "data": {"dataset_spec": "data/dataset.toml", "store": "data/store", "dataset_hash": "abc123",
-                    "period_hashes": {p: f"hash{p}" for p in PERIODS}, "nodes": 15},
-           "design": {"rows": 630, "terms": union, "periods": PERIODS},
-           "validation": {"train": PERIODS[:-1], "test": PERIODS[-1:]},
-           "versions": {"python": "3.11", "dyadflow": "0.1.0"},
-           "timings_s": {"ingest": 0.1, "fit": 0.2, "bootstrap": 1.0, "sensitivity": 2.0, "gof": 1.5, "predict": 0.4}}
+    run = {
+        "spec": {"dataset": {"spec": "data/dataset.toml"}},
+        "formula": None,
+        "models": {m: "cmaa ~ " + " + ".join(t) for m, t in MODELS.items()},
+        "seeds": {"bootstrap": 12345, "sensitivity": 20210101},
+        "bootstrap": {"R": R, "batch_size": 20},
+        "data": {
+            "dataset_spec": "data/dataset.toml",
+            "store": "data/store",
+            "dataset_hash": "abc123",
+            "period_hashes": {p: f"hash{p}" for p in PERIODS},
+            "nodes": 15,
+        },
+        "design": {"rows": 630, "terms": union, "periods": PERIODS},
+        "validation": {"train": PERIODS[:-1], "test": PERIODS[-1:]},
+        "versions": {"python": "3.11", "dyadflow": "0.1.0"},
+        "timings_s": {"ingest": 0.1, "fit": 0.2, "bootstrap": 1.0, "sensitivity": 2.0, "gof": 1.5, "predict": 0.4},
+    }
     (directory / "run.json").write_text(json.dumps(run, indent=2))
     return directory
 
@@ -176,7 +267,7 @@ def test_coefficient_plot_has_one_point_and_interval_per_row(synthetic):
     points, intervals = _by_gid(fig, "estimate:"), _by_gid(fig, "interval:")
     assert len(points) == len(intervals) == len(table)
     for row in table.itertuples(index=False):
-        estimate, lo, hi = row.Estimate, getattr(row, "_3"), getattr(row, "_4")
+        estimate, lo, hi = row.Estimate, row._3, row._4
         point = points[f"estimate:{row.model}:{row.term}"]
         assert point.get_xdata()[0] == pytest.approx(estimate)
         assert list(intervals[f"interval:{row.model}:{row.term}"].get_xdata()) == pytest.approx([lo, hi])
@@ -277,8 +368,9 @@ def test_bootstrap_histograms_count_the_converged_replicates(synthetic):
     bins = min(30, max(5, 38 // 4))
     assert area == pytest.approx(38 * (converged.max() - converged.min()) / bins)
     line = _by_gid(fig, "estimate:network:edges")["estimate:network:edges"]
-    assert line.get_xdata()[0] == pytest.approx(results.coefficients.query("model == 'network' and term == 'edges'")
-                                                ["Estimate"].iloc[0])
+    assert line.get_xdata()[0] == pytest.approx(
+        results.coefficients.query("model == 'network' and term == 'edges'")["Estimate"].iloc[0]
+    )
 
 
 def test_snapshots_keep_every_node_in_place_and_draw_each_periods_ties(synthetic):
@@ -313,8 +405,11 @@ def test_regression_table_layouts(synthetic):
 
 
 def test_latex_escapes_term_names():
-    table = regression_table(pd.DataFrame({"term": ["nodefactor.region_A&B"], "Estimate": [1.0], "2.5%": [0.5],
-                                           "97.5%": [1.5], "Std.Err": [0.25]}))
+    table = regression_table(
+        pd.DataFrame(
+            {"term": ["nodefactor.region_A&B"], "Estimate": [1.0], "2.5%": [0.5], "97.5%": [1.5], "Std.Err": [0.25]}
+        )
+    )
     latex = to_latex(table)
     assert r"nodefactor.region\_A\&B & $1.000^{*}$ \\" in latex
     assert "MPLE standard errors" in table.note
@@ -326,9 +421,17 @@ def test_latex_escapes_term_names():
 def test_report_has_every_section_and_paper_files(synthetic):
     path = write_report_html(synthetic, generated_at="TEST")
     html = path.read_text()
-    for title in ("Run overview", "Regression table", "Coefficient plot", "Bootstrap diagnostics",
-                  "Out-of-sample prediction", "Interpretation", "Goodness of fit", "Rewiring sensitivity",
-                  "Network snapshots"):
+    for title in (
+        "Run overview",
+        "Regression table",
+        "Coefficient plot",
+        "Bootstrap diagnostics",
+        "Out-of-sample prediction",
+        "Interpretation",
+        "Goodness of fit",
+        "Rewiring sensitivity",
+        "Network snapshots",
+    ):
         assert f"<h2>{title}</h2>" in html
     assert "(not run)" not in html and 'class="not-run-note"' not in html
     assert html.count('<img src="data:image/svg+xml;base64,') == 8  # gof: one figure per model
@@ -367,18 +470,36 @@ def test_regeneration_gives_the_same_bytes_apart_from_the_time(synthetic):
 
 def test_sections_that_did_not_run_say_so(tmp_path):
     directory = write_synthetic_results(tmp_path / "results")
-    for name in ("rocpr.parquet", "auc.csv", "auc.parquet", "profiles.parquet", "marginal_effects.parquet",
-                 "gof.parquet", "gof.csv", "gof_simulated.parquet", "mcmc_diagnostics.parquet", "sensitivity.parquet",
-                 "sensitivity.csv", "edge_probabilities.parquet", "bootstrap_replicates.parquet",
-                 "bootstrap_replicates.csv"):
+    for name in (
+        "rocpr.parquet",
+        "auc.csv",
+        "auc.parquet",
+        "profiles.parquet",
+        "marginal_effects.parquet",
+        "gof.parquet",
+        "gof.csv",
+        "gof_simulated.parquet",
+        "mcmc_diagnostics.parquet",
+        "sensitivity.parquet",
+        "sensitivity.csv",
+        "edge_probabilities.parquet",
+        "bootstrap_replicates.parquet",
+        "bootstrap_replicates.csv",
+    ):
         (directory / name).unlink()
     run = json.loads((directory / "run.json").read_text())
     run["timings_s"] = {"fit": 0.2}
     (directory / "run.json").write_text(json.dumps(run))
     html = write_report_html(directory).read_text()
     assert html.count("(not run)") == 6
-    for text in ("Prediction was not run", "No bootstrap was run", "Goodness of fit was not run",
-                 "No rewiring sensitivity batch was run", "no edge data", "No interpretation tables"):
+    for text in (
+        "Prediction was not run",
+        "No bootstrap was run",
+        "Goodness of fit was not run",
+        "No rewiring sensitivity batch was run",
+        "no edge data",
+        "No interpretation tables",
+    ):
         assert text in html
     assert html.count("<img ") == 1  # the coefficient plot alone
 
@@ -398,15 +519,23 @@ def test_not_a_results_directory(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / "gof_simulated.parquet").write_bytes(b"PAR1 not really"), r"gof_simulated\.parquet: cannot be read"),
-    (lambda d: (d / "sensitivity.parquet").unlink(), r"sensitivity\.parquet: missing, although run.json says"),
-    (lambda d: (d / "coefficients.parquet").unlink(), r"coefficients\.parquet: missing"),
-    (lambda d: (d / "auc.csv").unlink() or (d / "auc.parquet").unlink(), r"auc\.parquet or auc\.csv: missing"),
-    (lambda d: pd.read_parquet(d / "rocpr.parquet").drop(columns="y").to_parquet(d / "rocpr.parquet"),
-     r"rocpr\.parquet: missing column\(s\) \['y'\]"),
-    (lambda d: (d / "run.json").write_text("{not json"), r"run\.json: not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda d: (d / "gof_simulated.parquet").write_bytes(b"PAR1 not really"),
+            r"gof_simulated\.parquet: cannot be read",
+        ),
+        (lambda d: (d / "sensitivity.parquet").unlink(), r"sensitivity\.parquet: missing, although run.json says"),
+        (lambda d: (d / "coefficients.parquet").unlink(), r"coefficients\.parquet: missing"),
+        (lambda d: (d / "auc.csv").unlink() or (d / "auc.parquet").unlink(), r"auc\.parquet or auc\.csv: missing"),
+        (
+            lambda d: pd.read_parquet(d / "rocpr.parquet").drop(columns="y").to_parquet(d / "rocpr.parquet"),
+            r"rocpr\.parquet: missing column\(s\) \['y'\]",
+        ),
+        (lambda d: (d / "run.json").write_text("{not json"), r"run\.json: not valid JSON"),
+    ],
+)
 def test_broken_table_names_the_file_and_writes_nothing(tmp_path, damage, message):
     directory = write_synthetic_results(tmp_path / "results")
     damage(directory)

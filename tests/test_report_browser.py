@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from dyadflow.report import write_report_html
 from test_report import write_synthetic_results
 
+from dyadflow.report import write_report_html
 
 
 @pytest.fixture
@@ -103,10 +102,22 @@ def chromium(width: int = 1280, height: int = 900):
     binary = chromium_binary()
     profile = tempfile.mkdtemp(prefix="report-chromium-")
     process = subprocess.Popen(
-        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-         "--disable-extensions", "--disable-background-networking", "--remote-debugging-port=0",
-         f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         port_file = Path(profile) / "DevToolsActivePort"
@@ -149,13 +160,22 @@ def visit(page: Path, screenshot: Path | None = None) -> PageVisit:
         tools.call("Page.navigate", url=page.resolve().as_uri())
         tools.wait_for("Page.loadEventFired")
         result.figures = json.loads(tools.call("Runtime.evaluate", expression=FIGURE_SIZES)["result"]["value"])
-        result.sections = json.loads(tools.call("Runtime.evaluate", expression=(
-            "JSON.stringify(Array.from(document.querySelectorAll('section h2')).map(h => h.textContent))"
-        ))["result"]["value"])
+        result.sections = json.loads(
+            tools.call(
+                "Runtime.evaluate",
+                expression=(
+                    "JSON.stringify(Array.from(document.querySelectorAll('section h2')).map(h => h.textContent))"
+                ),
+            )["result"]["value"]
+        )
         metrics = tools.call("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
-        shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+        shot = tools.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        )
         result.screenshot = base64.b64decode(shot["data"])
         for event in tools.events:
             method, params = event["method"], event["params"]
@@ -192,8 +212,10 @@ def assert_reads_cleanly(seen: PageVisit, figures: int) -> None:
 def test_the_harness_sees_console_errors_and_failed_loads(tmp_path):
     """The checks below can fail: a page with a missing image and a console error is caught."""
     page = tmp_path / "broken.html"
-    page.write_text('<!DOCTYPE html><html><body><figure id="f"><img src="missing.png" alt="x"></figure>'
-                    '<script>console.error("boom")</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><body><figure id="f"><img src="missing.png" alt="x"></figure>'
+        '<script>console.error("boom")</script></body></html>'
+    )
     seen = visit(page)
     assert any("boom" in message for message in seen.console_errors)
     assert seen.failed_loads
@@ -205,9 +227,17 @@ def test_synthetic_report_in_chromium(tmp_path, screenshots):
     page = write_report_html(directory)
     seen = visit(page, screenshots / "report_synthetic.png")
     assert_reads_cleanly(seen, figures=8)
-    assert seen.sections == ["Run overview", "Regression table", "Coefficient plot", "Bootstrap diagnostics",
-                             "Out-of-sample prediction", "Interpretation", "Goodness of fit", "Rewiring sensitivity",
-                             "Network snapshots"]
+    assert seen.sections == [
+        "Run overview",
+        "Regression table",
+        "Coefficient plot",
+        "Bootstrap diagnostics",
+        "Out-of-sample prediction",
+        "Interpretation",
+        "Goodness of fit",
+        "Rewiring sensitivity",
+        "Network snapshots",
+    ]
 
 
 # ---- a real run -------------------------------------------------------------------------------------------
@@ -218,7 +248,7 @@ REAL_FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + absdiff('polyarchy') + e
 
 
 @pytest.fixture(scope="module")
-def real_run(isolated_prefect, tmp_path_factory):  # noqa: F811
+def real_run(isolated_prefect, tmp_path_factory):
     """`dyadflow run` (bootstrap, sensitivity, gof) on a 20-state x 5-year demo panel."""
     from dyadflow.flows.workflow import run_flow
     from dyadflow.storage.demo import write_demo_dataset

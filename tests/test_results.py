@@ -30,8 +30,9 @@ def _panel(directed: bool = True, n: int = 10, periods: int = 4, seed: int = 7) 
         np.fill_diagonal(adj, 0)
         networks.append(adj)
         distances.append(dist)
-    return Panel.from_arrays(networks, directed=directed, node_attributes={"size": size},
-                             dyad_covariates={"dist": distances})
+    return Panel.from_arrays(
+        networks, directed=directed, node_attributes={"size": size}, dyad_covariates={"dist": distances}
+    )
 
 
 def _btergm():
@@ -40,21 +41,31 @@ def _btergm():
 
 def _ergm_mple():
     panel = _panel(directed=False, n=14, periods=1)
-    return dyadflow.ergm("y ~ edges + triangle + edgecov(dist)", panel[0].network, directed=False,
-                         dyad_covariates={"dist": panel[0].dyad_covariates["dist"]}), "wald"
+    return dyadflow.ergm(
+        "y ~ edges + triangle + edgecov(dist)",
+        panel[0].network,
+        directed=False,
+        dyad_covariates={"dist": panel[0].dyad_covariates["dist"]},
+    ), "wald"
 
 
 def _mle():
     panel = _panel(directed=False, n=12, periods=1)
-    fit = dyadflow.ergm("y ~ edges + nodecov('size')", panel[0].network, directed=False,
-                        node_attributes={"size": panel[0].node_attributes["size"]}, estimate="MLE",
-                        mcmc={"samplesize": 200, "max_iterations": 4, "seed": 5})
+    fit = dyadflow.ergm(
+        "y ~ edges + nodecov('size')",
+        panel[0].network,
+        directed=False,
+        node_attributes={"size": panel[0].node_attributes["size"]},
+        estimate="MLE",
+        mcmc={"samplesize": 200, "max_iterations": 4, "seed": 5},
+    )
     return fit, "wald"
 
 
 def _logit():
-    return dyadflow.logit("y ~ edges + edgecov(dist) + nodecov('size') + memory", _panel(), cluster="dyad",
-                          R=20, seed=4), "wald"
+    return dyadflow.logit(
+        "y ~ edges + edgecov(dist) + nodecov('size') + memory", _panel(), cluster="dyad", R=20, seed=4
+    ), "wald"
 
 
 FAMILIES = {"btergm": _btergm, "ergm-mple": _ergm_mple, "mcmc-mle": _mle, "logit": _logit}

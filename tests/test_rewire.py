@@ -4,7 +4,6 @@ moved whole; and the sensitivity aggregation against hand-computed summaries."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from dyadflow.tergm.rewire import RewireError, rewire_networks

@@ -34,16 +34,21 @@ def _panel() -> Panel:
 def test_refits_are_independent_rewire_rebuild_fit():
     panel = _panel()
     fit = dyadflow.btergm(FORMULA, panel, R=1)
-    table, estimates = rewiring_sensitivity(FORMULA, panel, fit.coef, levels=LEVELS, simulations=SIMULATIONS,
-                                            seed=7)
+    table, estimates = rewiring_sensitivity(FORMULA, panel, fit.coef, levels=LEVELS, simulations=SIMULATIONS, seed=7)
     assert estimates.shape == (len(LEVELS), SIMULATIONS, len(fit.names))
     seeds = simulation_seeds(7, LEVELS, SIMULATIONS)
-    assert rewiring_jobs(7, LEVELS, SIMULATIONS) == [(float(level), int(seeds[i, s]))
-                                                     for i, level in enumerate(LEVELS) for s in range(SIMULATIONS)]
+    assert rewiring_jobs(7, LEVELS, SIMULATIONS) == [
+        (float(level), int(seeds[i, s])) for i, level in enumerate(LEVELS) for s in range(SIMULATIONS)
+    ]
     for s in range(SIMULATIONS):
         assert np.array_equal(estimates[0, s], fit.coef.to_numpy())  # nothing rewired: the baseline, bit for bit
-        networks = rewire_networks([p.network for p in panel], 0.25, np.random.default_rng(int(seeds[1, s])),
-                                   directed=False, nodes=[p.nodes for p in panel])
+        networks = rewire_networks(
+            [p.network for p in panel],
+            0.25,
+            np.random.default_rng(int(seeds[1, s])),
+            directed=False,
+            nodes=[p.nodes for p in panel],
+        )
         expected = mple(build_design(FORMULA, panel.with_networks(networks)), start=fit.coef.to_numpy()).coef
         assert np.array_equal(estimates[1, s], expected)
     zero = table[table.level == 0.0].set_index("term").loc[fit.names]
@@ -62,7 +67,13 @@ def test_a_shipped_refit_and_any_mapping_give_the_same_numbers():
     assert all(np.array_equal(a, shipped(job)) for a, job in zip(here, jobs))
     _, in_order = rewiring_sensitivity(FORMULA, panel, fit.coef, levels=LEVELS, simulations=SIMULATIONS, seed=3)
     _, reversed_map = rewiring_sensitivity(
-        FORMULA, panel, fit.coef, levels=LEVELS, simulations=SIMULATIONS, seed=3,
-        map_jobs=lambda fn, items: [fn(item) for item in items[::-1]][::-1])
+        FORMULA,
+        panel,
+        fit.coef,
+        levels=LEVELS,
+        simulations=SIMULATIONS,
+        seed=3,
+        map_jobs=lambda fn, items: [fn(item) for item in items[::-1]][::-1],
+    )
     assert np.array_equal(in_order, reversed_map)
     assert np.array_equal(in_order.reshape(-1, len(fit.names)), np.asarray(here))

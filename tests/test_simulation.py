@@ -11,7 +11,6 @@ tolerates (test_the_exactness_test_has_power).
 
 from __future__ import annotations
 
-import itertools
 import math
 from types import SimpleNamespace
 
@@ -19,8 +18,8 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from dyadflow.kernels.sampler import sampler_state, toggle
 from dyadflow.kernels.network import network_state
+from dyadflow.kernels.sampler import sampler_state, toggle
 from dyadflow.storage.panel import Panel
 from dyadflow.tergm.design import parse_model
 from dyadflow.tergm.simulation import SimulationError, simulate
@@ -35,8 +34,8 @@ def all_networks(n: int, directed: bool) -> np.ndarray:
     else:
         tails, heads = np.triu_indices(n, 1)
     m = len(tails)
-    masks = ((np.arange(2 ** m)[:, None] >> np.arange(m)[None, :]) & 1).astype(np.uint8)
-    nets = np.zeros((2 ** m, n, n), np.uint8)
+    masks = ((np.arange(2**m)[:, None] >> np.arange(m)[None, :]) & 1).astype(np.uint8)
+    nets = np.zeros((2**m, n, n), np.uint8)
     nets[:, tails, heads] = masks
     if not directed:
         nets[:, heads, tails] = masks
@@ -99,8 +98,13 @@ def chi_square_p(exact_stats, log_weights, draw_stats):
 
 def model_fit(formula, panel, coef, temporal=False):
     model = parse_model(formula, panel, temporal=temporal)
-    return SimpleNamespace(formula=formula, names=list(model.names), panel=panel, temporal=temporal,
-                           mple=SimpleNamespace(coef=np.asarray(coef, float)))
+    return SimpleNamespace(
+        formula=formula,
+        names=list(model.names),
+        panel=panel,
+        temporal=temporal,
+        mple=SimpleNamespace(coef=np.asarray(coef, float)),
+    )
 
 
 def one_period_panel(n, directed, **covariates):
@@ -119,23 +123,54 @@ SAME5 = (GROUP5[:, None] == GROUP5[None, :]).astype(float)
 
 # name: (directed, n, formula, coef, statistics(A), panel builder)
 MODELS = {
-    "edges+triangle": (False, 5, "y ~ edges + triangle", [-0.4, 0.35],
-                       lambda A: [s_edges(A, False), s_triangle(A)], None),
-    "edges+gwesp": (False, 5, "y ~ edges + gwesp(0.5, fixed = TRUE)", [-0.8, 0.5],
-                    lambda A: [s_edges(A, False), s_gwesp(A, 0.5, False)], None),
-    "gwdegree": (False, 5, "y ~ edges + gwdegree(0.7, fixed = TRUE)", [0.3, -0.9],
-                 lambda A: [s_edges(A, False), s_gwdegree(A, 0.7)], None),
+    "edges+triangle": (
+        False,
+        5,
+        "y ~ edges + triangle",
+        [-0.4, 0.35],
+        lambda A: [s_edges(A, False), s_triangle(A)],
+        None,
+    ),
+    "edges+gwesp": (
+        False,
+        5,
+        "y ~ edges + gwesp(0.5, fixed = TRUE)",
+        [-0.8, 0.5],
+        lambda A: [s_edges(A, False), s_gwesp(A, 0.5, False)],
+        None,
+    ),
+    "gwdegree": (
+        False,
+        5,
+        "y ~ edges + gwdegree(0.7, fixed = TRUE)",
+        [0.3, -0.9],
+        lambda A: [s_edges(A, False), s_gwdegree(A, 0.7)],
+        None,
+    ),
     "directed mutual+gwesp+gwidegree": (
-        True, 4, 'y ~ edges + mutual + gwesp(0.5, fixed = TRUE, type = "OTP") + gwidegree(0.3, fixed = TRUE)',
+        True,
+        4,
+        'y ~ edges + mutual + gwesp(0.5, fixed = TRUE, type = "OTP") + gwidegree(0.3, fixed = TRUE)',
         [-0.5, 0.8, 0.3, -0.6],
-        lambda A: [s_edges(A, True), s_mutual(A), s_gwesp(A, 0.5, True), s_gwidegree(A, 0.3)], None),
-    "edgecov+nodematch": (False, 5, 'y ~ edges + edgecov(x) + nodematch("g")', [-0.6, 0.9, 0.7],
-                          lambda A: [s_edges(A, False), s_cov(A, COV5, False), s_cov(A, SAME5, False)],
-                          lambda: one_period_panel(5, False, node_attributes={"g": GROUP5},
-                                                   dyad_covariates={"x": COV5})),
-    "memory": (False, 5, 'y ~ edges + triangle + memory(type = "stability")', [-0.3, 0.25, 0.8],
-               lambda A: [s_edges(A, False), s_triangle(A), s_cov(A, 2.0 * LAG5 - 1.0, False)],
-               lambda: Panel.from_arrays([LAG5, np.zeros((5, 5), np.uint8)], directed=False)),
+        lambda A: [s_edges(A, True), s_mutual(A), s_gwesp(A, 0.5, True), s_gwidegree(A, 0.3)],
+        None,
+    ),
+    "edgecov+nodematch": (
+        False,
+        5,
+        'y ~ edges + edgecov(x) + nodematch("g")',
+        [-0.6, 0.9, 0.7],
+        lambda A: [s_edges(A, False), s_cov(A, COV5, False), s_cov(A, SAME5, False)],
+        lambda: one_period_panel(5, False, node_attributes={"g": GROUP5}, dyad_covariates={"x": COV5}),
+    ),
+    "memory": (
+        False,
+        5,
+        'y ~ edges + triangle + memory(type = "stability")',
+        [-0.3, 0.25, 0.8],
+        lambda A: [s_edges(A, False), s_triangle(A), s_cov(A, 2.0 * LAG5 - 1.0, False)],
+        lambda: Panel.from_arrays([LAG5, np.zeros((5, 5), np.uint8)], directed=False),
+    ),
 }
 
 
@@ -210,8 +245,14 @@ def test_same_seed_same_draws_and_bad_input():
     panel = make_panel()
     fit = model_fit(formula, panel, coef, temporal=True)
     a = simulate(fit, nsim=50, burnin=100, interval=10, seed=11)
-    b = simulate(fit, nsim=50, burnin=100, interval=10, seed=11,
-                 map_tasks=lambda fn, items: [fn(item) for item in reversed(items)][::-1])
+    b = simulate(
+        fit,
+        nsim=50,
+        burnin=100,
+        interval=10,
+        seed=11,
+        map_tasks=lambda fn, items: [fn(item) for item in reversed(items)][::-1],
+    )
     assert np.array_equal(a.periods[0].tie_dyads, b.periods[0].tie_dyads)
     assert np.array_equal(a.periods[0].statistics, b.periods[0].statistics)
     c = simulate(fit, nsim=50, burnin=100, interval=10, seed=12)
@@ -235,10 +276,12 @@ def test_fast_path_change_statistics_equal_the_kernels(directed):
     from dyadflow.kernels.dispatch import CODES, dyad_change_matrix, dyad_index
     from dyadflow.kernels.sampler_fast import fast_change_statistics, fast_terms
 
-    formula = ("y ~ edges + mutual + gwesp(0.5, fixed = TRUE) + gwesp(1.3, fixed = TRUE, type = 'OTP') + "
-               "gwidegree(0.3, fixed = TRUE) + gwodegree(0.9, fixed = TRUE)"
-               if directed else
-               "y ~ edges + triangle + gwesp(0.5, fixed = TRUE) + gwesp(0.0, fixed = TRUE) + gwdegree(0.7, fixed = TRUE)")
+    formula = (
+        "y ~ edges + mutual + gwesp(0.5, fixed = TRUE) + gwesp(1.3, fixed = TRUE, type = 'OTP') + "
+        "gwidegree(0.3, fixed = TRUE) + gwodegree(0.9, fixed = TRUE)"
+        if directed
+        else "y ~ edges + triangle + gwesp(0.5, fixed = TRUE) + gwesp(0.0, fixed = TRUE) + gwdegree(0.7, fixed = TRUE)"
+    )
     n = 14
     model = parse_model(formula, one_period_panel(n, directed))
     kinds = fast_terms(model.codes, model.par_offsets, model.params, directed, CODES)
@@ -251,10 +294,12 @@ def test_fast_path_change_statistics_equal_the_kernels(directed):
         if not directed:
             A = np.triu(A, 1)
             A = A | A.T
-        expected = dyad_change_matrix(model.codes, model.par_offsets, model.params, model.kernel_col_offsets,
-                                      network_state(A, directed))
-        got = fast_change_statistics(kinds, model.par_offsets, model.params, model.kernel_col_offsets, A,
-                                     directed, dyads)
+        expected = dyad_change_matrix(
+            model.codes, model.par_offsets, model.params, model.kernel_col_offsets, network_state(A, directed)
+        )
+        got = fast_change_statistics(
+            kinds, model.par_offsets, model.params, model.kernel_col_offsets, A, directed, dyads
+        )
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-12)
 
 

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pandas as pd
-
 from flows_conftest import REPO, subprocess_cluster  # noqa: F401  (fixture)
 
 from dyadflow.flows.fanout import Checkpoints, batch_mapper
@@ -28,7 +27,7 @@ def demo_panel(tmp_path):
     return storage.open_panel(tmp_path / "data" / "store")
 
 
-def test_same_seed_same_draws_locally_and_on_two_workers(tmp_path, subprocess_cluster):  # noqa: F811
+def test_same_seed_same_draws_locally_and_on_two_workers(tmp_path, subprocess_cluster):
     from distributed import Client
 
     panel = demo_panel(tmp_path)
@@ -49,10 +48,17 @@ def test_gof_command_end_to_end(tmp_path):
     spec = tmp_path / "run.toml"
     spec.write_text(
         f'[dataset]\nspec = "data/dataset.toml"\nstore = "data/store"\n[model]\nformula = "{FORMULA}"\n'
-        '[gof]\nnsim = 20\ninterval = 200\nseed = 4\n[cluster]\nworkers = 1\n[output]\ndirectory = "out"\n')
+        '[gof]\nnsim = 20\ninterval = 200\nseed = 4\n[cluster]\nworkers = 1\n[output]\ndirectory = "out"\n'
+    )
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"))
-    result = subprocess.run([sys.executable, "-m", "dyadflow.flows.cli", "gof", str(spec)], capture_output=True,
-                            text=True, cwd=REPO, env=env, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "dyadflow.flows.cli", "gof", str(spec)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(tmp_path / "out" / "gof.csv")
     assert set(table["statistic"]) == {"degree", "esp", "dsp", "geodesic", "model"}
@@ -69,11 +75,14 @@ def test_run_spec_gof_and_estimate_errors(tmp_path):
 
     good = '[dataset]\nspec = "d.toml"\nstore = "s"\n[model]\nformula = "y ~ edges"\n'
     path = tmp_path / "spec.toml"
-    path.write_text(good + '[gof]\nnsim = 50\n')
+    path.write_text(good + "[gof]\nnsim = 50\n")
     spec = load_run_spec(path)
     assert spec.gof.nsim == 50 and spec.gof.interval is None and spec.estimate == "MPLE"
-    for extra, message in [('[gof]\nnsim = 0\n', r"\[gof\] nsim"), ('[gof]\nburnin = -1\n', r"\[gof\] burnin"),
-                           ('[gof]\nchains = 2\n', "unknown key 'chains'"), ]:
+    for extra, message in [
+        ("[gof]\nnsim = 0\n", r"\[gof\] nsim"),
+        ("[gof]\nburnin = -1\n", r"\[gof\] burnin"),
+        ("[gof]\nchains = 2\n", "unknown key 'chains'"),
+    ]:
         path.write_text(good + extra)
         with pytest.raises(RunSpecError, match=message):
             load_run_spec(path)
@@ -84,7 +93,7 @@ def test_run_spec_gof_and_estimate_errors(tmp_path):
     assert load_run_spec(path).estimate == "MLE"
 
 
-def test_same_seed_same_draws_on_one_and_on_two_dask_workers(tmp_path, subprocess_cluster):  # noqa: F811
+def test_same_seed_same_draws_on_one_and_on_two_dask_workers(tmp_path, subprocess_cluster):
     """The chains of all periods on ONE Dask worker (one after another, one numba random state) give
     the draws they give spread over TWO workers: each chain reseeds from (seed, period) alone."""
     from distributed import Client, LocalCluster
@@ -92,15 +101,33 @@ def test_same_seed_same_draws_on_one_and_on_two_dask_workers(tmp_path, subproces
     panel = demo_panel(tmp_path)
     fit = btergm(FORMULA, panel, R=2)
     runs = []
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as one, \
-            Client(one, timeout=60) as client:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as one,
+        Client(one, timeout=60) as client,
+    ):
         assert len(client.scheduler_info()["workers"]) == 1
-        runs.append(gof(fit, nsim=20, interval=200, burnin=1000, seed=4,
-                        map_tasks=batch_mapper(client, label="gof-one-worker", key_parts=(4,))))
+        runs.append(
+            gof(
+                fit,
+                nsim=20,
+                interval=200,
+                burnin=1000,
+                seed=4,
+                map_tasks=batch_mapper(client, label="gof-one-worker", key_parts=(4,)),
+            )
+        )
     with Client(subprocess_cluster, timeout=60) as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        runs.append(gof(fit, nsim=20, interval=200, burnin=1000, seed=4,
-                        map_tasks=batch_mapper(client, label="gof-two-workers", key_parts=(4,))))
+        runs.append(
+            gof(
+                fit,
+                nsim=20,
+                interval=200,
+                burnin=1000,
+                seed=4,
+                map_tasks=batch_mapper(client, label="gof-two-workers", key_parts=(4,)),
+            )
+        )
     one_worker, two_workers = runs
     assert len(one_worker.simulation) == len(two_workers.simulation) > 1
     for a, b in zip(one_worker.simulation, two_workers.simulation):

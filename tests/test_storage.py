@@ -25,7 +25,11 @@ KNECHT = DATA / "reference" / "knecht" / "preprocessed"
 
 
 def _tree(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(path)): hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _matrix(path: Path) -> pd.DataFrame:
@@ -66,8 +70,11 @@ def test_alliances_equal_the_files_cell_for_cell(alliance_store):
 
 def test_alliance_network_from_matrices_equals_the_edge_list(alliance_store, tmp_path):
     spec = storage.load_spec(ALLIANCES / "dataset.toml").raw
-    spec = {**spec, "base_dir": str(ALLIANCES),
-            "network": {"name": "alliance", "format": "matrices", "path": "allyNet/allyNet_{period}.csv.gz"}}
+    spec = {
+        **spec,
+        "base_dir": str(ALLIANCES),
+        "network": {"name": "alliance", "format": "matrices", "path": "allyNet/allyNet_{period}.csv.gz"},
+    }
     storage.ingest(spec, tmp_path / "from_matrices")
     edges, matrices = storage.open_panel(alliance_store), storage.open_panel(tmp_path / "from_matrices")
     for a, b in zip(edges, matrices):
@@ -78,9 +85,16 @@ def test_alliance_network_from_matrices_equals_the_edge_list(alliance_store, tmp
 
 def test_knecht_waves_of_different_sizes_equal_the_files(tmp_path):
     spec = {
-        "base_dir": str(KNECHT), "name": "knecht", "directed": True, "periods": ["1", "2", "3", "4"],
-        "nodes": {"path": "nodes_long.csv", "period": "wave", "node": "label",
-                  "attributes": ["sex", "idegsqrt", "odegsqrt"]},
+        "base_dir": str(KNECHT),
+        "name": "knecht",
+        "directed": True,
+        "periods": ["1", "2", "3", "4"],
+        "nodes": {
+            "path": "nodes_long.csv",
+            "period": "wave",
+            "node": "label",
+            "attributes": ["sex", "idegsqrt", "odegsqrt"],
+        },
         "network": {"name": "friendship", "format": "matrices", "path": "friendship_t{period}.csv"},
         "dyad_covariates": [{"format": "matrix", "name": "primary", "path": "primary_26x26_labelled.csv"}],
     }
@@ -118,10 +132,17 @@ def _dyad_years(directed: bool, seed: int = 3) -> pd.DataFrame:
 def test_round_trip_long_table(tmp_path, fmt, directed):
     frame = _dyad_years(directed)
     path = tmp_path / f"dyads.{fmt}"
-    {"csv": lambda: frame.to_csv(path, index=False), "parquet": lambda: frame.to_parquet(path, index=False),
-     "dta": lambda: frame.to_stata(path, write_index=False)}[fmt]()
-    spec = {"base_dir": str(tmp_path), "directed": directed, "periods": {"first": 2001, "last": 2003},
-            "network": {"format": "dyad_years", "path": path.name, "period": "year", "i": "i", "j": "j", "y": "y"}}
+    {
+        "csv": lambda: frame.to_csv(path, index=False),
+        "parquet": lambda: frame.to_parquet(path, index=False),
+        "dta": lambda: frame.to_stata(path, write_index=False),
+    }[fmt]()
+    spec = {
+        "base_dir": str(tmp_path),
+        "directed": directed,
+        "periods": {"first": 2001, "last": 2003},
+        "network": {"format": "dyad_years", "path": path.name, "period": "year", "i": "i", "j": "j", "y": "y"},
+    }
     storage.ingest(spec, tmp_path / "store")
     exported = storage.export_long(tmp_path / "store")
     expected = frame.assign(period=frame["year"].astype(str)).drop(columns="year")
@@ -142,8 +163,13 @@ def test_round_trip_long_table(tmp_path, fmt, directed):
             y, t = y + y.T, t + t.T
         networks.append(y)
         trade.append(t)
-    built = Panel.from_arrays(networks, directed=directed, nodes=[nodes] * 3, period_names=["2001", "2002", "2003"],
-                              dyad_covariates={"trade": trade})
+    built = Panel.from_arrays(
+        networks,
+        directed=directed,
+        nodes=[nodes] * 3,
+        period_names=["2001", "2002", "2003"],
+        dyad_covariates={"trade": trade},
+    )
     assert isinstance(panel, Panel) and panel.period_names == built.period_names
     for a, b in zip(panel, built):
         assert a.nodes.tolist() == b.nodes.tolist()
@@ -153,13 +179,23 @@ def test_round_trip_long_table(tmp_path, fmt, directed):
 
 def _tiny_spec(tmp_path: Path, edges: str, missing: str = "error", nodes: str | None = None) -> dict:
     (tmp_path / "edges.csv").write_text(edges)
-    (tmp_path / "nodes.csv").write_text(nodes or "year,node,score\n2000,A,1\n2000,B,2\n2000,C,3\n2001,A,1\n2001,B,2\n2001,C,3\n")
-    (tmp_path / "cov.csv").write_text("year,i,j,dist\n2000,A,B,1\n2000,A,C,2\n2000,B,C,2\n2001,A,B,4\n2001,A,C,\n2001,B,C,4\n")
-    return {"base_dir": str(tmp_path), "directed": False, "periods": {"first": 2000, "last": 2001}, "missing": missing,
-            "nodes": {"path": "nodes.csv", "period": "year", "node": "node"},
-            "network": {"format": "dyad_years", "path": "edges.csv", "period": "year", "i": "i", "j": "j", "y": "y"},
-            "dyad_covariates": [{"format": "long", "path": "cov.csv", "period": "year", "i": "i", "j": "j",
-                                 "values": ["dist"]}]}
+    (tmp_path / "nodes.csv").write_text(
+        nodes or "year,node,score\n2000,A,1\n2000,B,2\n2000,C,3\n2001,A,1\n2001,B,2\n2001,C,3\n"
+    )
+    (tmp_path / "cov.csv").write_text(
+        "year,i,j,dist\n2000,A,B,1\n2000,A,C,2\n2000,B,C,2\n2001,A,B,4\n2001,A,C,\n2001,B,C,4\n"
+    )
+    return {
+        "base_dir": str(tmp_path),
+        "directed": False,
+        "periods": {"first": 2000, "last": 2001},
+        "missing": missing,
+        "nodes": {"path": "nodes.csv", "period": "year", "node": "node"},
+        "network": {"format": "dyad_years", "path": "edges.csv", "period": "year", "i": "i", "j": "j", "y": "y"},
+        "dyad_covariates": [
+            {"format": "long", "path": "cov.csv", "period": "year", "i": "i", "j": "j", "values": ["dist"]}
+        ],
+    }
 
 
 EDGES = "year,i,j,y\n2000,A,B,1\n2000,A,C,0\n2000,B,C,1\n2001,A,B,NA\n2001,A,C,0\n2001,B,C,0\n"
@@ -198,7 +234,9 @@ def test_unchanged_inputs_rewrite_nothing_and_changes_are_reported(tmp_path):
     assert not again.rewritten and again.changed_periods == [] and again.dataset_hash == first.dataset_hash
     assert _tree(store) == before
     # same content in another row order: parsed again, but nothing rewritten
-    (tmp_path / "edges.csv").write_text("year,i,j,y\n" + "".join(reversed(EDGES.replace("NA", "1").splitlines(True)[1:])))
+    (tmp_path / "edges.csv").write_text(
+        "year,i,j,y\n" + "".join(reversed(EDGES.replace("NA", "1").splitlines(True)[1:]))
+    )
     reordered = storage.ingest(spec, store)
     assert not reordered.rewritten and _tree(store) == before
     (tmp_path / "edges.csv").write_text(EDGES.replace("NA", "0"))
@@ -245,16 +283,28 @@ def test_demo_panel_is_realistic_and_identical_from_csv_and_parquet(tmp_path):
         hashes[fmt] = storage.ingest(spec, tmp_path / f"store_{fmt}").dataset_hash
     assert hashes["csv"] == hashes["parquet"]
     manifest = storage.read_manifest(tmp_path / "store_parquet")
-    assert manifest["network"] == "cmaa" and manifest["nodes"]["labels"][manifest["nodes"]["ids"].index("AFG")] == "Afghanistan"
+    assert (
+        manifest["network"] == "cmaa"
+        and manifest["nodes"]["labels"][manifest["nodes"]["ids"].index("AFG")] == "Afghanistan"
+    )
     panel = storage.open_panel(tmp_path / "store_parquet")
     period = panel[4]
-    assert set(period.node_attributes) >= {"polyarchy", "corruption", "civil_liberties", "un_ideal_point",
-                                           "terror_fatalities", "drug_list"}
+    assert set(period.node_attributes) >= {
+        "polyarchy",
+        "corruption",
+        "civil_liberties",
+        "un_ideal_point",
+        "terror_fatalities",
+        "drug_list",
+    }
     assert set(period.dyad_covariates) == {"contiguity", "log_trade", "mlat", "fta"}
     ties = [p.network.sum() for p in panel]
     assert all(b >= a for a, b in zip(ties, ties[1:]))  # agreements persist; no state leaves in 1990-1994
-    assert all(float(p.dyad_covariates["log_trade"].astype(np.float32).astype(float).sum())
-               == float(p.dyad_covariates["log_trade"].sum()) for p in panel)
+    assert all(
+        float(p.dyad_covariates["log_trade"].astype(np.float32).astype(float).sum())
+        == float(p.dyad_covariates["log_trade"].sum())
+        for p in panel
+    )
 
 
 def test_derived_arrays_round_trip_atomically(alliance_store):

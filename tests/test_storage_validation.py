@@ -70,9 +70,11 @@ def test_nodes_table_keys_are_checked(tmp_path):
 
 def test_dataset_option_types_are_checked(tmp_path):
     base = AGREEMENTS.format(top="{}", network="", covariate="")
-    for top, message in (("strict = 'yes'", r"'strict'.*true or false"),
-                         ("node_ids = 'numeric'", r"'node_ids'.*one of \('text', 'integer'\)"),
-                         ("na_values = [1]", r"'na_values'.*list of strings")):
+    for top, message in (
+        ("strict = 'yes'", r"'strict'.*true or false"),
+        ("node_ids = 'numeric'", r"'node_ids'.*one of \('text', 'integer'\)"),
+        ("na_values = [1]", r"'na_values'.*list of strings"),
+    ):
         with pytest.raises(storage.SpecError, match=message):
             storage.load_spec(_dataset_spec(tmp_path, base.replace("{}", top)))
 
@@ -87,8 +89,10 @@ RUN = {"dataset": {"spec": "d.toml", "store": "s"}, "model": {"formula": "net ~ 
         ({**RUN, "bootstrap": {"sead": 5}}, r"unknown key 'sead' in \[bootstrap\]; did you mean 'seed'\?"),
         ({**RUN, "bootstrap": {"R": "abc"}}, r"R = 'abc': expected a non-negative integer"),
         ({**RUN, "cluster": {"wrokers": 2}}, r"unknown key 'wrokers' in \[cluster\]; did you mean 'workers'\?"),
-        ({**RUN, "cluster": {"options": {"dashbord_address": ":0"}}},
-         r"unknown key 'dashbord_address' in \[cluster.options\] \(kind = 'local'\); did you mean 'dashboard_address'\?"),
+        (
+            {**RUN, "cluster": {"options": {"dashbord_address": ":0"}}},
+            r"unknown key 'dashbord_address' in \[cluster.options\] \(kind = 'local'\); did you mean 'dashboard_address'\?",
+        ),
     ],
 )
 def test_run_spec_keys_and_types_are_strict(tmp_path, table, message):

@@ -29,7 +29,11 @@ def _version(store: Path) -> Path:
 
 def _chunk(store: Path, array: str, t: int) -> Path:
     chunks = sorted((_version(store) / "panel.zarr" / array / "c").rglob("*"))
-    files = [p for p in chunks if p.is_file() and p.relative_to(_version(store) / "panel.zarr" / array / "c").parts[0] == str(t)]
+    files = [
+        p
+        for p in chunks
+        if p.is_file() and p.relative_to(_version(store) / "panel.zarr" / array / "c").parts[0] == str(t)
+    ]
     assert len(files) == 1, files
     return files[0]
 

@@ -57,9 +57,7 @@ def _shared(adj, directed, sp_type):
             for k in range(n):
                 if k in (i, j):
                     continue
-                if not directed:
-                    sp[i, j] += a[i, k] * a[k, j]
-                elif sp_type == "OTP":
+                if not directed or sp_type == "OTP":
                     sp[i, j] += a[i, k] * a[k, j]
                 elif sp_type == "ITP":
                     sp[i, j] += a[j, k] * a[k, i]
@@ -109,6 +107,7 @@ def _star(which):
     def ref(adj, directed, k):
         degrees = _deg(adj, directed)[which]
         return [sum(math.comb(int(d), int(c)) for d in degrees) for c in k]
+
     return ref
 
 
@@ -116,33 +115,56 @@ def _degree_count(which):
     def ref(adj, directed, d):
         degrees = _deg(adj, directed)[which]
         return [int((degrees == c).sum()) for c in d]
+
     return ref
 
 
 def _gw_degree(which):
     def ref(adj, directed, decay, fixed=True):
         return [_gw(_deg(adj, directed)[which], decay)]
+
     return ref
 
 
 def ref_triangle(adj, directed):
     n = len(adj)
     if not directed:
-        return [sum(int(adj[i, j] and adj[j, k] and adj[i, k]) for i in range(n) for j in range(i + 1, n)
-                    for k in range(j + 1, n))]
+        return [
+            sum(
+                int(adj[i, j] and adj[j, k] and adj[i, k])
+                for i in range(n)
+                for j in range(i + 1, n)
+                for k in range(j + 1, n)
+            )
+        ]
     return [ref_ttriple(adj, directed)[0] + ref_ctriple(adj, directed)[0]]
 
 
 def ref_ttriple(adj, directed):
     n = len(adj)  # i->j, j->k, i->k: one per (i, j, k)
-    return [sum(int(adj[i, j] and adj[j, k] and adj[i, k]) for i in range(n) for j in range(n) for k in range(n)
-                if len({i, j, k}) == 3)]
+    return [
+        sum(
+            int(adj[i, j] and adj[j, k] and adj[i, k])
+            for i in range(n)
+            for j in range(n)
+            for k in range(n)
+            if len({i, j, k}) == 3
+        )
+    ]
 
 
 def ref_ctriple(adj, directed):
     n = len(adj)  # i->j->k->i, each cycle once (three rotations)
-    return [sum(int(adj[i, j] and adj[j, k] and adj[k, i]) for i in range(n) for j in range(n) for k in range(n)
-                if len({i, j, k}) == 3) // 3]
+    return [
+        sum(
+            int(adj[i, j] and adj[j, k] and adj[k, i])
+            for i in range(n)
+            for j in range(n)
+            for k in range(n)
+            if len({i, j, k}) == 3
+        )
+        // 3
+    ]
 
 
 def ref_transitiveties(adj, directed):
@@ -185,13 +207,31 @@ def ref_gwnsp(adj, directed, decay, fixed=True, type="OTP"):
 
 
 REFERENCE = {
-    "edges": ref_edges, "mutual": ref_mutual, "asymmetric": ref_asymmetric, "twopath": ref_twopath, "isolates": ref_isolates,
-    "kstar": _star(2), "istar": _star(1), "ostar": _star(0),
-    "degree": _degree_count(2), "idegree": _degree_count(1), "odegree": _degree_count(0),
-    "gwdegree": _gw_degree(2), "gwidegree": _gw_degree(1), "gwodegree": _gw_degree(0),
-    "triangle": ref_triangle, "ttriple": ref_ttriple, "ctriple": ref_ctriple,
-    "transitiveties": ref_transitiveties, "cyclicalties": ref_cyclicalties,
-    "esp": ref_esp, "dsp": ref_dsp, "nsp": ref_nsp, "gwesp": ref_gwesp, "gwdsp": ref_gwdsp, "gwnsp": ref_gwnsp,
+    "edges": ref_edges,
+    "mutual": ref_mutual,
+    "asymmetric": ref_asymmetric,
+    "twopath": ref_twopath,
+    "isolates": ref_isolates,
+    "kstar": _star(2),
+    "istar": _star(1),
+    "ostar": _star(0),
+    "degree": _degree_count(2),
+    "idegree": _degree_count(1),
+    "odegree": _degree_count(0),
+    "gwdegree": _gw_degree(2),
+    "gwidegree": _gw_degree(1),
+    "gwodegree": _gw_degree(0),
+    "triangle": ref_triangle,
+    "ttriple": ref_ttriple,
+    "ctriple": ref_ctriple,
+    "transitiveties": ref_transitiveties,
+    "cyclicalties": ref_cyclicalties,
+    "esp": ref_esp,
+    "dsp": ref_dsp,
+    "nsp": ref_nsp,
+    "gwesp": ref_gwesp,
+    "gwdsp": ref_gwdsp,
+    "gwnsp": ref_gwnsp,
 }
 
 # Example calls of each structural term: (formula text, reference arguments, kwargs).
@@ -216,21 +256,35 @@ EXAMPLES = {
     "ctriple": [("ctriple", (), {})],
     "transitiveties": [("transitiveties", (), {})],
     "cyclicalties": [("cyclicalties", (), {})],
-    **{name: [(f"{name}(c(0, 1, 2), type='{t}')", ([0, 1, 2],), {"type": t}) for t in _SP]
-       for name in ("esp", "dsp", "nsp")},
-    **{name: [(f"{name}(0.7, fixed=TRUE, type='{t}')", (0.7,), {"type": t}) for t in _SP]
-       + [(f"{name}(0, fixed=TRUE)", (0.0,), {})] for name in ("gwesp", "gwdsp", "gwnsp")},
+    **{
+        name: [(f"{name}(c(0, 1, 2), type='{t}')", ([0, 1, 2],), {"type": t}) for t in _SP]
+        for name in ("esp", "dsp", "nsp")
+    },
+    **{
+        name: [(f"{name}(0.7, fixed=TRUE, type='{t}')", (0.7,), {"type": t}) for t in _SP]
+        + [(f"{name}(0, fixed=TRUE)", (0.0,), {})]
+        for name in ("gwesp", "gwdsp", "gwnsp")
+    },
 }
 
 # Covariate terms: g(y) = sum over dyads of y_ij x_ij, x from plain numpy below (checked on a
 # two-period panel with a numeric attribute, a factor and an edge covariate).
 COVARIATE_EXAMPLES = {
-    "nodecov": ["nodecov('size')"], "nodeocov": ["nodeocov('size')"], "nodeicov": ["nodeicov('size')"],
-    "nodefactor": ["nodefactor('group')"], "nodeofactor": ["nodeofactor('group')"],
-    "nodeifactor": ["nodeifactor('group')"], "nodematch": ["nodematch('group')", "nodematch('group', diff=TRUE)"],
-    "absdiff": ["absdiff('size')", "absdiff('size', pow=2)"], "edgecov": ["edgecov('dist')"],
-    "memory": ["memory(type='stability')", "memory(type='autoregression')", "memory(type='innovation')",
-               "memory(type='loss')"],
+    "nodecov": ["nodecov('size')"],
+    "nodeocov": ["nodeocov('size')"],
+    "nodeicov": ["nodeicov('size')"],
+    "nodefactor": ["nodefactor('group')"],
+    "nodeofactor": ["nodeofactor('group')"],
+    "nodeifactor": ["nodeifactor('group')"],
+    "nodematch": ["nodematch('group')", "nodematch('group', diff=TRUE)"],
+    "absdiff": ["absdiff('size')", "absdiff('size', pow=2)"],
+    "edgecov": ["edgecov('dist')"],
+    "memory": [
+        "memory(type='stability')",
+        "memory(type='autoregression')",
+        "memory(type='innovation')",
+        "memory(type='loss')",
+    ],
     "delrecip": ["delrecip", "delrecip(mutuality=TRUE)"],
     "timecov": ["timecov", "timecov(transform='linear')", "timecov('dist', transform='quadratic')"],
 }
@@ -245,8 +299,10 @@ def random_graph(rng, n, density, directed):
     return adj
 
 
-GRAPHS = [(n, density, seed) for n, density, seed in ((1, 0.0, 0), (2, 1.0, 1), (6, 0.0, 2), (7, 0.3, 3), (8, 0.55, 4),
-                                                       (6, 1.0, 5))]
+GRAPHS = [
+    (n, density, seed)
+    for n, density, seed in ((1, 0.0, 0), (2, 1.0, 1), (6, 0.0, 2), (7, 0.3, 3), (8, 0.55, 4), (6, 1.0, 5))
+]
 
 
 def _structural_cases():
@@ -257,8 +313,9 @@ def _structural_cases():
             for text, args, kwargs in examples:
                 if not directed and "type=" in text and "OTP" not in text and "OSP" not in text:
                     continue  # undirected networks ignore the type: two of them suffice
-                yield pytest.param(name, text, args, kwargs, directed,
-                                   id=f"{text}-{'directed' if directed else 'undirected'}")
+                yield pytest.param(
+                    name, text, args, kwargs, directed, id=f"{text}-{'directed' if directed else 'undirected'}"
+                )
 
 
 def test_every_term_has_examples_and_a_reference():
@@ -266,7 +323,8 @@ def test_every_term_has_examples_and_a_reference():
     assert structural <= set(REFERENCE)
     assert set(REGISTRY) == structural | set(COVARIATE_EXAMPLES), (
         "a registered term lacks common checks (EXAMPLES + REFERENCE, or COVARIATE_EXAMPLES), or a check "
-        f"names no term: {sorted(set(REGISTRY) ^ (structural | set(COVARIATE_EXAMPLES)))}")
+        f"names no term: {sorted(set(REGISTRY) ^ (structural | set(COVARIATE_EXAMPLES)))}"
+    )
 
 
 @pytest.mark.parametrize("name,text,args,kwargs,directed", list(_structural_cases()))
@@ -288,10 +346,16 @@ def test_structural_term_summary_and_change_match_the_reference(name, text, args
             if not directed:
                 with_tie[j, i] = 1
                 without[j, i] = 0
-            diff = (np.array(reference(with_tie, directed, *args, **kwargs), dtype=float)
-                    - np.array(reference(without, directed, *args, **kwargs), dtype=float))
-            np.testing.assert_allclose(design.X[row], diff, rtol=1e-10, atol=1e-10,
-                                       err_msg=f"change of {text} at ({i}, {j}), n={n}, seed={seed}")
+            diff = np.array(reference(with_tie, directed, *args, **kwargs), dtype=float) - np.array(
+                reference(without, directed, *args, **kwargs), dtype=float
+            )
+            np.testing.assert_allclose(
+                design.X[row],
+                diff,
+                rtol=1e-10,
+                atol=1e-10,
+                err_msg=f"change of {text} at ({i}, {j}), n={n}, seed={seed}",
+            )
 
 
 def _covariate_panel(directed):
@@ -302,8 +366,12 @@ def _covariate_panel(directed):
     dist = dist if directed else np.triu(dist, 1) + np.triu(dist, 1).T
     np.fill_diagonal(dist, 0)
     attributes = {"size": rng.integers(1, 9, n).astype(float), "group": np.array(list("abcabca"))}
-    return Panel.from_arrays(networks, directed=directed, node_attributes=attributes,
-                             dyad_covariates={"dist": dist}), networks, attributes, dist
+    return (
+        Panel.from_arrays(networks, directed=directed, node_attributes=attributes, dyad_covariates={"dist": dist}),
+        networks,
+        attributes,
+        dist,
+    )
 
 
 def _covariate_reference(text, networks, attributes, dist, t, directed, levels):
@@ -316,7 +384,8 @@ def _covariate_reference(text, networks, attributes, dist, t, directed, levels):
     same = (group[:, None] == group[None, :]).astype(float)
     table = {
         "nodecov('size')": [size[:, None] + size[None, :]],
-        "nodeocov('size')": [size[:, None] * ones], "nodeicov('size')": [size[None, :] * ones],
+        "nodeocov('size')": [size[:, None] * ones],
+        "nodeicov('size')": [size[None, :] * ones],
         "nodefactor('group')": [(group[:, None] == v) + (group[None, :] == v) * 1.0 for v in levels[1:]],
         "nodeofactor('group')": [(group[:, None] == v) * ones for v in levels[1:]],
         "nodeifactor('group')": [(group[None, :] == v) * ones for v in levels[1:]],
@@ -325,15 +394,21 @@ def _covariate_reference(text, networks, attributes, dist, t, directed, levels):
         "absdiff('size')": [np.abs(size[:, None] - size[None, :])],
         "absdiff('size', pow=2)": [np.abs(size[:, None] - size[None, :]) ** 2],
         "edgecov('dist')": [dist],
-        "timecov": [ones], "timecov(transform='linear')": [time * ones],
+        "timecov": [ones],
+        "timecov(transform='linear')": [time * ones],
         "timecov('dist', transform='quadratic')": [time**2 * dist],
     }
     if previous is not None:
-        table.update({
-            "memory(type='stability')": [2 * previous - 1], "memory(type='autoregression')": [previous],
-            "memory(type='innovation')": [1 - previous], "memory(type='loss')": [-previous],
-            "delrecip": [previous.T], "delrecip(mutuality=TRUE)": [2 * previous.T - 1],
-        })
+        table.update(
+            {
+                "memory(type='stability')": [2 * previous - 1],
+                "memory(type='autoregression')": [previous],
+                "memory(type='innovation')": [1 - previous],
+                "memory(type='loss')": [-previous],
+                "delrecip": [previous.T],
+                "delrecip(mutuality=TRUE)": [2 * previous.T - 1],
+            }
+        )
     return table[text]
 
 
@@ -358,8 +433,10 @@ def test_covariate_term_summary_is_the_sum_over_ties(text, directed):
         adj = networks[t]
         mask = np.ones_like(adj, dtype=bool) if directed else np.triu(np.ones_like(adj, dtype=bool), 1)
         np.fill_diagonal(mask, False)
-        want = [float((x * adj)[mask].sum()) for x in _covariate_reference(text, networks, attributes, dist, t,
-                                                                           directed, levels)]
+        want = [
+            float((x * adj)[mask].sum())
+            for x in _covariate_reference(text, networks, attributes, dist, t, directed, levels)
+        ]
         np.testing.assert_allclose(summary.iloc[k].to_numpy(), want, rtol=1e-12, err_msg=f"{text}, period {t}")
 
 
@@ -389,21 +466,38 @@ def _reference_names() -> set[str]:
 
 # (term text, directed, ergm's names); those marked R are in the reference matrices (ergm's output).
 ERGM_NAMES = [
-    ("edges", False, ["edges"]), ("triangle", False, ["triangle"]), ("kstar(2:3)", False, ["kstar2", "kstar3"]),
-    ("isolates", False, ["isolates"]), ("degree(0:3)", False, ["degree0", "degree1", "degree2", "degree3"]),
-    ("esp(0:3)", False, ["esp0", "esp1", "esp2", "esp3"]), ("dsp(0:3)", False, ["dsp0", "dsp1", "dsp2", "dsp3"]),
-    ("gwesp(0.25, fixed=TRUE)", False, ["gwesp.fixed.0.25"]), ("gwesp(0, fixed=TRUE)", False, ["gwesp.fixed.0"]),
-    ("gwesp(1, fixed=TRUE)", False, ["gwesp.fixed.1"]), ("gwdegree(0.1, fixed=TRUE)", False, ["gwdeg.fixed.0.1"]),
-    ("gwdsp(0.5, fixed=TRUE)", False, ["gwdsp.fixed.0.5"]), ("gwesp(0.5, fixed=TRUE)", True, ["gwesp.OTP.fixed.0.5"]),
-    ("gwidegree(0.1, fixed=TRUE)", True, ["gwideg.fixed.0.1"]), ("gwodegree(0.1, fixed=TRUE)", True, ["gwodeg.fixed.0.1"]),
+    ("edges", False, ["edges"]),
+    ("triangle", False, ["triangle"]),
+    ("kstar(2:3)", False, ["kstar2", "kstar3"]),
+    ("isolates", False, ["isolates"]),
+    ("degree(0:3)", False, ["degree0", "degree1", "degree2", "degree3"]),
+    ("esp(0:3)", False, ["esp0", "esp1", "esp2", "esp3"]),
+    ("dsp(0:3)", False, ["dsp0", "dsp1", "dsp2", "dsp3"]),
+    ("gwesp(0.25, fixed=TRUE)", False, ["gwesp.fixed.0.25"]),
+    ("gwesp(0, fixed=TRUE)", False, ["gwesp.fixed.0"]),
+    ("gwesp(1, fixed=TRUE)", False, ["gwesp.fixed.1"]),
+    ("gwdegree(0.1, fixed=TRUE)", False, ["gwdeg.fixed.0.1"]),
+    ("gwdsp(0.5, fixed=TRUE)", False, ["gwdsp.fixed.0.5"]),
+    ("gwesp(0.5, fixed=TRUE)", True, ["gwesp.OTP.fixed.0.5"]),
+    ("gwidegree(0.1, fixed=TRUE)", True, ["gwideg.fixed.0.1"]),
+    ("gwodegree(0.1, fixed=TRUE)", True, ["gwodeg.fixed.0.1"]),
     # ergm's naming beyond the reference matrices (ergm 4.6 InitErgmTerm*.R):
-    ("mutual", True, ["mutual"]), ("asymmetric", True, ["asymmetric"]), ("twopath", True, ["twopath"]), ("istar(2)", True, ["istar2"]),
-    ("ostar(c(1, 3))", True, ["ostar1", "ostar3"]), ("idegree(1)", True, ["idegree1"]), ("odegree(0)", True, ["odegree0"]),
-    ("ttriple", True, ["ttriple"]), ("ctriple", True, ["ctriple"]), ("transitiveties", True, ["transitiveties"]),
-    ("cyclicalties", True, ["cyclicalties"]), ("esp(1, type='ISP')", True, ["esp.ISP1"]),
-    ("dsp(c(0, 2), type='OSP')", True, ["dsp.OSP0", "dsp.OSP2"]), ("nsp(1)", False, ["nsp1"]),
-    ("gwnsp(0.5, fixed=TRUE)", False, ["gwnsp.fixed.0.5"]), ("gwdsp(0.5, fixed=TRUE, type='RTP')", True,
-                                                               ["gwdsp.RTP.fixed.0.5"]),
+    ("mutual", True, ["mutual"]),
+    ("asymmetric", True, ["asymmetric"]),
+    ("twopath", True, ["twopath"]),
+    ("istar(2)", True, ["istar2"]),
+    ("ostar(c(1, 3))", True, ["ostar1", "ostar3"]),
+    ("idegree(1)", True, ["idegree1"]),
+    ("odegree(0)", True, ["odegree0"]),
+    ("ttriple", True, ["ttriple"]),
+    ("ctriple", True, ["ctriple"]),
+    ("transitiveties", True, ["transitiveties"]),
+    ("cyclicalties", True, ["cyclicalties"]),
+    ("esp(1, type='ISP')", True, ["esp.ISP1"]),
+    ("dsp(c(0, 2), type='OSP')", True, ["dsp.OSP0", "dsp.OSP2"]),
+    ("nsp(1)", False, ["nsp1"]),
+    ("gwnsp(0.5, fixed=TRUE)", False, ["gwnsp.fixed.0.5"]),
+    ("gwdsp(0.5, fixed=TRUE, type='RTP')", True, ["gwdsp.RTP.fixed.0.5"]),
 ]
 
 
@@ -430,12 +524,13 @@ def test_generated_dispatch_is_the_registry():
     source = (Path(dispatch.__file__).with_name("_generated.py")).read_text(encoding="utf-8")
     assert source == registry.dispatch_source()
     entries = registry.entries()
-    assert dispatch.CODES == {entry.name: code for code, entry in enumerate(entries)}
+    assert {entry.name: code for code, entry in enumerate(entries)} == dispatch.CODES
     # one branch per code in the per-dyad chain, no orphan branch
     body = source.split("def change(", 1)[1].split("\n\n\n", 1)[0]
     branches = [int(c) for c in re.findall(r"if code == (\d+):", body)]
     assert branches == list(range(len(entries)))
     from dyadflow.kernels import _generated
+
     assert len(_generated.ROWS) == len(entries)
     for code, entry in enumerate(entries):
         assert getattr(_generated, f"_change_{code}") is entry.change

@@ -27,8 +27,9 @@ def _graph(seed: int, n: int, directed: bool) -> np.ndarray:
     return adj
 
 
-@pytest.mark.parametrize("directed,sp_type", [(False, "OTP"), (True, "OTP"), (True, "ITP"), (True, "RTP"),
-                                              (True, "OSP"), (True, "ISP")])
+@pytest.mark.parametrize(
+    "directed,sp_type", [(False, "OTP"), (True, "OTP"), (True, "ITP"), (True, "RTP"), (True, "OSP"), (True, "ISP")]
+)
 def test_gwnsp_is_ergms_gwdsp_minus_gwesp(directed, sp_type):
     for seed in range(3):
         adj = _graph(seed, 9, directed)
