@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from dyadflow.report import figures
 from dyadflow.report.results import Results, load_results
-from dyadflow.report.tables import regression_table, to_latex, to_markdown
+from dyadflow.report.tables import RegressionTable, regression_table, to_latex, to_markdown
 
 TEMPLATE = "report.html.j2"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -60,7 +60,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     figures: list[FigureOut] = field(default_factory=list)
     tables: list[TableOut] = field(default_factory=list)
-    regression: object = None  # tables.RegressionTable (regression section only)
+    regression: RegressionTable | None = None  # the regression section only
 
 
 def _text(value, digits: int = 4) -> str:
@@ -71,9 +71,11 @@ def _text(value, digits: int = 4) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
+        number = float(value)
+        if not math.isfinite(number):
             return "NA"
-        return f"{value:.{digits}g}" if abs(value) >= 1e4 or (value and abs(value) < 1e-3) else f"{value:.{digits}f}"
+        small = number != 0 and abs(number) < 1e-3
+        return f"{number:.{digits}g}" if abs(number) >= 1e4 or small else f"{number:.{digits}f}"
     return str(value)
 
 

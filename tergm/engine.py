@@ -31,6 +31,7 @@ from dyadflow.tergm.estimate import (
     EstimationError,
     NewtonResult,
     _evaluate,
+    _read_only,
     newton_iterations,
 )
 
@@ -102,7 +103,17 @@ class PeriodContributions:
         calling_threads = numba.get_num_threads()  # numba's setting is per calling thread
         numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
         try:
-            totals = _evaluate(self.X, self.y, self._block_offsets, ptr, fits, ones, np.tile(coef, (k, 1)), k * b)
+            # read-only views, as tergm.estimate passes them: one compiled _evaluate serves both paths
+            totals = _evaluate(
+                _read_only(self.X),
+                _read_only(self.y),
+                _read_only(self._block_offsets),
+                ptr,
+                fits,
+                ones,
+                np.tile(coef, (k, 1)),
+                k * b,
+            )
         finally:
             numba.set_num_threads(calling_threads)
         return totals.reshape(k, b, width).transpose(1, 0, 2)

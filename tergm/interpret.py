@@ -27,6 +27,7 @@ from scipy.special import expit, logsumexp
 
 from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
 from dyadflow.kernels.network import network_state
+from dyadflow.storage.panel import Panel
 from dyadflow.tergm.bootstrap import percentile_interval
 from dyadflow.tergm.design import Model, parse_model
 
@@ -201,7 +202,7 @@ def _ordered(a: int, b: int, directed: bool) -> tuple[int, int]:
     return (a, b) if directed or a < b else (b, a)
 
 
-def _model(fit) -> tuple[Model, object]:
+def _model(fit) -> tuple[Model, Panel]:
     panel = getattr(fit, "panel", None)
     if panel is None or not fit.formula:
         raise InterpretError("the fit does not carry its formula and panel (fit it with tergm.btergm or tergm.ergm)")

@@ -99,11 +99,11 @@ def davis_goadrich_points(tp, fp, n_positive: int) -> tuple[np.ndarray, np.ndarr
         recall.append(t / n_positive)
         precision.append(precision_k)
         leads_to.append(np.full(len(t), k))
-    recall, precision, leads_to = np.concatenate(recall), np.concatenate(precision), np.concatenate(leads_to)
-    first = np.flatnonzero(np.isfinite(precision))
-    anchor = precision[first[0]] if len(first) else 1.0
-    precision = np.where(np.isfinite(precision), precision, anchor)  # zero TP and FP: the anchor's precision
-    return np.r_[0.0, recall], np.r_[anchor, precision], np.r_[0, leads_to]
+    recalls, precisions, leads = np.concatenate(recall), np.concatenate(precision), np.concatenate(leads_to)
+    first = np.flatnonzero(np.isfinite(precisions))
+    anchor = precisions[first[0]] if len(first) else 1.0
+    precisions = np.where(np.isfinite(precisions), precisions, anchor)  # zero TP and FP: the anchor's precision
+    return np.r_[0.0, recalls], np.r_[anchor, precisions], np.r_[0, leads]
 
 
 def pr_auc_from_points(recall, precision, n_positive: int) -> dict[str, float]:

@@ -129,7 +129,7 @@ def resolve_split(
                 f"periods), got {holdout_last!r}"
             )
         test = names[len(names) - int(holdout_last) :]
-    test_idx = _indices(names, test, "test")
+    test_idx = _indices(names, test or [], "test")  # set above: given, or the last holdout_last periods
     if not test_idx:
         raise PredictionError("the test set is empty: give at least one test period")
     if train is None:
@@ -380,7 +380,8 @@ def score_predictions(predictions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     if (predictions["model"] == RANDOM_MODEL).any():
         raise PredictionError(f"the model name {RANDOM_MODEL!r} is reserved for the random-graph baseline")
     periods = list(dict.fromkeys(predictions["period"]))
-    rocpr, auc = [], []
+    rocpr: list[pd.DataFrame] = []
+    auc: list[dict] = []
     for (name, kind), frame in predictions.groupby(["model", "kind"], sort=False):
         for period, y, score in _periods_and_pooled(frame, periods):
             _collect(rocpr, auc, name, kind, period, _evaluate(y, score, period))

@@ -139,7 +139,7 @@ class Fit(ModelResults):
     temporal: bool = True
 
     @property
-    def names(self) -> list[str]:
+    def names(self) -> list[str]:  # type: ignore[override]  # a Fit reads its MPLE
         return list(self.mple.names)
 
     def _estimates(self) -> np.ndarray:
@@ -154,7 +154,7 @@ class Fit(ModelResults):
         return self.design_matrix.n_periods
 
     @property
-    def nobs(self) -> int:
+    def nobs(self) -> int:  # type: ignore[override]  # a Fit counts its design
         """Dyads in the pseudolikelihood (each period counted once)."""
         return int(self.design_matrix.X.shape[0])
 
@@ -251,10 +251,10 @@ class Fit(ModelResults):
         d = self.design_matrix
         lengths = np.diff(d.offsets)
         period = np.repeat(np.arange(d.n_periods), lengths)
-        tails = (
+        tails: np.ndarray | list = (
             np.concatenate([d.nodes[t][d.dyads[d.period_rows(t), 0]] for t in range(d.n_periods)]) if len(d.y) else []
         )
-        heads = (
+        heads: np.ndarray | list = (
             np.concatenate([d.nodes[t][d.dyads[d.period_rows(t), 1]] for t in range(d.n_periods)]) if len(d.y) else []
         )
         frame = pd.DataFrame(

@@ -8,6 +8,8 @@ import pytest
 
 from dyadflow.flows.fanout import Checkpoints, CheckpointWarning
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 ARRAY = np.arange(40, dtype=np.float64).reshape(8, 5) / 7
 ARCHIVE = {"coef": ARRAY, "converged": np.array([True, False, True]), "diverging": np.asarray('[["edges"]]')}
 

@@ -15,6 +15,8 @@ from flows_conftest import REPO
 
 from dyadflow.flows.spec import RunSpecError, load_run_spec
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + edgecov(mlat) + absdiff('polyarchy')"
 
 

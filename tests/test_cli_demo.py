@@ -8,7 +8,10 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from flows_conftest import REPO
+
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
 
 
 def test_demo_command_runs_on_three_periods(tmp_path):

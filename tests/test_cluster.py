@@ -17,6 +17,8 @@ from flows_conftest import subprocess_cluster, worker_environment  # noqa: F401 
 from dyadflow.cluster import ClusterSpec, ClusterSpecError, dask_client
 from dyadflow.flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 # Workers started as subprocesses cannot import this test module; ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

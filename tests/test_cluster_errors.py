@@ -11,6 +11,8 @@ import pytest
 
 from dyadflow.cluster import ClusterSpec, ClusterStartError, OneLineFormatter, dask_client
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 
 def test_unreachable_scheduler_names_the_address():
     with socket.socket() as sock:  # a port nothing listens on

@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 from flows_conftest import isolated_prefect, subprocess_cluster  # noqa: F401  (fixtures)
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.5, fixed=TRUE) + absdiff('polyarchy') + edgecov(mlat) + edgecov(contiguity)"
 R, SEED, BATCH = 30, 12345, 5
 LEVELS, SIMULATIONS = [0.0, 0.3], 3

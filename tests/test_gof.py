@@ -28,6 +28,8 @@ from dyadflow.tergm.gof import (
 from dyadflow.tergm.metrics import evaluate_predictions
 from dyadflow.tergm.simulation import SimulationError, simulate, simulated_predictions
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 REFERENCE = Path(__file__).parent / "data" / "reference"
 
 

@@ -9,8 +9,11 @@ import os
 
 import numpy as np
 import pandas as pd
+import pytest
 import statsmodels.api as sm
 from test_cli import assert_one_line_error, dyadflow
+
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
 
 TOL = 1e-8
 

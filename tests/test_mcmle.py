@@ -15,6 +15,8 @@ from dyadflow.tergm.api import ergm
 from dyadflow.tergm.mcmle import hummel_step, mcmle
 from dyadflow.tergm.simulation import SimulationError
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 REFERENCE = Path(__file__).parent / "data" / "reference"
 ERGM = json.loads((REFERENCE / "results" / "ergm_crosssectional.json").read_text())
 

@@ -16,6 +16,8 @@ from flows_conftest import isolated_prefect  # noqa: F401  (fixture)
 
 from dyadflow.flows.spec import RunSpecError, parse_run_spec
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 NETWORK = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.5, fixed=TRUE)"
 LOGIT = "cmaa ~ edges + absdiff('polyarchy') + edgecov(mlat) + edgecov(contiguity)"
 FULL = (

@@ -13,7 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from flows_conftest import REPO, describe_processes, marked_environment, marked_processes, wait_until_gone
+
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
 
 FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + edgecov(mlat)"
 

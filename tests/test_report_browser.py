@@ -31,6 +31,8 @@ from test_report import write_synthetic_results
 
 from dyadflow.report import write_report_html
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 
 @pytest.fixture
 def screenshots(tmp_path) -> Path:

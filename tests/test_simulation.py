@@ -24,6 +24,8 @@ from dyadflow.storage.panel import Panel
 from dyadflow.tergm.design import parse_model
 from dyadflow.tergm.simulation import SimulationError, simulate
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
+
 LEVEL = 0.001
 
 

@@ -9,12 +9,15 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 from flows_conftest import REPO, subprocess_cluster  # noqa: F401  (fixture)
 
 from dyadflow.flows.fanout import Checkpoints, batch_mapper
 from dyadflow.storage.demo import write_demo_dataset
 from dyadflow.tergm.api import btergm
 from dyadflow.tergm.gof import gof
+
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m "not slow") leaves these out
 
 FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.5, fixed=TRUE) + edgecov(mlat)"
 
