@@ -193,6 +193,14 @@ def write_report(spec, outcome, *, seeds: dict, period_hashes: dict[str, str]) -
         )
     if outcome.validation is not None:
         summary_parts.append(outcome.validation.summary())
+    for stem, table in outcome.interpretation.items():  # profiles, marginal_effects, edge_probabilities
+        table.to_parquet(out / f"{stem}.parquet", index=False)
+    if "marginal_effects" in outcome.interpretation:
+        effects = outcome.interpretation["marginal_effects"]
+        summary_parts.append(
+            f"Average marginal effects (model {effects['model'].iloc[0]!r}; change in tie probability per unit)\n"
+            + effects.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+        )
     (out / "summary.txt").write_text("\n\n".join(summary_parts) + "\n")
     first = next(iter(designs.values()))
     record = {

@@ -29,6 +29,14 @@ sensitivity batch, cluster, output). Relative paths are relative to the spec fil
     simulate = 0                    # networks simulated per test period for the leak-free prediction
     models = ["network", "logit"]   # default: every model
 
+    [interpretation]                # optional: tergm.interpret on one model's fit (with its bootstrap)
+    profiles = ["shared_partners"]  # mean predicted tie probability per value of these statistics (terms
+                                    # of the model or "shared_partners", "tail_degree", "head_degree")
+    subsamples = 200                # random half-samples of dyads for the second kind of interval
+    seed = 12345
+    edge_probabilities = false      # true: also edge_probabilities.parquet (one row per dyad-period)
+    model = "full"                  # default: the first model
+
     [gof]                           # optional: simulation goodness of fit (tergm.gof)
     nsim = 100
     seed = 12345                    # burnin, interval: default as tergm.simulation documents
@@ -91,6 +99,18 @@ class GofSpec:
 
 
 @dataclass(frozen=True)
+class InterpretationSpec:
+    """[interpretation]: probability profiles, marginal effects and optionally edge probabilities of one
+    model's fit (tergm.interpret); statistics are checked against the model once it is parsed."""
+
+    profiles: tuple[str, ...] = ("shared_partners",)
+    subsamples: int = 200
+    seed: int = 12345
+    edge_probabilities: bool = False
+    model: str | None = None  # which model (None: the first)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model of the run: its formula, estimator and bootstrap (defaults from [bootstrap])."""
 
@@ -145,6 +165,7 @@ class RunSpec:
     sensitivity: SensitivitySpec | None = None
     gof: GofSpec | None = None
     validation: ValidationSpec | None = None
+    interpretation: InterpretationSpec | None = None
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     source: Mapping = field(default_factory=dict)  # the parsed TOML, recorded in run.json
 
@@ -189,6 +210,7 @@ _TABLES = {
     "model": {"formula", "estimate"},
     "models": None,  # one table per model, checked below
     "gof": {"nsim", "burnin", "interval", "seed", "model"},
+    "interpretation": {"profiles", "subsamples", "seed", "edge_probabilities", "model"},
     "bootstrap": {"R", "seed", "batch_size"},
     "validation": {"train", "test", "holdout_last", "simulate", "models"},
     "sensitivity": {"levels", "simulations", "mode", "seed", "model"},
@@ -244,6 +266,7 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
             model=_model_name(g, "[gof] model", names),
         )
     validation = _validation(table["validation"], names) if "validation" in table else None
+    interpretation = _interpretation(table["interpretation"], names) if "interpretation" in table else None
     sensitivity = None
     if "sensitivity" in table:
         sens = table["sensitivity"]
@@ -281,6 +304,7 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
         sensitivity=sensitivity,
         gof=gof,
         validation=validation,
+        interpretation=interpretation,
         cluster=cluster,
         source=dict(table),
     )
@@ -350,6 +374,25 @@ def _models(table: Mapping, *, R: int, seed: int, batch_size: int) -> tuple[Mode
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _RESERVED_NAMES = {"random": "the random-graph baseline of the validation tables", "term": "a regression_table column"}
+
+
+def _interpretation(table: Mapping, names: list[str]) -> InterpretationSpec:
+    profiles = table.get("profiles", ["shared_partners"])
+    if not isinstance(profiles, list) or not all(isinstance(p, str) and p for p in profiles):
+        raise RunSpecError(
+            f"[interpretation] profiles = {profiles!r}: expected a list of statistic names, "
+            'e.g. ["shared_partners", "edgecov.mlat[[i]]"]'
+        )
+    edge = table.get("edge_probabilities", False)
+    if not isinstance(edge, bool):
+        raise RunSpecError(f"[interpretation] edge_probabilities = {edge!r}: expected true or false")
+    return InterpretationSpec(
+        profiles=tuple(profiles),
+        subsamples=_positive_int(table.get("subsamples", 200), "[interpretation] subsamples"),
+        seed=_positive_int(table.get("seed", 12345), "[interpretation] seed", allow_zero=True),
+        edge_probabilities=edge,
+        model=_model_name(table, "[interpretation] model", names),
+    )
 
 
 def _model_name(table: Mapping, key: str, names: list[str]) -> str | None:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dyadflow.flows.fanout import Checkpoints, batch_mapper, content_key, map_on_dask
-from dyadflow.flows.spec import RunSpec, RunSpecError, SensitivitySpec, ValidationSpec
+from dyadflow.flows.spec import InterpretationSpec, RunSpec, RunSpecError, SensitivitySpec, ValidationSpec
 from dyadflow.kernels import registry
 from dyadflow.storage.panel import Panel, Period
 from dyadflow.tergm.design import Design, Model, assemble, design_for_period, parse_model, period_cache_parts
@@ -393,6 +393,44 @@ def sensitivity(
         mode=spec.mode,
         map_jobs=map_jobs,
     )
+
+
+def check_interpretation(spec: InterpretationSpec, model, fit) -> None:
+    """Refuse, before the bootstrap, profiles of statistics the interpreted model does not have."""
+    from dyadflow.tergm.interpret import DESCRIPTORS
+
+    if model.estimate == "MLE":
+        raise RunSpecError(
+            f"[interpretation] model {model.name!r} is fitted by MCMC-MLE; interpretation reads an "
+            "MPLE fit's design and bootstrap: choose an MPLE model with [interpretation] model = ..."
+        )
+    unknown = [name for name in spec.profiles if name not in fit.names and name not in DESCRIPTORS]
+    if unknown:
+        raise RunSpecError(
+            f"[interpretation] profiles: {unknown} are neither terms of model {model.name!r} "
+            f"({', '.join(fit.names)}) nor one of {list(DESCRIPTORS)}"
+        )
+
+
+def interpretation(spec: InterpretationSpec, name: str, fit, panel: Panel) -> dict[str, pd.DataFrame]:
+    """tergm.interpret on the model's fit: probability profiles (bootstrap and subsample intervals),
+    average marginal effects and, if asked, btergm's edge probabilities; tables by results file stem."""
+    from dataclasses import replace
+
+    from dyadflow.tergm.interpret import edge_probabilities, marginal_effects, probability_profile
+
+    fit = replace(fit, panel=panel)
+    profiles = [
+        probability_profile(fit, statistic, subsamples=spec.subsamples, seed=spec.seed, model=name)
+        for statistic in spec.profiles
+    ]
+    tables = {
+        "profiles": pd.concat(profiles, ignore_index=True),
+        "marginal_effects": marginal_effects(fit, model=name),
+    }
+    if spec.edge_probabilities:
+        tables["edge_probabilities"] = edge_probabilities(fit).assign(model=name)
+    return tables
 
 
 def spec_record(spec: RunSpec) -> dict:

@@ -42,6 +42,7 @@ class RunOutcome:
     gof_model: str | None = None  # the model whose fit was simulated
     validation: object | None = None  # tergm.prediction.ValidationResult
     logits: dict[str, object] = field(default_factory=dict)  # plain-logit models -> tergm.logit.LogitFit
+    interpretation: dict[str, object] = field(default_factory=dict)  # results file stem -> DataFrame
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -146,6 +147,15 @@ def sensitivity_task(client, spec: RunSpec, panel, fit, data_hash, checkpoints: 
         )
 
 
+@task(name="interpretation", cache_policy=NO_CACHE)
+def interpretation_task(spec: RunSpec, name: str, fit, panel):
+    """Probability profiles, marginal effects (and edge probabilities) of one model (tergm.interpret)."""
+    with stage_progress("interpretation", 1) as advance:
+        tables = stages.interpretation(spec.interpretation, name, fit, panel)
+        advance(1)
+    return tables
+
+
 @task(name="gof", cache_policy=NO_CACHE)
 def gof_task(client, spec: RunSpec, fit, panel, data_hash, checkpoints: Checkpoints):
     """Simulation goodness of fit of the [gof] model (default the first): one chain per period as a
@@ -247,6 +257,9 @@ def run_pipeline(
     timings["changestats_periods_reused"] = len(built.reused)
     plain_logits = stages.plain_logits(spec.models, panel)
     fits = {model.name: fit_task(model, built.designs[model.name]) for model in spec.models}
+    if spec.interpretation is not None:
+        interpreted = spec.model(spec.interpretation.model)
+        stages.check_interpretation(spec.interpretation, interpreted, fits[interpreted.name])
     outcome = RunOutcome(output, fits, data_hash, designs=built.designs, timings=timings)
     lap("fit")
     run_sensitivity = sensitivity and spec.sensitivity is not None
@@ -283,6 +296,9 @@ def run_pipeline(
                     client, spec, outcome.fits[outcome.gof_model], panel, data_hash, Checkpoints(checkpoints / "gof")
                 )
                 lap("gof")
+    if spec.interpretation is not None:
+        outcome.interpretation = interpretation_task(spec, interpreted.name, outcome.fits[interpreted.name], panel)
+        lap("interpretation")
     for model in spec.models:  # the fit with its bootstrap, plus conventional and cluster-robust SEs
         if model.name in plain_logits:
             outcome.logits[model.name] = stages.logit_results(model, outcome.fits[model.name], panel)

@@ -280,6 +280,12 @@ seed = {SEED}
 batch_size = {BATCH}
 
 {validation}
+[interpretation]
+profiles = ["shared_partners", "edgecov.mlat[[i]]"]
+subsamples = 20
+edge_probabilities = true
+model = "full"
+
 [sensitivity]
 levels = {LEVELS}
 simulations = {SIMULATIONS}
@@ -339,6 +345,9 @@ RESULT_FILES = [
     "rocpr.parquet",
     "auc.csv",
     "auc.parquet",
+    "profiles.parquet",
+    "marginal_effects.parquet",
+    "edge_probabilities.parquet",
     "summary.txt",
     "run.json",
 ]
@@ -353,6 +362,37 @@ def test_every_file_is_written(two_workers):
         assert (two_workers / "report.html").is_file()
 
 
+def test_interpretation_files_are_the_interpret_api_on_the_models_fit(two_workers, standalone):
+    from dyadflow.tergm.interpret import edge_probabilities, marginal_effects, probability_profile
+
+    fit = standalone["full"]  # [interpretation] model = "full"
+    profiles = pd.concat(
+        [
+            probability_profile(fit, statistic, subsamples=20, seed=12345, model="full")
+            for statistic in ("shared_partners", "edgecov.mlat[[i]]")
+        ],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(pd.read_parquet(two_workers / "profiles.parquet"), profiles, check_exact=True)
+    assert set(profiles.interval) == {"bootstrap", "subsample"}
+    effects = pd.read_parquet(two_workers / "marginal_effects.parquet")
+    pd.testing.assert_frame_equal(effects, marginal_effects(fit, model="full"), check_exact=True)
+    edges = pd.read_parquet(two_workers / "edge_probabilities.parquet")
+    pd.testing.assert_frame_equal(edges, edge_probabilities(fit).assign(model="full"), check_exact=True)
+    assert "Average marginal effects (model 'full'" in (two_workers / "summary.txt").read_text()
+
+
+def test_a_profile_of_a_statistic_not_in_the_model_is_refused_before_fitting(isolated_prefect, demo):
+    from dyadflow.flows.workflow import run_flow
+
+    directory, _ = demo
+    spec = write_spec(directory, output="badprofile", workers=1)
+    spec.write_text(spec.read_text().replace('"edgecov.mlat[[i]]"', '"nodecov.gdp"'))
+    with pytest.raises(RunSpecError, match=r"profiles: \['nodecov.gdp'\] are neither terms of model 'full'"):
+        run_flow(str(spec))
+    assert not (directory / "badprofile" / "coefficients.parquet").exists()
+
+
 def test_each_model_equals_a_standalone_btergm_bit_for_bit(two_workers, standalone):
     coefficients = pd.read_parquet(two_workers / "coefficients.parquet")
     assert list(coefficients.columns[:5]) == ["model", "term", "Estimate", "2.5%", "97.5%"]
@@ -364,7 +404,12 @@ def test_each_model_equals_a_standalone_btergm_bit_for_bit(two_workers, standalo
     for name, fit in standalone.items():
         block = coefficients[coefficients.model == name].drop(columns="model").set_index("term")
         assert list(block.index) == fit.names
-        pd.testing.assert_frame_equal(block, fit.to_frame(), check_exact=True, check_names=False)
+        expected = fit.to_frame()
+        pd.testing.assert_frame_equal(block[expected.columns], expected, check_exact=True, check_names=False)
+        # the plain logit alone adds cluster-robust and conventional SEs (tests/test_logit_flow.py checks them)
+        extra = block.drop(columns=expected.columns)
+        assert list(extra.columns) == ["Std.Err.cluster", "z.cluster", "p.cluster", "Std.Err.conventional"]
+        assert extra.notna().all().all() if name == "logit" else extra.isna().all().all()
         rows = replicates[replicates.model == name]
         assert np.array_equal(rows[fit.names].to_numpy(), fit.replicates)
         others = [t for t in union if t not in fit.names]
