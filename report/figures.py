@@ -276,11 +276,10 @@ def profiles(table: pd.DataFrame, interval: str | None = None) -> Figure:
                 width=width * 0.95,
                 color=colours[model],
                 label=model,
-                yerr=np.vstack([mean - lo, hi - mean]),
-                ecolor="#333333",
-                capsize=2,
-                error_kw={"linewidth": 0.8},
             )
+            # the interval drawn from its own ends: a bootstrap percentile interval need not contain the
+            # point estimate's mean, so it is no +/- error around the bar
+            ax.vlines(x, lo, hi, color="#333333", linewidth=0.8)
             for bar, value in zip(bars.patches, present):
                 bar.set_gid(
                     f"bar:{model}:{statistic}={value:g}"
@@ -404,18 +403,13 @@ def sensitivity(table: pd.DataFrame) -> Figure:
                 continue
             level = sel["level"].to_numpy(float) + (k - (len(models) - 1) / 2) * 0.012
             mean = sel["mean"].to_numpy(float)
-            container = ax.errorbar(
-                level,
-                mean,
-                yerr=np.vstack([mean - sel["q025"].to_numpy(float), sel["q975"].to_numpy(float) - mean]),
-                color=colours[model],
-                marker="o",
-                markersize=3,
-                linewidth=1.0,
-                capsize=1.5,
-                label=model,
+            (line,) = ax.plot(level, mean, color=colours[model], marker="o", markersize=3, linewidth=1.0, label=model)
+            line.set_gid(f"sensitivity:{model}:{term}")
+            # the 2.5-97.5 % spread from its own ends (refits that all equal the baseline give a zero-length
+            # spread whose quantiles may sit a rounding error off the mean)
+            ax.vlines(
+                level, sel["q025"].to_numpy(float), sel["q975"].to_numpy(float), color=colours[model], linewidth=1.0
             )
-            container.lines[0].set_gid(f"sensitivity:{model}:{term}")
             ax.axhline(
                 float(sel["baseline"].iloc[0]),
                 color=colours[model] if len(models) > 1 else REFERENCE_GREY,
