@@ -97,7 +97,8 @@ def test_run_flow_reproduces_tergm_and_writes_every_result(first_run, direct_fit
     assert "Bootstrapping sample size: 30" in summary and "Sensitivity" in summary
     # the report is rendered from these tables (a rendering failure is only a warning in the flow)
     html = (first_run / "report.html").read_text()
-    assert "Sensitivity" in html and (first_run / "figures" / "sensitivity.png").is_file()
+    assert "Rewiring sensitivity" in html and "No rewiring sensitivity batch" not in html
+    assert (first_run / "figures" / "sensitivity.png").is_file()
     regression = pd.read_csv(first_run / "regression_table.csv")
     assert list(regression.columns) == ["term", "model", "model_se"] and list(regression.term) == fit.names
     record = json.loads((first_run / "run.json").read_text())
