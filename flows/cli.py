@@ -47,6 +47,11 @@ VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefe
 SpecArgument = Annotated[Path, typer.Argument(help="The run spec (TOML).", exists=True, dir_okay=False)]
 
 # No memory term: demo agreements never end once signed, so a stability term would separate perfectly.
+DEMO_NETWORK_FORMULA = "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.5, fixed=TRUE)"
+DEMO_LOGIT_FORMULA = (
+    "cmaa ~ edges + nodecov('polyarchy') + absdiff('polyarchy') + edgecov(contiguity) + edgecov(log_trade)"
+    " + edgecov(mlat)"
+)
 DEMO_FORMULA = (
     "cmaa ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.5, fixed=TRUE)"
     " + nodecov('polyarchy') + absdiff('polyarchy') + edgecov(contiguity) + edgecov(log_trade) + edgecov(mlat)"
@@ -231,7 +236,7 @@ def demo(
     from dyadflow.tergm import EstimationError
 
     try:
-        _run(spec_path, cluster, verbose, bootstrap=True, sensitivity=simulations > 0)
+        _run(spec_path, cluster, verbose, bootstrap=True, sensitivity=simulations > 0, gof=None, validation=True)
     except EstimationError as error:  # the data are random: a tiny panel may not identify 8 terms
         raise EstimationError(
             f"{error}; the demo panel of {nodes} states x {periods} years is too small for the demo model's "
@@ -262,7 +267,14 @@ def write_demo_spec(directory: Path, dataset: Path, *, R: int, simulations: int,
         f"spec = {_toml_string(os.path.relpath(dataset, directory))}",
         'store = "data/store"',
         "",
-        "[model]",
+        # the study's three models side by side: network terms only, a plain logit, both
+        "[models.network]",
+        f"formula = {_toml_string(DEMO_NETWORK_FORMULA)}",
+        "",
+        "[models.logit]",
+        f"formula = {_toml_string(DEMO_LOGIT_FORMULA)}",
+        "",
+        "[models.full]",
         f"formula = {_toml_string(DEMO_FORMULA)}",
         "",
         "[bootstrap]",
@@ -270,10 +282,22 @@ def write_demo_spec(directory: Path, dataset: Path, *, R: int, simulations: int,
         "seed = 12345",
         "batch_size = 25",
         "",
+        "[validation]  # fit on every year but the last, predict the last",
+        "holdout_last = 1",
+        "",
+        "[interpretation]",
+        'profiles = ["shared_partners"]',
+        'model = "full"',
+        "",
+        "[gof]",
+        "nsim = 100",
+        'model = "full"',
+        "",
     ]
     if simulations > 0:
         lines += [
             "[sensitivity]",
+            'model = "full"',
             "levels = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
             f"simulations = {simulations}",
             'mode = "period"',

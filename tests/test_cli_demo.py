@@ -47,7 +47,22 @@ def test_demo_command_runs_on_three_periods(tmp_path):
     results = tmp_path / "demo" / "results"
     assert f"results: {results}" in result.stdout
     coefficients = pd.read_csv(results / "coefficients.csv")
-    assert len(coefficients) == 8 and coefficients.Estimate.notna().all()
+    # the study's three models: network terms only (3), the plain logit (6), both (8)
+    assert coefficients.groupby("model", sort=False).size().to_dict() == {"network": 3, "logit": 6, "full": 8}
+    assert coefficients.Estimate.notna().all() and coefficients["Std.Err.cluster"].notna().sum() == 6
+    for name in (
+        "predictions.parquet",
+        "auc.csv",
+        "rocpr.parquet",
+        "gof.parquet",
+        "profiles.parquet",
+        "marginal_effects.parquet",
+        "regression_table.tex",
+        "figures/roc_pr.png",
+        "figures/gof.png",
+    ):
+        assert (results / name).is_file(), name
+    assert result.stdout.rstrip().splitlines()[-1] == f"report: {results / 'report.html'}"
     assert "Bootstrapping sample size: 5" in (results / "summary.txt").read_text()
     sensitivity = pd.read_csv(results / "sensitivity.csv")
     assert len(sensitivity) > 0
