@@ -249,6 +249,9 @@ def dask_client(spec: ClusterSpec | None = None) -> Iterator:
             yield client
         return
     with _start_cluster(spec) as cluster, Client(cluster, set_as_default=False) as client:
+        from dyadflow.cluster.plugins import NumbaThreadsFromEnvironment
+
+        client.register_plugin(NumbaThreadsFromEnvironment(), name="dyadflow-numba-threads")
         if spec.kind != "local":
             client.wait_for_workers(1)
         yield client

@@ -305,3 +305,45 @@ def test_kubernetes_kind_passes_the_spec_to_the_operator(monkeypatch):
     assert asked["env"]["NUMBA_NUM_THREADS"] == "1" and set(threads.values()) == {"1"}
     for got, want in zip(results, expected([3, 4], 0.5)):
         assert np.array_equal(got, want)
+
+
+NUMBA_THREADS_SCRIPT = """
+import numba  # imported by the spawned workers too, with the parent's NUMBA_NUM_THREADS
+import numpy as np
+
+
+@numba.njit(parallel=True)
+def parallel_sum(x):
+    total = 0.0
+    for i in numba.prange(x.size):
+        total += x[i]
+    return total
+
+
+def launch_then_compile():
+    parallel_sum(np.ones(10))  # launches the worker's thread pool
+    numba.njit(lambda v: v + 1)(1)  # a later compile re-reads numba's configuration
+    return numba.config.NUMBA_NUM_THREADS, numba.get_num_threads()
+
+
+if __name__ == "__main__":
+    from dyadflow.cluster import ClusterSpec, dask_client
+
+    with dask_client(ClusterSpec(workers=1, threads_per_worker=1)) as client:
+        print(list(client.run(launch_then_compile).values()))
+"""
+
+
+def test_workers_run_the_specs_numba_threads_even_when_numba_was_imported_first(tmp_path):
+    """A spawned worker re-imports the parent's __main__ (and numba with it) before the Nanny sets
+    NUMBA_NUM_THREADS: the worker must still run threads_per_worker threads, and compile after a launch."""
+    import subprocess
+
+    script = tmp_path / "numba_threads.py"
+    script.write_text(NUMBA_THREADS_SCRIPT)
+    env = dict(os.environ, NUMBA_NUM_THREADS="2", NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[(1, 1)]"
