@@ -86,14 +86,13 @@ def _design_compiles(formula: str, panel) -> bool:
         return False  # stages.changestats reports the problem
 
 
-def _gof_compiles() -> bool:
+def _gof_compiles(formula: str, panel) -> bool:
     """Will the chains or the per-draw statistics compile numba kernels (a first run)?"""
     from dyadflow.kernels.cache import needs_compiling
-    from dyadflow.kernels.sampler import run_chain
-    from dyadflow.kernels.sampler_fast import run_fast_chain
     from dyadflow.tergm.gof import _draw_counts
+    from dyadflow.tergm.simulation import chains_need_compiling
 
-    return needs_compiling(run_chain, run_fast_chain, _draw_counts)
+    return chains_need_compiling(formula, panel) or needs_compiling(_draw_counts)
 
 
 @task(name="changestats", cache_policy=NO_CACHE)
@@ -176,7 +175,7 @@ def gof_task(client, spec: RunSpec, fit, panel, data_hash, checkpoints: Checkpoi
     g = spec.gof
     model = spec.model(g.model)
     key = (data_hash, model.formula, np.asarray(fit.mple.coef, float), g.nsim, g.burnin, g.interval, g.seed)
-    with stage_progress("gof", len(panel), compiling=_gof_compiles()) as advance:
+    with stage_progress("gof", len(panel), compiling=_gof_compiles(model.formula, panel)) as advance:
         mapper = batch_mapper(client, label="gof", key_parts=key, checkpoints=checkpoints, progress=advance)
         result = gof(
             replace(fit, panel=panel) if hasattr(fit, "design_matrix") else fit,

@@ -438,5 +438,5 @@ def rows_24(net, i, par, rows, col):
             k += 1
 
 
-# Every dyad of one tail, by code (what a design driver, design_source(), calls).
+# Every dyad of one tail, by code (what a design driver, drivers_source(), calls).
 ROWS = (rows_0, rows_1, rows_2, rows_3, rows_4, rows_5, rows_6, rows_7, rows_8, rows_9, rows_10, rows_11, rows_12, rows_13, rows_14, rows_15, rows_16, rows_17, rows_18, rows_19, rows_20, rows_21, rows_22, rows_23, rows_24, )

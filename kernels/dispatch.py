@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -59,12 +60,12 @@ change = _generated.change
 CODES: dict[str, int] = dict(_generated.CODES)
 _ROWS = _generated.ROWS
 
-# Design drivers (registry.design_source), one per set of kernel codes, generated into files of their
-# own -- numba caches functions of real files only -- in a cache folder next to this module (ignored
+# Drivers (registry.drivers_source: the MPLE design, summary statistics), one module per set of kernel
+# codes, generated into files of their own -- numba caches functions of real files only -- in a cache folder next to this module (ignored
 # by git, never part of the kernel sources' stamp or digest), or a temporary folder where that is
 # not writable (an installed package).
-_DESIGNS_DIR = Path(__file__).with_name("__pycache__") / "designs"
-_design_drivers: dict[tuple[int, ...], object] = {}
+_DRIVERS_DIR = Path(__file__).with_name("__pycache__") / "drivers"
+_drivers_modules: dict[tuple[int, ...], object] = {}
 
 
 def _write_if_changed(path: Path, source: str) -> None:
@@ -80,29 +81,30 @@ def _write_if_changed(path: Path, source: str) -> None:
     os.replace(temporary, path)  # atomic: processes importing at once never read a half-written file
 
 
-def _design_driver(codes: tuple[int, ...]):
-    """The design driver of these kernel codes (generated, written and imported on first use)."""
-    key = tuple(sorted(set(codes)))
-    driver = _design_drivers.get(key)
-    if driver is not None:
-        return driver
-    source = registry.design_source(key)
-    name = "design_" + "_".join(str(code) for code in key) if key else "design_none"
-    for folder in (_DESIGNS_DIR, Path(tempfile.gettempdir()) / f"dyadflow-designs-{os.getuid()}"):
+def _drivers(codes) -> ModuleType:
+    """The drivers module of these kernel codes (generated, written and imported on first use)."""
+    key = tuple(sorted({int(code) for code in codes}))
+    module = _drivers_modules.get(key)
+    if module is not None:
+        return module
+    source = registry.drivers_source(key)
+    name = "drivers_" + "_".join(str(code) for code in key) if key else "drivers_none"
+    for folder in (_DRIVERS_DIR, Path(tempfile.gettempdir()) / f"dyadflow-drivers-{os.getuid()}"):
         try:
             _write_if_changed(folder / f"{name}.py", source)
             break
         except OSError as error:
             failure = error
     else:
-        raise ImportError(f"cannot write the design driver {name}.py ({failure})")
-    spec = importlib.util.spec_from_file_location(f"dyadflow.kernels._designs.{name}", folder / f"{name}.py")
+        raise ImportError(f"cannot write the kernel drivers {name}.py ({failure})")
+    spec = importlib.util.spec_from_file_location(f"dyadflow.kernels._drivers.{name}", folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    stamp_with_kernel_sources(module.design, module.tail_rows)  # it compiles the kernels into itself
-    _design_drivers[key] = module.design
-    return module.design
+    # they compile the kernels into themselves
+    stamp_with_kernel_sources(module.design, module.tail_rows, module.change, module.statistics_from_empty)
+    _drivers_modules[key] = module
+    return module
 
 
 def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarray:
@@ -117,7 +119,7 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarr
     if codes.size and not ((codes >= 0) & (codes < len(_ROWS))).all():
         raise ValueError(f"unknown change-statistic code in {codes.tolist()}")
     # One array type for every call (C-contiguous, writable): one compilation per driver.
-    return _design_driver(tuple(codes.tolist()))(
+    return _drivers(codes.tolist()).design(
         np.array(codes, order="C"),
         np.array(par_offsets, dtype=np.int64, order="C"),
         np.array(params, dtype=np.float64, order="C"),
@@ -130,8 +132,32 @@ def design_needs_compiling(codes) -> bool:
     """Whether the first design of these kernel codes (dyad_change_matrix and the network state it
     reads) will compile numba code rather than load it from the disk cache: minutes on a first run,
     which a progress display should say."""
-    driver = _design_driver(tuple(np.asarray(codes, dtype=np.int64).tolist()))
+    driver = _drivers(np.asarray(codes, dtype=np.int64).tolist()).design
     return needs_compiling(*network_state_dispatchers(), driver)
+
+
+def statistics_from_empty(codes, par_offsets, params, col_offsets, net, tails, heads) -> np.ndarray:
+    """g(y) - g(empty) of the packed terms (dyad_change_matrix's layout) for the ties (tails[k],
+    heads[k]), found as ergm's summary does: the ties added one at a time to an empty network `net`
+    (a kernels.sampler.sampler_state, left holding the ties), their change statistics summed.
+    Compiles (once, then numba's disk cache) only these codes' kernels."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.size and not ((codes >= 0) & (codes < len(_ROWS))).all():
+        raise ValueError(f"unknown change-statistic code in {codes.tolist()}")
+    return _drivers(codes.tolist()).statistics_from_empty(
+        np.array(codes, order="C"),
+        np.array(par_offsets, dtype=np.int64, order="C"),
+        np.array(params, dtype=np.float64, order="C"),
+        np.array(col_offsets, dtype=np.int64, order="C"),
+        net,
+        np.array(tails, dtype=np.int64, order="C"),
+        np.array(heads, dtype=np.int64, order="C"),
+    )
+
+
+def statistics_need_compiling(codes) -> bool:
+    """Whether statistics_from_empty of these codes will compile rather than load numba's disk cache."""
+    return needs_compiling(_drivers(np.asarray(codes, dtype=np.int64).tolist()).statistics_from_empty)
 
 
 # These compile the kernels of every family into themselves: their disk cache must follow those files.

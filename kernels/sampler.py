@@ -26,8 +26,6 @@ worker it runs on).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -35,6 +33,7 @@ from dyadflow.kernels.cache import stamp_with_kernel_sources
 from dyadflow.kernels.dispatch import CODES, change
 from dyadflow.kernels.network import Network, network_state
 from dyadflow.kernels.sampler_fast import fast_terms, run_fast_chain
+from dyadflow.kernels.tnt import accept, covariate_eta, free_ties, propose, record_draw, sorted_draws, toggled
 
 
 def sampler_state(adj: np.ndarray, directed: bool) -> Network:
@@ -175,18 +174,6 @@ def _dyad_change(codes, par_offsets, params, col_offsets, net, i, j, delta):
         change(codes[t], net, i, j, params[par_offsets[t] : par_offsets[t + 1]], delta, col_offsets[t])
 
 
-@njit(cache=True)
-def _log_proposal_ratio(present, n_edges, m, p_dyad):
-    """log q(y' -> y) / q(y -> y') of TNT for toggling a dyad of y (n_edges ties among m free dyads)."""
-    if present:  # removal; the reverse move adds it back from n_edges - 1 ties
-        forward = p_dyad / m + (1.0 - p_dyad) / n_edges
-        reverse = 1.0 / m if n_edges == 1 else p_dyad / m
-    else:
-        forward = 1.0 / m if n_edges == 0 else p_dyad / m
-        reverse = p_dyad / m + (1.0 - p_dyad) / (n_edges + 1)
-    return math.log(reverse / forward)
-
-
 @njit(cache=True, nogil=True)
 def run_chain(
     codes, par_offsets, params, col_offsets, net, dyads, theta, cov_X, cov_theta, burnin, interval, nsim, seed, p_dyad
@@ -197,28 +184,15 @@ def run_chain(
     fixed covariate block. Draw k is taken after burnin + (k + 1) * interval proposals.
 
     Returns (structural (nsim, K) and covariate (nsim, q) statistics of each draw relative to the
-    start network, tie_ptr (nsim + 1,) and tie_dyads (indices into `dyads` of each draw's ties),
-    accepted proposals, total proposals).
+    start network, tie_ptr (nsim + 1,) and tie_dyads (indices into `dyads` of each draw's ties, in
+    no order within a draw: kernels.tnt.sorted_draws), accepted proposals, total proposals).
     """
     np.random.seed(seed)
     m = dyads.shape[0]
     K = col_offsets[-1]
     q = cov_X.shape[1]
-    cov_eta = np.zeros(m)
-    for d in range(m):
-        s = 0.0
-        for c in range(q):
-            s += cov_X[d, c] * cov_theta[c]
-        cov_eta[d] = s
-    # current ties among the free dyads, with the position of each in the list (-1: no tie)
-    tie_list = np.empty(m, np.int64)
-    tie_pos = np.full(m, -1, np.int64)
-    n_edges = 0
-    for d in range(m):
-        if net.adj[dyads[d, 0], dyads[d, 1]]:
-            tie_list[n_edges] = d
-            tie_pos[d] = n_edges
-            n_edges += 1
+    cov_eta = covariate_eta(cov_X, cov_theta)
+    tie_list, tie_pos, n_edges = free_ties(net.adj, dyads)
     stats = np.zeros(K)
     cov_stats = np.zeros(q)
     out_stats = np.zeros((nsim, K))
@@ -230,12 +204,10 @@ def run_chain(
     total = burnin + nsim * interval
     k = 0
     next_draw = burnin + interval
+    inv_m = 1.0 / m if m > 0 else 0.0
     for step in range(1, total + 1):
         if m > 0:
-            if n_edges == 0 or np.random.random() < p_dyad:
-                d = np.random.randint(0, m)
-            else:
-                d = tie_list[np.random.randint(0, n_edges)]
+            d = propose(tie_list, n_edges, m, p_dyad)
             i = dyads[d, 0]
             j = dyads[d, 1]
             present = net.adj[i, j] == 1
@@ -243,54 +215,15 @@ def run_chain(
             eta = cov_eta[d]
             for c in range(K):
                 eta += theta[c] * delta[c]
-            sign = -1.0 if present else 1.0
-            log_ratio = sign * eta + _log_proposal_ratio(present, n_edges, m, p_dyad)
-            if log_ratio >= 0.0 or math.log(np.random.random()) < log_ratio:
+            if accept(eta, present, n_edges, inv_m, p_dyad):
                 toggle(net, i, j)
                 accepted += 1
-                for c in range(K):
-                    stats[c] += sign * delta[c]
-                for c in range(q):
-                    cov_stats[c] += sign * cov_X[d, c]
-                if present:  # swap-remove d from the tie list
-                    last = tie_list[n_edges - 1]
-                    tie_list[tie_pos[d]] = last
-                    tie_pos[last] = tie_pos[d]
-                    tie_pos[d] = -1
-                    n_edges -= 1
-                else:
-                    tie_list[n_edges] = d
-                    tie_pos[d] = n_edges
-                    n_edges += 1
+                n_edges = toggled(d, present, delta, stats, cov_X, cov_stats, tie_list, tie_pos, n_edges)
         if step == next_draw:
-            out_stats[k] = stats
-            out_cov[k] = cov_stats
-            need = tie_ptr[k] + n_edges
-            if need > ties.shape[0]:
-                grown = np.empty(max(2 * ties.shape[0], need), np.int64)
-                grown[: tie_ptr[k]] = ties[: tie_ptr[k]]
-                ties = grown
-            ties[tie_ptr[k] : need] = np.sort(tie_list[:n_edges])
-            tie_ptr[k + 1] = need
+            ties = record_draw(k, stats, cov_stats, out_stats, out_cov, tie_ptr, ties, tie_list, n_edges)
             k += 1
             next_draw += interval
     return out_stats, out_cov, tie_ptr, ties[: tie_ptr[nsim]].copy(), accepted, total
-
-
-@njit(cache=True)
-def statistics_from_empty(codes, par_offsets, params, col_offsets, net, tails, heads):
-    """g(y) - g(empty) of the kernel terms for the ties (tails[k], heads[k]), found as ergm's summary
-    does: add the ties one at a time to an empty network (`net`, which must be empty and is left
-    holding the ties), summing their change statistics."""
-    K = col_offsets[-1]
-    total = np.zeros(K)
-    delta = np.zeros(K)
-    for e in range(tails.shape[0]):
-        _dyad_change(codes, par_offsets, params, col_offsets, net, tails[e], heads[e], delta)
-        for c in range(K):
-            total[c] += delta[c]
-        toggle(net, tails[e], heads[e])
-    return total
 
 
 def run_tnt_chain(
@@ -316,40 +249,13 @@ def run_tnt_chain(
     (kernels/sampler_fast.py) when every term has one and `generic` is False, else on the kernels."""
     adj = np.array(adj, dtype=np.uint8, copy=True)
     kinds = None if generic else fast_terms(codes, par_offsets, params, directed, CODES)
+    shared = (dyads, theta, cov_X, cov_theta, burnin, interval, nsim, seed, p_dyad)
     if kinds is not None:
-        return run_fast_chain(
-            kinds,
-            par_offsets,
-            params,
-            col_offsets,
-            adj,
-            bool(directed),
-            dyads,
-            theta,
-            cov_X,
-            cov_theta,
-            burnin,
-            interval,
-            nsim,
-            seed,
-            p_dyad,
-        )
-    return run_chain(
-        codes,
-        par_offsets,
-        params,
-        col_offsets,
-        sampler_state(adj, directed),
-        dyads,
-        theta,
-        cov_X,
-        cov_theta,
-        burnin,
-        interval,
-        nsim,
-        seed,
-        p_dyad,
-    )
+        chain = run_fast_chain(kinds, par_offsets, params, col_offsets, adj, bool(directed), *shared)
+    else:
+        chain = run_chain(codes, par_offsets, params, col_offsets, sampler_state(adj, directed), *shared)
+    stats, cov_stats, tie_ptr, ties, accepted, total = chain
+    return stats, cov_stats, tie_ptr, sorted_draws(tie_ptr, ties), accepted, total
 
 
-stamp_with_kernel_sources(run_chain, statistics_from_empty, _dyad_change, toggle)
+stamp_with_kernel_sources(run_chain, _dyad_change, toggle)

@@ -31,6 +31,9 @@ import math
 import numpy as np
 from numba import njit
 
+from dyadflow.kernels.cache import stamp_with_kernel_sources
+from dyadflow.kernels.tnt import accept, covariate_eta, free_ties, propose, record_draw, toggled
+
 FAST_EDGES = 0
 FAST_MUTUAL = 1
 FAST_TRIANGLE = 2
@@ -266,7 +269,7 @@ def run_fast_chain(
 ):
     """kernels.sampler.run_chain for models whose terms all have a fast kind (`kinds`, from
     fast_terms); same arguments (the network as its adjacency matrix `adj`, modified in place), same
-    results and the same proposals (acceptance by exp instead of log: equal up to rounding)."""
+    results and the same proposals and acceptance (kernels/tnt.py)."""
     np.random.seed(seed)
     n = adj.shape[0]
     m = dyads.shape[0]
@@ -290,22 +293,10 @@ def run_fast_chain(
         inb, ipos = _rows(adj, True)
     else:
         inb, ipos = onb, opos
-    cov_eta = np.zeros(m)
-    for d in range(m):
-        s = 0.0
-        for c in range(q):
-            s += cov_X[d, c] * cov_theta[c]
-        cov_eta[d] = s
+    cov_eta = covariate_eta(cov_X, cov_theta)
     # 32-bit copies of the per-dyad arrays the loop reads at random: a smaller cache footprint
     pairs = dyads.astype(np.int32)
-    tie_list = np.empty(m, np.int32)
-    tie_pos = np.full(m, -1, np.int32)
-    n_edges = 0
-    for d in range(m):
-        if adj[dyads[d, 0], dyads[d, 1]]:
-            tie_list[n_edges] = d
-            tie_pos[d] = n_edges
-            n_edges += 1
+    tie_list, tie_pos, n_edges = free_ties(adj, dyads)
     stats = np.zeros(K)
     cov_stats = np.zeros(q)
     out_stats = np.zeros((nsim, K))
@@ -320,10 +311,7 @@ def run_fast_chain(
     inv_m = 1.0 / m if m > 0 else 0.0
     for step in range(1, total + 1):
         if m > 0:
-            if n_edges == 0 or np.random.random() < p_dyad:
-                d = np.random.randint(0, m)
-            else:
-                d = np.int64(tie_list[np.random.randint(0, n_edges)])
+            d = propose(tie_list, n_edges, m, p_dyad)
             i = np.int64(pairs[d, 0])
             j = np.int64(pairs[d, 1])
             present = adj[i, j] == 1
@@ -331,44 +319,12 @@ def run_fast_chain(
             eta = cov_eta[d]
             for c in range(K):
                 eta += theta[c] * delta[c]
-            # TNT's Hastings ratio q(y' -> y) / q(y -> y') (kernels.sampler._log_proposal_ratio);
-            # accept with probability min(1, exp(+-eta) * ratio): one exp instead of run_chain's two logs
-            if present:
-                forward = p_dyad * inv_m + (1.0 - p_dyad) / n_edges
-                reverse = inv_m if n_edges == 1 else p_dyad * inv_m
-                eta = -eta
-            else:
-                forward = inv_m if n_edges == 0 else p_dyad * inv_m
-                reverse = p_dyad * inv_m + (1.0 - p_dyad) / (n_edges + 1)
-            ratio = math.exp(min(eta, 700.0)) * (reverse / forward)
-            if ratio >= 1.0 or np.random.random() < ratio:
+            if accept(eta, present, n_edges, inv_m, p_dyad):
                 _toggle(adj, directed, outdeg, indeg, sp, need_sp, onb, opos, inb, ipos, i, j)
                 accepted += 1
-                sign = -1.0 if present else 1.0
-                for c in range(K):
-                    stats[c] += sign * delta[c]
-                for c in range(q):
-                    cov_stats[c] += sign * cov_X[d, c]
-                if present:
-                    last = tie_list[n_edges - 1]
-                    tie_list[tie_pos[d]] = last
-                    tie_pos[last] = tie_pos[d]
-                    tie_pos[d] = -1
-                    n_edges -= 1
-                else:
-                    tie_list[n_edges] = d
-                    tie_pos[d] = n_edges
-                    n_edges += 1
+                n_edges = toggled(d, present, delta, stats, cov_X, cov_stats, tie_list, tie_pos, n_edges)
         if step == next_draw:
-            out_stats[k] = stats
-            out_cov[k] = cov_stats
-            need = tie_ptr[k] + n_edges
-            if need > ties.shape[0]:
-                grown = np.empty(max(2 * ties.shape[0], need), np.int64)
-                grown[: tie_ptr[k]] = ties[: tie_ptr[k]]
-                ties = grown
-            ties[tie_ptr[k] : need] = np.sort(tie_list[:n_edges])
-            tie_ptr[k + 1] = need
+            ties = record_draw(k, stats, cov_stats, out_stats, out_cov, tie_ptr, ties, tie_list, n_edges)
             k += 1
             next_draw += interval
     return out_stats, out_cov, tie_ptr, ties[: tie_ptr[nsim]].copy(), accepted, total
@@ -396,3 +352,7 @@ def fast_change_statistics(kinds, par_offsets, params, col_offsets, adj, directe
             kinds, cols, tables, toff, adj, directed, outdeg, indeg, sp, onb, inb, dyads[d, 0], dyads[d, 1], out[d], n
         )
     return out
+
+
+# They inline kernels/tnt.py: their disk cache must follow it (and every other kernel module).
+stamp_with_kernel_sources(run_fast_chain, fast_change_statistics)

@@ -25,9 +25,9 @@ import pandas as pd
 
 from dyadflow.kernels import registry
 from dyadflow.kernels.cache import kernel_sources_digest
-from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index
+from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index, statistics_from_empty
 from dyadflow.kernels.network import network_state
-from dyadflow.kernels.sampler import sampler_state, statistics_from_empty
+from dyadflow.kernels.sampler import sampler_state
 from dyadflow.storage.panel import Panel, Period
 from dyadflow.tergm.formula import Formula, FormulaError, parse_formula
 from dyadflow.tergm.terms import (
@@ -373,7 +373,7 @@ def summary_statistics(
 
     Structural terms as ergm's summary computes them: g(empty) (each kernel's registered empty-network
     value) plus the change statistics of adding the period's ties one at a time in edge-list order
-    (kernels.sampler.statistics_from_empty); covariate terms (including
+    (kernels.dispatch.statistics_from_empty); covariate terms (including
     btergm's memory, delrecip, timecov) g = sum of y_ij x_ij over the dyads in the likelihood.
     `data` is a Panel, or one adjacency matrix (then `directed` is required). A Model must have been
     compiled for this panel (parse_model); a formula is compiled here.

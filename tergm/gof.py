@@ -146,17 +146,19 @@ def _popcount(x):
 
 
 @njit(cache=True, nogil=True)
-def _geodesic_counts(out_nbr, outdeg, n):
-    """Ordered pairs (i, j), i != j, by distance 1..n-1, then the unreachable ones: a breadth-first
-    search from every node on 64-bit words (a level's frontier expands by OR-ing its nodes' neighbour
-    bit rows), n / 64 word operations per frontier node instead of one per tie."""
+def _geodesic_counts(out_nbr, outdeg, n, counts):
+    """Ordered pairs (i, j), i != j, by distance 1..n-1, then the unreachable ones (into `counts`, of
+    length max(n, 1)): a breadth-first search from every node on 64-bit words (a level's frontier
+    expands by OR-ing its nodes' neighbour bit rows), n / 64 word operations per frontier node
+    instead of one per tie."""
     words = (n + 63) // 64
     bits = np.zeros((n, max(words, 1)), np.uint64)
     for i in range(n):
         for a in range(outdeg[i]):
             j = out_nbr[i, a]
             bits[i, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
-    counts = np.zeros(max(n, 1), np.int64)
+    for level in range(counts.shape[0]):
+        counts[level] = 0
     visited = np.zeros(max(words, 1), np.uint64)
     frontier = np.zeros(max(words, 1), np.uint64)
     following = np.zeros(max(words, 1), np.uint64)
@@ -192,14 +194,16 @@ def _geodesic_counts(out_nbr, outdeg, n):
             frontier, following = following, frontier
         if n > 0:
             counts[n - 1] += n - 1 - reached
-    return counts
 
 
 @njit(cache=True, nogil=True)
-def _distribution_counts(adj, directed, tricodes):
-    """Every gof count vector of one network in one compiled pass: (degree or indegree, outdegree,
-    esp, dsp, geodesic, triad census). Shared partners from the neighbour lists (OTP when directed:
-    k with i->k->j), geodesics by breadth-first search from every node."""
+def _distribution_counts(adj, directed, tricodes, degree, outdegree, esp, dsp, geodesic, triads):
+    """Every gof count vector of one network in one compiled pass, into the given rows (lengths n, n,
+    max(n - 1, 1), max(n - 1, 1), max(n, 1), 16): degree (indegree when directed), outdegree, esp,
+    dsp, geodesic, triad census (directed only). Shared partners from the neighbour lists (OTP when
+    directed: k with i->k->j), geodesics by breadth-first search from every node. Rows are filled
+    element by element: no array-to-slice assignment, whose shape-check error path alone costs numba
+    seconds to compile."""
     n = adj.shape[0]
     outdeg = np.zeros(n, np.int64)
     indeg = np.zeros(n, np.int64)
@@ -218,8 +222,9 @@ def _distribution_counts(adj, directed, tricodes):
                 fill_out[i] += 1
                 in_nbr[j, fill_in[j]] = i
                 fill_in[j] += 1
-    degree = np.zeros(n, np.int64)
-    outdegree = np.zeros(n, np.int64)
+    for i in range(n):
+        degree[i] = 0
+        outdegree[i] = 0
     for i in range(n):
         degree[indeg[i]] += 1  # undirected: the degree
         outdegree[outdeg[i]] += 1
@@ -229,9 +234,9 @@ def _distribution_counts(adj, directed, tricodes):
             i = in_nbr[k, a]
             for b in range(outdeg[k]):
                 shared[i, out_nbr[k, b]] += 1
-    width = max(n - 1, 1)
-    esp = np.zeros(width, np.int64)
-    dsp = np.zeros(width, np.int64)
+    for s in range(esp.shape[0]):
+        esp[s] = 0
+        dsp[s] = 0
     for i in range(n):
         first = 0 if directed else i + 1
         for j in range(first, n):
@@ -239,25 +244,28 @@ def _distribution_counts(adj, directed, tricodes):
                 dsp[shared[i, j]] += 1
                 if adj[i, j]:
                     esp[shared[i, j]] += 1
-    geodesic = _geodesic_counts(out_nbr, outdeg, n)
+    _geodesic_counts(out_nbr, outdeg, n, geodesic)
     if not directed:  # every unordered pair was reached from both ends, at the same distance
-        geodesic //= 2
-    triads = triad_census(adj, tricodes) if directed else np.zeros(16, np.int64)
-    return degree, outdegree, esp, dsp, geodesic, triads
+        for level in range(geodesic.shape[0]):
+            geodesic[level] //= 2
+    census = triad_census(adj, tricodes) if directed else np.zeros(16, np.int64)
+    for c in range(16):
+        triads[c] = census[c]
+
+
+def _count_arrays(nsim: int, n: int) -> tuple[np.ndarray, ...]:
+    """Zeroed (nsim, length) arrays for _distribution_counts' rows, in its order."""
+    width = max(n - 1, 1)
+    return tuple(np.zeros((nsim, length), np.int64) for length in (n, n, width, width, max(n, 1), 16))
 
 
 @njit(cache=True, parallel=True)
-def _draw_counts(n, directed, dyads, tie_ptr, tie_dyads, fixed_ties, tricodes):
-    """_distribution_counts of every draw k (the network of PeriodDraws.network(k)), draws in parallel:
-    (nsim, length) arrays in _distribution_counts' order."""
+def _draw_counts(
+    n, directed, dyads, tie_ptr, tie_dyads, fixed_ties, tricodes, degree, outdegree, esp, dsp, geodesic, triads
+):
+    """_distribution_counts of every draw k (the network of PeriodDraws.network(k)) into row k of the
+    count arrays (_count_arrays), draws in parallel."""
     nsim = tie_ptr.shape[0] - 1
-    width = max(n - 1, 1)
-    degree = np.zeros((nsim, n), np.int64)
-    outdegree = np.zeros((nsim, n), np.int64)
-    esp = np.zeros((nsim, width), np.int64)
-    dsp = np.zeros((nsim, width), np.int64)
-    geodesic = np.zeros((nsim, max(n, 1)), np.int64)
-    triads = np.zeros((nsim, 16), np.int64)
     for k in prange(nsim):
         adj = np.zeros((n, n), np.uint8)
         for e in range(fixed_ties.shape[0]):
@@ -269,9 +277,7 @@ def _draw_counts(n, directed, dyads, tie_ptr, tie_dyads, fixed_ties, tricodes):
             adj[i, j] = 1
             if not directed:
                 adj[j, i] = 1
-        d, o, e_, s_, g, t = _distribution_counts(adj, directed, tricodes)
-        degree[k], outdegree[k], esp[k], dsp[k], geodesic[k], triads[k] = d, o, e_, s_, g, t
-    return degree, outdegree, esp, dsp, geodesic, triads
+        _distribution_counts(adj, directed, tricodes, degree[k], outdegree[k], esp[k], dsp[k], geodesic[k], triads[k])
 
 
 def _as_named(counts, directed: bool) -> dict[str, np.ndarray]:
@@ -287,13 +293,16 @@ def network_distributions(adj: np.ndarray, directed: bool) -> dict[str, np.ndarr
     """Each gof distribution of one network: statistic -> counts indexed by value (degree: 0..n-1;
     esp, dsp: 0..n-2; geodesic: 1..n-1 then the unreachable pairs)."""
     adj = np.ascontiguousarray(adj, np.uint8)
-    return _as_named(_distribution_counts(adj, bool(directed), _TRICODES), bool(directed))
+    counts = _count_arrays(1, adj.shape[0])
+    _distribution_counts(adj, bool(directed), _TRICODES, *(row[0] for row in counts))
+    return _as_named(tuple(row[0] for row in counts), bool(directed))
 
 
 def draw_distributions(draws: PeriodDraws) -> dict[str, np.ndarray]:
     """network_distributions of every draw of a period at once: statistic -> (nsim, length) counts."""
     fixed = np.asarray(draws.fixed_ties, np.int64).reshape(-1, 2)
-    counts = _draw_counts(
+    counts = _count_arrays(len(draws.tie_ptr) - 1, len(draws.nodes))
+    _draw_counts(
         len(draws.nodes),
         bool(draws.directed),
         np.asarray(draws.dyads, np.int64),
@@ -301,6 +310,7 @@ def draw_distributions(draws: PeriodDraws) -> dict[str, np.ndarray]:
         np.asarray(draws.tie_dyads, np.int64),
         fixed,
         _TRICODES,
+        *counts,
     )
     return _as_named(counts, bool(draws.directed))
 

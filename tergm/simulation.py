@@ -27,7 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dyadflow.kernels.sampler import run_tnt_chain, sampler_state, statistics_from_empty
+from dyadflow.kernels.cache import needs_compiling
+from dyadflow.kernels.dispatch import CODES, statistics_from_empty, statistics_need_compiling
+from dyadflow.kernels.sampler import run_chain, run_tnt_chain, sampler_state
+from dyadflow.kernels.sampler_fast import fast_terms, run_fast_chain
 from dyadflow.tergm.arguments import check_integer
 from dyadflow.tergm.design import Model, design_for_period, parse_model
 
@@ -37,6 +40,15 @@ TNT_DYAD_PROBABILITY = 0.5
 # False runs every chain on the generic kernels (kernels.sampler.run_chain) even where the fast path
 # applies: the tests check both paths against exact enumeration.
 FAST_PATH = True
+
+
+def chains_need_compiling(formula: str, panel) -> bool:
+    """Whether simulating the model of `formula` will compile numba code (its chain, its summary
+    statistics) rather than load numba's disk cache: minutes on a first run, which a progress display
+    should say."""
+    model = parse_model(formula, panel)
+    fast = FAST_PATH and fast_terms(model.codes, model.par_offsets, model.params, model.directed, CODES) is not None
+    return needs_compiling(run_fast_chain if fast else run_chain) or statistics_need_compiling(model.codes)
 
 
 class SimulationError(ValueError):

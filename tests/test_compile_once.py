@@ -54,7 +54,7 @@ _CHILD = textwrap.dedent(
         frozen[name].setflags(write=False)
     fit_replicates(replace(design, **frozen), fit.coef, draw_resamples(design.n_periods, 3, seed=1))
     used = {f"rows_{code}": len(_generated.ROWS[code].signatures) for code in range(len(CODES))}
-    used["design"] = len(dispatch._design_driver(tuple(codes.tolist())).signatures)
+    used["design"] = len(dispatch._drivers(codes.tolist()).design.signatures)
     used["_evaluate"] = len(estimate._evaluate.signatures)
     used["_newton_steps"] = len(estimate._newton_steps.signatures)
     print(json.dumps({"codes": CODES, "signatures": used}))

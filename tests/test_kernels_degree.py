@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 
 import numpy as np
 import pandas as pd
@@ -402,9 +401,9 @@ def test_dispatch_cache_follows_every_kernel_module():
     from dyadflow.kernels import _generated, dispatch
     from dyadflow.kernels.cache import kernel_sources_stamp
 
-    driver = dispatch._design_driver((CODES["edges"], CODES["gwdegree"]))
-    tail_rows = sys.modules[driver.py_func.__module__].tail_rows
-    for dispatcher in (dispatch.change, *_generated.ROWS, driver, tail_rows):
+    drivers = dispatch._drivers((CODES["edges"], CODES["gwdegree"]))
+    compiled = (drivers.design, drivers.tail_rows, drivers.change, drivers.statistics_from_empty)
+    for dispatcher in (dispatch.change, *_generated.ROWS, *compiled):
         stamp = dispatcher._cache._cache_file._source_stamp
         assert stamp[1] == kernel_sources_stamp()
     assert any(name == "degree.py" for name, _, _ in kernel_sources_stamp())

@@ -539,12 +539,13 @@ def test_generated_dispatch_is_the_registry():
         # each code's per-tail rows run its own kernel and no other
         rows = source.split(f"def rows_{code}(", 1)[1].split("\n\n\n", 1)[0]
         assert set(re.findall(r"_(?:change|tail)_(\d+)\(", rows)) == {str(code)}, entry.name
-    # a design driver chains exactly the codes it was generated for
-    driver = registry.design_source([8, 4, 6, 4])
-    assert [int(c) for c in re.findall(r"if code == (\d+):", driver)] == [4, 6, 8]
+    # the drivers (design rows, per-dyad change) chain exactly the codes they were generated for
+    driver = registry.drivers_source([8, 4, 6, 4])
+    assert [int(c) for c in re.findall(r"if code == (\d+):", driver)] == [4, 6, 8, 4, 6, 8]
     assert set(re.findall(r"rows_(\d+)\(", driver)) == {"4", "6", "8"}
+    assert set(re.findall(r"_change_(\d+)\(", driver)) == {"4", "6", "8"}
     with pytest.raises(ValueError, match="unknown change-statistic code"):
-        registry.design_source([len(entries)])
+        registry.drivers_source([len(entries)])
 
 
 def test_every_structural_term_names_a_registered_kernel_and_every_kernel_serves_a_term():
