@@ -12,12 +12,19 @@ demo's order, on the demo formula (flows.cli.DEMO_FORMULA) and a small demo pane
     fit           tergm.mple: the MPLE (estimate._evaluate, _newton_steps)
     bootstrap     tergm.bootstrap.fit_replicates on arrays as a Dask worker receives them (read-only)
     refit         tergm.design.design_with_networks + mple, as a sensitivity refit does
+    gof           tergm.gof.gof: one TNT chain per period (kernels/sampler_fast.py), the observed
+                  statistics (kernels.dispatch.statistics_from_empty) and every draw's distributions
 
 Three processes: `cold` (empty cache: compile), `warm` (a new process on the cache `cold` filled:
 what every later run pays) and, inside each, `again` (the same stage called a second time in the
 same process: the work alone). Peak RSS is the process's maximum resident set after each stage.
 
-    python benchmarks/bench_cold_start.py [--nodes 40] [--periods 4] [--threads 2]
+--demo also runs the README's `dyadflow demo` itself (on --nodes x --periods, 5 bootstrap replicates,
+2 refits per rewiring level) twice, on an empty and then on the filled NUMBA_CACHE_DIR: the
+difference of the two walls is what a first run waits for numba, in the driver and in the Dask
+workers together.
+
+    python benchmarks/bench_cold_start.py [--nodes 40] [--periods 4] [--threads 2] [--demo]
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-STAGES = ("import", "changestats", "fit", "bootstrap", "refit")
+STAGES = ("import", "changestats", "fit", "bootstrap", "refit", "gof")
 
 
 def _peak_rss_mib() -> float:
@@ -118,6 +125,21 @@ def child(nodes: int, periods: int, workdir: Path) -> dict:
     timed("refit", lambda: mple(design_with_networks(model, shipped, rewired), start=fit.coef))
     again("refit", lambda: mple(design_with_networks(model, shipped, rewired), start=fit.coef))
 
+    from dyadflow.tergm import Fit
+    from dyadflow.tergm.gof import gof
+
+    p, T = len(design.names), design.n_periods
+    fitted = Fit(
+        mple=fit,
+        design_matrix=design,
+        replicates=np.zeros((0, p)),
+        resamples=np.zeros((0, T), dtype=np.int64),
+        replicate_converged=np.zeros(0, dtype=bool),
+        formula=DEMO_FORMULA,
+    )
+    timed("gof", lambda: gof(fitted, nsim=10, burnin=2000, interval=200, seed=1, panel=panel))
+    again("gof", lambda: gof(fitted, nsim=10, burnin=2000, interval=200, seed=1, panel=panel))
+
     cache_dir = Path(os.environ["NUMBA_CACHE_DIR"]).resolve()
     dispatchers = _dyadflow_dispatchers()
     outside = []
@@ -184,11 +206,35 @@ def report(label: str, result: dict) -> None:
         print("  WARNING: dispatchers cached outside NUMBA_CACHE_DIR:", *result["outside_cache_dir"], sep="\n    ")
 
 
+def demo(args) -> None:
+    """`dyadflow demo` on an empty, then on the filled NUMBA_CACHE_DIR: wall of each and the difference."""
+    walls = []
+    with (
+        tempfile.TemporaryDirectory(prefix="dyadflow-numba-cache-") as cache_dir,
+        tempfile.TemporaryDirectory(prefix="dyadflow-demo-") as workdir,
+    ):
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PREFECT_HOME=str(Path(workdir) / "prefect"))
+        for run in ("cold", "warm"):
+            command = [sys.executable, "-m", "dyadflow.flows.cli", "demo", "--directory", str(Path(workdir) / run)]
+            command += ["--nodes", str(args.nodes), "--periods", str(args.periods), "--R", "5", "--simulations", "2"]
+            started = time.perf_counter()
+            done = subprocess.run(command, env=env, capture_output=True, text=True)
+            walls.append(time.perf_counter() - started)
+            if done.returncode != 0:
+                sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+                raise SystemExit(f"dyadflow demo failed ({done.returncode})")
+    print(
+        f"dyadflow demo ({args.nodes} x {args.periods}, R 5, 2 refits per level, gof): cold {walls[0]:.1f} s, "
+        f"warm {walls[1]:.1f} s wall; waiting for numba on a first run: {walls[0] - walls[1]:.1f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=40)
     parser.add_argument("--periods", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2, help="NUMBA_NUM_THREADS of the measured processes")
+    parser.add_argument("--demo", action="store_true", help="also time `dyadflow demo` cold and warm")
     parser.add_argument("--specialisations", action="store_true", help="list each dispatcher's compiled signatures")
     parser.add_argument("--child", metavar="WORKDIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -208,6 +254,8 @@ def main() -> None:
         report("cold (empty NUMBA_CACHE_DIR)", cold)
         warm = run_child(Path(cache_dir), args)
         report("warm (new process, cache filled by the cold run)", warm)
+    if args.demo:
+        demo(args)
     if args.specialisations:
         for name, count in sorted(cold["specialisations"].items()):
             print(f"  {count} x {name}")

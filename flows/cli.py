@@ -132,7 +132,10 @@ def _run(
     from dyadflow.flows.workflow import run_flow
 
     _quiet_console(verbose)
-    with prefect_api(), progress_bars(sys.stderr.isatty() or verbose):
+    from dyadflow.flows.warmup import kernel_warmup
+
+    wants_gof = gof is True or (gof is None and spec.gof is not None)
+    with kernel_warmup(gof=wants_gof), prefect_api(), progress_bars(sys.stderr.isatty() or verbose):
         output = run_flow(
             str(spec_path),
             cluster_address=cluster,

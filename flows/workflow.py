@@ -106,11 +106,13 @@ def changestats_task(spec: RunSpec, panel, hashes):
 @task(name="fit", cache_policy=NO_CACHE)
 def fit_task(model: ModelSpec, design):
     """The MPLE alone, as a Fit without replicates (Wald intervals)."""
+    from dyadflow.flows.warmup import wait_for_warmup, warmup_running
     from dyadflow.tergm import Fit
     from dyadflow.tergm.estimate import fit_needs_compiling
 
     p, T = len(design.names), design.n_periods
-    with stage_progress("fit", 1, compiling=fit_needs_compiling()) as advance:
+    with stage_progress("fit", 1, compiling=warmup_running() or fit_needs_compiling()) as advance:
+        wait_for_warmup()  # a first run's background compile of this stage's kernels (flows/warmup.py)
         mple = stages.fit(design)
         advance(1)
     return Fit(
