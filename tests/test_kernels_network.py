@@ -25,3 +25,16 @@ def test_neighbour_lists_are_the_rows_and_columns_ascending(directed, density):
         np.testing.assert_array_equal(out, np.flatnonzero(adj[i]))  # flatnonzero is ascending
         np.testing.assert_array_equal(into, np.flatnonzero(adj[:, i]))
     assert net.out_ptr[-1] == net.in_ptr[-1] == adj.sum()
+
+
+def test_lowest_set_bit_of_every_word_shape():
+    """kernels.sampler_fast._lowest (de Bruijn): the index of the lowest set bit, whatever bits lie above."""
+    from dyadflow.kernels.sampler_fast import _lowest
+
+    rng = np.random.default_rng(0)
+    for b in range(64):
+        low = np.uint64(1) << np.uint64(b)
+        above = np.uint64(rng.integers(0, 2**63)) << np.uint64(1) if b < 63 else np.uint64(0)
+        mask = ~((low << np.uint64(1)) - np.uint64(1)) if b < 63 else np.uint64(0)
+        assert _lowest(low) == b
+        assert _lowest(low | (above & mask)) == b

@@ -271,10 +271,11 @@ def test_same_seed_same_draws_and_bad_input():
         simulate(fit, periods=["1"])
 
 
+@pytest.mark.parametrize("n", [14, 150])  # one 64-bit word of neighbour bits per row, and three
 @pytest.mark.parametrize("directed", [False, True])
-def test_fast_path_change_statistics_equal_the_kernels(directed):
+def test_fast_path_change_statistics_equal_the_kernels(directed, n):
     """The fast chain's change statistics (kernels/sampler_fast.py) are the registry kernels' numbers
-    on every dyad of random networks, ties present or absent, as the state is toggled."""
+    on every dyad of random networks, ties present or absent."""
     from dyadflow.kernels.dispatch import CODES, dyad_change_matrix, dyad_index
     from dyadflow.kernels.sampler_fast import fast_change_statistics, fast_terms
 
@@ -284,7 +285,6 @@ def test_fast_path_change_statistics_equal_the_kernels(directed):
         if directed
         else "y ~ edges + triangle + gwesp(0.5, fixed = TRUE) + gwesp(0.0, fixed = TRUE) + gwdegree(0.7, fixed = TRUE)"
     )
-    n = 14
     model = parse_model(formula, one_period_panel(n, directed))
     kinds = fast_terms(model.codes, model.par_offsets, model.params, directed, CODES)
     assert kinds is not None and len(kinds) == len(model.codes)
