@@ -128,15 +128,7 @@ def child(nodes: int, periods: int, workdir: Path) -> dict:
     from dyadflow.tergm import Fit
     from dyadflow.tergm.gof import gof
 
-    p, T = len(design.names), design.n_periods
-    fitted = Fit(
-        mple=fit,
-        design_matrix=design,
-        replicates=np.zeros((0, p)),
-        resamples=np.zeros((0, T), dtype=np.int64),
-        replicate_converged=np.zeros(0, dtype=bool),
-        formula=DEMO_FORMULA,
-    )
+    fitted = Fit.without_replicates(fit, design, DEMO_FORMULA)
     timed("gof", lambda: gof(fitted, nsim=10, burnin=2000, interval=200, seed=1, panel=panel))
     again("gof", lambda: gof(fitted, nsim=10, burnin=2000, interval=200, seed=1, panel=panel))
 

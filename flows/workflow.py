@@ -110,19 +110,11 @@ def fit_task(model: ModelSpec, design):
     from dyadflow.tergm import Fit
     from dyadflow.tergm.estimate import fit_needs_compiling
 
-    p, T = len(design.names), design.n_periods
     with stage_progress("fit", 1, compiling=warmup_running() or fit_needs_compiling()) as advance:
         wait_for_warmup()  # a first run's background compile of this stage's kernels (flows/warmup.py)
         mple = stages.fit(design)
         advance(1)
-    return Fit(
-        mple=mple,
-        design_matrix=design,
-        replicates=np.zeros((0, p)),
-        resamples=np.zeros((0, T), dtype=np.int64),
-        replicate_converged=np.zeros(0, dtype=bool),
-        formula=model.formula,
-    )
+    return Fit.without_replicates(mple, design, model.formula)
 
 
 @task(name="bootstrap", cache_policy=NO_CACHE)

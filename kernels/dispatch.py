@@ -107,6 +107,20 @@ def _drivers(codes) -> ModuleType:
     return module
 
 
+def _packed_terms(codes, par_offsets, params, col_offsets) -> tuple[np.ndarray, ...]:
+    """The packed terms as the drivers take them, codes checked: one array type for every call
+    (C-contiguous, writable), so one compilation per driver."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.size and not ((codes >= 0) & (codes < len(_ROWS))).all():
+        raise ValueError(f"unknown change-statistic code in {codes.tolist()}")
+    return (
+        np.array(codes, order="C"),
+        np.array(par_offsets, dtype=np.int64, order="C"),
+        np.array(params, dtype=np.float64, order="C"),
+        np.array(col_offsets, dtype=np.int64, order="C"),
+    )
+
+
 def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarray:
     """Change statistics of several terms for every dyad of `net`, one row per dyad.
 
@@ -115,17 +129,8 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarr
     columns col_offsets[t]:col_offsets[t+1]. Runs the design driver of exactly these codes, which
     compiles (once, then numba's disk cache) only their kernels.
     """
-    codes = np.asarray(codes, dtype=np.int64)
-    if codes.size and not ((codes >= 0) & (codes < len(_ROWS))).all():
-        raise ValueError(f"unknown change-statistic code in {codes.tolist()}")
-    # One array type for every call (C-contiguous, writable): one compilation per driver.
-    return _drivers(codes.tolist()).design(
-        np.array(codes, order="C"),
-        np.array(par_offsets, dtype=np.int64, order="C"),
-        np.array(params, dtype=np.float64, order="C"),
-        np.array(col_offsets, dtype=np.int64, order="C"),
-        net,
-    )
+    terms = _packed_terms(codes, par_offsets, params, col_offsets)
+    return _drivers(terms[0].tolist()).design(*terms, net)
 
 
 def design_needs_compiling(codes) -> bool:
@@ -141,18 +146,9 @@ def statistics_from_empty(codes, par_offsets, params, col_offsets, net, tails, h
     heads[k]), found as ergm's summary does: the ties added one at a time to an empty network `net`
     (a kernels.sampler.sampler_state, left holding the ties), their change statistics summed.
     Compiles (once, then numba's disk cache) only these codes' kernels."""
-    codes = np.asarray(codes, dtype=np.int64)
-    if codes.size and not ((codes >= 0) & (codes < len(_ROWS))).all():
-        raise ValueError(f"unknown change-statistic code in {codes.tolist()}")
-    return _drivers(codes.tolist()).statistics_from_empty(
-        np.array(codes, order="C"),
-        np.array(par_offsets, dtype=np.int64, order="C"),
-        np.array(params, dtype=np.float64, order="C"),
-        np.array(col_offsets, dtype=np.int64, order="C"),
-        net,
-        np.array(tails, dtype=np.int64, order="C"),
-        np.array(heads, dtype=np.int64, order="C"),
-    )
+    terms = _packed_terms(codes, par_offsets, params, col_offsets)
+    ties = (np.array(tails, dtype=np.int64, order="C"), np.array(heads, dtype=np.int64, order="C"))
+    return _drivers(terms[0].tolist()).statistics_from_empty(*terms, net, *ties)
 
 
 def statistics_need_compiling(codes) -> bool:

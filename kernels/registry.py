@@ -177,6 +177,16 @@ def dispatch_source() -> str:
     return "\n".join(lines)
 
 
+def _code_chain(codes, indent: str, call: str) -> list[str]:
+    """Source lines of an if/elif chain on `code` over `codes`, each branch `call` (formatted with the
+    code), any other code an error."""
+    lines = []
+    for k, code in enumerate(codes):
+        lines += [f"{indent}{'if' if k == 0 else 'elif'} code == {code}:", f"{indent}    {call.format(code=code)}"]
+    unknown = 'raise ValueError("change-statistic code not compiled into these drivers")'
+    return lines + ([f"{indent}else:", f"{indent}    {unknown}"] if codes else [f"{indent}{unknown}"])
+
+
 def drivers_source(codes) -> str:
     """Source of the compiled drivers of one set of kernel codes (kernels/dispatch.py writes it to a
     file of its own and imports it):
@@ -221,14 +231,8 @@ def drivers_source(codes) -> str:
         "        code = codes[t]",
         "        par = params[par_offsets[t] : par_offsets[t + 1]]",
     ]
-    for k, code in enumerate(codes):
-        lines += [
-            f"        {'if' if k == 0 else 'elif'} code == {code}:",
-            f"            rows_{code}(net, i, par, rows, col_offsets[t])",
-        ]
+    lines += _code_chain(codes, "        ", "rows_{code}(net, i, par, rows, col_offsets[t])")
     lines += [
-        "        else:",
-        '            raise ValueError("change-statistic code not compiled into this design driver")',
         "",
         "",
         "@njit(parallel=True, cache=True)",
@@ -257,13 +261,7 @@ def drivers_source(codes) -> str:
         "def change(code, net, i, j, par, out, col):",
         '    """kernels.dispatch.change for these codes only."""',
     ]
-    for k, code in enumerate(codes):
-        lines += [
-            f"    {'if' if k == 0 else 'elif'} code == {code}:",
-            f"        _change_{code}(net, i, j, par, out, col)",
-        ]
-    unknown = 'raise ValueError("change-statistic code not compiled into these drivers")'
-    lines += ["    else:", f"        {unknown}"] if codes else [f"    {unknown}"]
+    lines += _code_chain(codes, "    ", "_change_{code}(net, i, j, par, out, col)")
     lines += [
         "",
         "",

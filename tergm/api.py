@@ -183,17 +183,7 @@ def ergm(
     )
     design = build_design(formula, panel, temporal=False)
     mple_estimate = mple(design)
-    p = len(design.names)
-    fit = Fit(
-        mple=mple_estimate,
-        design_matrix=design,
-        replicates=np.zeros((0, p)),
-        resamples=np.zeros((0, design.n_periods), np.int64),
-        replicate_converged=np.zeros(0, bool),
-        formula=formula,
-        panel=panel,
-        temporal=False,
-    )
+    fit = replace(Fit.without_replicates(mple_estimate, design, formula), panel=panel, temporal=False)
     if estimate == "MLE":
         from dyadflow.tergm.mcmle import mcmle
 

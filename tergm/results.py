@@ -138,6 +138,19 @@ class Fit(ModelResults):
     panel: object | None = field(default=None, repr=False, compare=False)
     temporal: bool = True
 
+    @classmethod
+    def without_replicates(cls, mple: MpleResult, design: Design, formula: str | None = None) -> Fit:
+        """The MPLE alone: no bootstrap replicates, Wald intervals."""
+        p, T = len(design.names), design.n_periods
+        return cls(
+            mple=mple,
+            design_matrix=design,
+            replicates=np.zeros((0, p)),
+            resamples=np.zeros((0, T), dtype=np.int64),
+            replicate_converged=np.zeros(0, dtype=bool),
+            formula=formula,
+        )
+
     @property
     def names(self) -> list[str]:  # type: ignore[override]  # a Fit reads its MPLE
         return list(self.mple.names)

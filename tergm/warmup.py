@@ -42,15 +42,7 @@ def compile_kernels(chain: str | None = None) -> None:
     fitted = mple(design)
     if chain is None:
         return
-    p, T = len(design.names), design.n_periods
-    fit = Fit(
-        mple=fitted,
-        design_matrix=design,
-        replicates=np.zeros((0, p)),
-        resamples=np.zeros((0, T), dtype=np.int64),
-        replicate_converged=np.zeros(0, dtype=bool),
-        formula="y ~ edges",
-    )
+    fit = Fit.without_replicates(fitted, design, "y ~ edges")
     fast_path = simulation.FAST_PATH
     simulation.FAST_PATH = chain == "fast"
     try:
