@@ -8,13 +8,14 @@ per toggle) and the sorted CSR neighbour lists. The lists are kept in arrays wit
 per *accepted* toggle, and keeps every kernel (gwesp and esp walk the lists) unchanged. A proposal
 then costs one dyad's change statistics. Models whose terms are all among edges, mutual, triangle,
 gwesp, gwdegree, gwidegree and gwodegree (the study's, ergm's usual ones) run instead on the fast
-path of kernels/sampler_fast.py (same proposal, same random stream, ~10x faster); `run_tnt_chain`
+path of kernels/sampler_fast.py (same proposal, same random stream, ~15x faster); `run_tnt_chain`
 chooses.
 
 Proposal: ergm's TNT ("tie / no tie", src/MHproposals.c): with probability 1/2 a random free dyad,
-otherwise a random existing tie among the free dyads; the Hastings ratio below corrects for it
-(derived here for a general dyad probability `p`; for p = 1/2 it is ergm's). Only the `dyads` passed
-in are ever toggled (composition: the nodes of the period; missing dyads stay fixed).
+otherwise a random existing tie among the free dyads; the Hastings ratio of kernels/tnt.py, which
+both chains share, corrects for it (derived there for a general dyad probability `p`; for p = 1/2 it
+is ergm's). Only the `dyads` passed in are ever toggled (composition: the nodes of the period;
+missing dyads stay fixed).
 
 Covariate and temporal terms (edgecov, nodematch, memory, ...) do not depend on the sampled network:
 they enter as a fixed per-dyad column block `cov_X` with coefficients `cov_theta`.
