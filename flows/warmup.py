@@ -4,7 +4,7 @@ kernels of the later stages compile on the other core; the fit stage waits for i
 says "compiling kernels (first run only)") and every later stage loads them from numba's cache.
 
 It starts only when a kernel it compiles is not in the cache yet, and is stopped when the command
-ends, however it ends. With [gof], it compiles the fast chain (kernels/sampler_fast.py: edges,
+ends, however it ends (flows.serve.start_child: SIGTERM when the driver dies). With [gof], it compiles the fast chain (kernels/sampler_fast.py: edges,
 mutual, triangle, gwesp, gwdegree, gwidegree, gwodegree and any covariate terms); a model that needs
 the generic chain compiles it in the gof stage, as without the warm-up.
 """
@@ -39,21 +39,18 @@ def kernel_warmup(gof: bool) -> Iterator[None]:
     if not _needed(gof):
         yield
         return
-    command = _command(gof)
+    from dyadflow.flows.serve import start_child, stop_child
+
     # Its output would interleave with the progress bars; a failure only means the stages compile.
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # As a Prefect server, it dies with this process, even when that is killed.
+    quiet = subprocess.DEVNULL
+    process = start_child(_command(gof), stdin=quiet, stdout=quiet, stderr=quiet)
     _running = process
     try:
         yield
     finally:
         _running = None
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_child(process, timeout=10.0)
 
 
 def warmup_running() -> bool:

@@ -75,3 +75,44 @@ def test_no_warmup_when_nothing_needs_compiling(monkeypatch):
     monkeypatch.setattr(warmup, "_needed", lambda gof: False)
     with warmup.kernel_warmup(gof=True):
         assert warmup._running is None and not warmup.warmup_running()
+
+
+_DRIVER = textwrap.dedent(
+    """
+    import sys, time
+    from dyadflow.flows import warmup
+
+    warmup._needed = lambda gof: True
+    warmup._command = lambda gof: ["sleep", "600"]
+    with warmup.kernel_warmup(gof=True):
+        print(warmup._running.pid, flush=True)
+        time.sleep(600)
+    """
+)
+
+
+def test_the_warmup_process_dies_with_a_killed_driver():
+    import signal
+    import time
+
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(driver.stdout.readline())
+        os.kill(child, 0)  # running
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return
+            # a zombie until reaped by init: ask whether it still runs
+            with open(f"/proc/{child}/stat") as stat:
+                if stat.read().split(")")[-1].split()[0] == "Z":
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"warm-up process {child} outlived its killed driver")
+    finally:
+        if driver.poll() is None:
+            driver.kill()
