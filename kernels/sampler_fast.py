@@ -8,9 +8,9 @@ Why a second path: the generic chain calls each term through `kernels.dispatch.c
 3,000-tie period: a non-inlined call that receives the `Network` tuple costs ~1.2 us, gwesp's call
 chain another ~1.4 us, and an accepted toggle ~5.6 us (shifting every list entry after the insertion
 point) -- 0.3 M proposals/s. Here the state is plain arrays passed separately, every step is inlined
-into one loop, neighbour lists are per-node rows with O(1) insertion and swap-removal (unsorted: no
-kernel here needs an order), gwesp visits only the shared partners (the AND of two neighbour bit-set
-rows, n / 64 words: ~20 ns at 230 nodes where walking the shorter neighbour row took ~165 ns), and every pow(1 - e^-decay, k) / e^decay (1 - r^k) is read from a table
+into one loop, the neighbours are bit sets (a toggle flips one bit; n / 64 words a row), gwesp visits
+only the shared partners (the AND of two rows: ~20 ns at 230 nodes where walking the shorter of two
+neighbour lists took ~165 ns), and every pow(1 - e^-decay, k) / e^decay (1 - r^k) is read from a table
 computed once per chain by the same expressions as the kernels (so each term's change statistic is
 the kernel's number; a sum over partners may differ from it in the last bits because the partners
 are visited in another order). tests/test_simulation.py checks both paths against exact enumeration
@@ -109,23 +109,6 @@ def _tables(kinds, par_offsets, params, n):
 
 
 @njit(cache=True)
-def _rows(adj, transpose):
-    """Neighbour rows: nbr[i, :count[i]] the (out-, or in- when transposed) neighbours of i, and
-    pos[i, j] the slot of j in row i."""
-    n = adj.shape[0]
-    nbr = np.zeros((n, max(n, 1)), np.int32)
-    pos = np.zeros((n, n), np.int32)
-    for i in range(n):
-        c = 0
-        for j in range(n):
-            if adj[j, i] if transpose else adj[i, j]:
-                nbr[i, c] = j
-                pos[i, j] = c
-                c += 1
-    return nbr, pos
-
-
-@njit(cache=True)
 def _two_paths(adj):
     n = adj.shape[0]
     sp = np.zeros((n, n), np.int32)
@@ -169,67 +152,42 @@ def _lowest(x):
 
 
 @njit(cache=True, inline="always")
-def _row_add(nbr, pos, count, i, j):
-    c = count[i]
-    nbr[i, c] = j
-    pos[i, j] = c
+def _add_along(sp, bits, source, fixed, d, row, column):
+    """For every k with bit k set in bits[source]: sp[fixed, k] += d (row) and sp[k, fixed] += d (column)."""
+    for w in range(bits.shape[1]):
+        x = bits[source, w]
+        while x:
+            k = w * 64 + _lowest(x)
+            if row:
+                sp[fixed, k] += d
+            if column:
+                sp[k, fixed] += d
+            x &= x - np.uint64(1)
 
 
 @njit(cache=True, inline="always")
-def _row_remove(nbr, pos, count, i, j):
-    """Remove j from row i (count[i] still the old length): the last entry takes its slot."""
-    p = pos[i, j]
-    last = nbr[i, count[i] - 1]
-    nbr[i, p] = last
-    pos[i, last] = p
-
-
-@njit(cache=True, inline="always")
-def _toggle(adj, directed, outdeg, indeg, sp, need_sp, onb, opos, inb, ipos, obits, ibits, i, j):
-    """Toggle i -> j ({i, j} undirected), updating degrees, rows, bit sets and (when `need_sp`)
-    two-paths (see kernels.sampler.toggle for the two-path algebra)."""
+def _toggle(adj, directed, outdeg, indeg, sp, need_sp, obits, ibits, i, j):
+    """Toggle i -> j ({i, j} undirected), updating degrees, bit sets and (when `need_sp`) two-paths
+    (see kernels.sampler.toggle for the two-path algebra), these from the neighbours before the toggle."""
     d = 1 - 2 * int(adj[i, j])
-    _flip(obits, i, j)
-    _flip(ibits, j, i)  # undirected: ibits is obits, and this is the other direction of the tie
-    if directed:
-        if need_sp:
-            for s in range(outdeg[j]):  # row i gains d * A[j, :]
-                sp[i, onb[j, s]] += d
-            for s in range(indeg[i]):  # column j gains d * A[:, i]
-                sp[inb[i, s], j] += d
-        adj[i, j] = np.uint8(adj[i, j] + d)
-        if d > 0:
-            _row_add(onb, opos, outdeg, i, j)
-            _row_add(inb, ipos, indeg, j, i)
+    if need_sp:
+        if directed:
+            _add_along(sp, obits, j, i, d, True, False)  # row i gains d * A[j, :]
+            _add_along(sp, ibits, i, j, d, False, True)  # column j gains d * A[:, i]
         else:
-            _row_remove(onb, opos, outdeg, i, j)
-            _row_remove(inb, ipos, indeg, j, i)
-        outdeg[i] += d
-        indeg[j] += d
-    else:
-        if need_sp:
-            for s in range(outdeg[j]):
-                k = onb[j, s]
-                sp[i, k] += d
-                sp[k, i] += d
-            for s in range(outdeg[i]):
-                k = onb[i, s]
-                sp[j, k] += d
-                sp[k, j] += d
+            _add_along(sp, obits, j, i, d, True, True)
+            _add_along(sp, obits, i, j, d, True, True)
             sp[i, i] += 1
             sp[j, j] += 1
-        adj[i, j] = np.uint8(adj[i, j] + d)
+    _flip(obits, i, j)
+    _flip(ibits, j, i)  # undirected: ibits is obits, and this is the other direction of the tie
+    adj[i, j] = np.uint8(adj[i, j] + d)
+    outdeg[i] += d
+    indeg[j] += d
+    if not directed:
         adj[j, i] = np.uint8(adj[j, i] + d)
-        if d > 0:
-            _row_add(onb, opos, outdeg, i, j)
-            _row_add(onb, opos, outdeg, j, i)
-        else:
-            _row_remove(onb, opos, outdeg, i, j)
-            _row_remove(onb, opos, outdeg, j, i)
-        outdeg[i] += d
         outdeg[j] += d
-        indeg[i] = outdeg[i]
-        indeg[j] = outdeg[j]
+        indeg[i] += d
 
 
 @njit(cache=True, inline="always")
@@ -282,6 +240,29 @@ def _change(kinds, cols, tables, toff, adj, directed, outdeg, indeg, sp, obits, 
         delta[cols[t]] = v
 
 
+@njit(cache=True)
+def _state(kinds, par_offsets, params, col_offsets, adj, directed):
+    """A fast chain's state for the network `adj`: the terms' tables and columns, degrees, two-paths
+    (only for gwesp / triangle: an edges + degree model keeps degrees alone; need_sp says which) and
+    the neighbour bit sets (out, and in when directed; undirected, one array serves as both)."""
+    n = adj.shape[0]
+    tables, toff = _tables(kinds, par_offsets, params, n)
+    cols = col_offsets[:-1].copy()
+    outdeg = np.zeros(n, np.int64)
+    indeg = np.zeros(n, np.int64)
+    for i in range(n):
+        for j in range(n):
+            outdeg[i] += adj[i, j]
+            indeg[j] += adj[i, j]
+    need_sp = False
+    for t in range(kinds.shape[0]):
+        need_sp = need_sp or kinds[t] == FAST_GWESP or kinds[t] == FAST_TRIANGLE
+    sp = _two_paths(adj) if need_sp else np.zeros((1, 1), np.int32)
+    obits = _bits(adj, False)
+    ibits = _bits(adj, True) if directed else obits
+    return tables, toff, cols, outdeg, indeg, sp, need_sp, obits, ibits
+
+
 @njit(cache=True, nogil=True)
 def run_fast_chain(
     kinds,
@@ -308,27 +289,9 @@ def run_fast_chain(
     m = dyads.shape[0]
     K = col_offsets[-1]
     q = cov_X.shape[1]
-    tables, toff = _tables(kinds, par_offsets, params, n)
-    cols = col_offsets[:-1].copy()
-    outdeg = np.zeros(n, np.int64)
-    indeg = np.zeros(n, np.int64)
-    for i in range(n):
-        for j in range(n):
-            outdeg[i] += adj[i, j]
-            indeg[j] += adj[i, j]
-    # two-paths only for gwesp / triangle (an edges + degree model keeps degrees and rows alone)
-    need_sp = False
-    for t in range(kinds.shape[0]):
-        need_sp = need_sp or kinds[t] == FAST_GWESP or kinds[t] == FAST_TRIANGLE
-    sp = _two_paths(adj) if need_sp else np.zeros((1, 1), np.int32)
-    onb, opos = _rows(adj, False)
-    obits = _bits(adj, False)
-    if directed:
-        inb, ipos = _rows(adj, True)
-        ibits = _bits(adj, True)
-    else:
-        inb, ipos = onb, opos
-        ibits = obits
+    tables, toff, cols, outdeg, indeg, sp, need_sp, obits, ibits = _state(
+        kinds, par_offsets, params, col_offsets, adj, directed
+    )
     cov_eta = covariate_eta(cov_X, cov_theta)
     # 32-bit copies of the per-dyad arrays the loop reads at random: a smaller cache footprint
     pairs = dyads.astype(np.int32)
@@ -356,7 +319,7 @@ def run_fast_chain(
             for c in range(K):
                 eta += theta[c] * delta[c]
             if accept(eta, present, n_edges, inv_m, p_dyad):
-                _toggle(adj, directed, outdeg, indeg, sp, need_sp, onb, opos, inb, ipos, obits, ibits, i, j)
+                _toggle(adj, directed, outdeg, indeg, sp, need_sp, obits, ibits, i, j)
                 accepted += 1
                 n_edges = toggled(d, present, delta, stats, cov_X, cov_stats, tie_list, tie_pos, n_edges)
         if step == next_draw:
@@ -371,17 +334,9 @@ def fast_change_statistics(kinds, par_offsets, params, col_offsets, adj, directe
     """(m, K) change statistics of `dyads` on `adj` as the fast chain computes them (for tests against
     the kernels)."""
     n = adj.shape[0]
-    tables, toff = _tables(kinds, par_offsets, params, n)
-    cols = col_offsets[:-1].copy()
-    outdeg = np.zeros(n, np.int64)
-    indeg = np.zeros(n, np.int64)
-    for i in range(n):
-        for j in range(n):
-            outdeg[i] += adj[i, j]
-            indeg[j] += adj[i, j]
-    sp = _two_paths(adj)
-    obits = _bits(adj, False)
-    ibits = _bits(adj, True) if directed else obits
+    tables, toff, cols, outdeg, indeg, sp, _, obits, ibits = _state(
+        kinds, par_offsets, params, col_offsets, adj, directed
+    )
     out = np.zeros((dyads.shape[0], col_offsets[-1]))
     for d in range(dyads.shape[0]):
         _change(
