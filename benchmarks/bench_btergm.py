@@ -6,8 +6,8 @@ covariate) and runs the btergm pipeline stage by stage, as `tergm.btergm` does:
     changestats  build_design: change statistics of every period + covariate columns
     fit          mple: the pooled MPLE (Newton from 0)
     bootstrap    R replicates in batches of 25, warm-started at the MPLE (tergm.bootstrap.fit_replicates)
-    engine       the same fit + replicates through the period engine (tergm.engine: one
-                 PeriodContributions per period, combined in period order); checked bit-identical
+    engine       the same fit + replicates through the period engine (tergm.engine.fit_periods: the
+                 periods answered by a thread each, added in period order); checked bit-identical
 
 and also `btergm()` in one call. Each is repeated (--repeats) and reported as the median wall and CPU
 time (CPU = all threads of this process: on 2 cores, CPU > wall means both were used). The baseline,
@@ -26,15 +26,16 @@ import argparse
 import resource
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 
 from dyadflow.storage.panel import Panel
 from dyadflow.tergm import btergm, mple
-from dyadflow.tergm.bootstrap import REPLICATE_MAX_ITER, draw_resamples, fit_replicates, resample_counts
+from dyadflow.tergm.bootstrap import draw_resamples, fit_replicates
 from dyadflow.tergm.design import build_design
-from dyadflow.tergm.engine import PeriodContributions, newton_periods, replicates_periods
+from dyadflow.tergm.engine import LocalPeriods, fit_periods
 
 BATCH_SIZE = 25  # btergm()'s default batch of replicates
 
@@ -96,19 +97,12 @@ def bootstrap(design, coef, resamples):
     )
 
 
-def engine_fit(design, resamples):
-    """MPLE and replicates through the period engine, batched as `bootstrap` (no glm fallback: the
-    benchmark's replicates all converge, which the identity check below confirms)."""
-    T, p = design.n_periods, len(design.names)
-    periods = [PeriodContributions.from_design(design, t) for t in range(T)]
-    full = newton_periods(periods, np.ones((1, T), np.int64), np.zeros((1, p)), 50)
-    coef = full.coef[0]
-    counts = resample_counts(resamples, T)
-    reps = [
-        replicates_periods(periods, coef, counts[lo : lo + BATCH_SIZE], REPLICATE_MAX_ITER).coef
-        for lo in range(0, len(counts), BATCH_SIZE)
-    ]
-    return coef, np.vstack(reps)
+def engine_fit(design, R: int):
+    """MPLE and replicates through the period engine (tergm.engine.fit_periods), the periods
+    answered by a thread per core (each period's kernel call runs one numba thread)."""
+    with ThreadPoolExecutor(numba.get_num_threads()) as pool:
+        fit = fit_periods(LocalPeriods.from_design(design, pool.map), R=R, seed=12345, batch_size=BATCH_SIZE)
+    return fit.mple.coef, fit.replicates
 
 
 def main() -> None:
@@ -148,7 +142,7 @@ def main() -> None:
         stages["bootstrap"].append((wall, cpu))
         fit, wall, cpu = timed(lambda: btergm(formula, panel, R=args.R, seed=12345))
         stages["btergm()"].append((wall, cpu))
-        (engine_coef, engine_replicates), wall, cpu = timed(lambda: engine_fit(design, resamples))
+        (engine_coef, engine_replicates), wall, cpu = timed(lambda: engine_fit(design, args.R))
         stages["engine fit+R"].append((wall, cpu))
     if not (np.array_equal(engine_coef, full.coef) and np.array_equal(engine_replicates, replicates)):
         raise AssertionError("the period engine and the in-memory estimator disagree")

@@ -102,8 +102,39 @@ def fit_design(
         warnings.warn(
             "only one period: the bootstrap intervals are meaningless (every replicate is the fit)", stacklevel=2
         )
+    replicates, converged, diverging = bootstrap_replicates(
+        partial(fit_replicates, design, estimate.coef),
+        resamples,
+        len(design.names),
+        batch_size=batch_size,
+        map_batches=map_batches,
+        progress=progress,
+    )
+    return Fit(
+        mple=estimate,
+        design_matrix=design,
+        replicates=replicates,
+        resamples=resamples,
+        replicate_converged=converged,
+        formula=formula,
+        seed=None if replayed else seed,
+        diverging=diverging,
+    )
+
+
+def bootstrap_replicates(
+    run: Callable[[np.ndarray], ReplicateResult],
+    resamples: np.ndarray,
+    p: int,
+    *,
+    batch_size: int,
+    map_batches: MapBatches | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """(replicates (R, p), converged (R,), diverging terms per replicate) of run(batch of resamples),
+    run on batches of batch_size resamples (by map_batches, or here one after another). A replicate's
+    numbers never depend on its batch; warns when some replicates have no finite MLE."""
     batches = [resamples[lo : lo + batch_size] for lo in range(0, len(resamples), batch_size)]
-    run = partial(fit_replicates, design, estimate.coef)
     if map_batches is None:
         results: list[ReplicateResult] = []
         for batch in batches:
@@ -116,7 +147,6 @@ def fit_design(
             raise EstimationError(f"map_batches returned {len(results)} results for {len(batches)} batches")
         if progress is not None:
             progress(len(resamples), len(resamples))
-    p = len(design.names)
     replicates = np.vstack([r.coef for r in results]) if results else np.zeros((0, p))
     converged = np.concatenate([r.converged for r in results]) if results else np.zeros(0, bool)
     diverging = [names for r in results for names in r.diverging]
@@ -126,18 +156,9 @@ def fit_design(
             f"{int((~converged).sum())} of {len(converged)} bootstrap replicates have no finite MLE "
             f"(separation or aliasing in terms {terms}); they keep glm.fit's values, as btergm reports them",
             SeparationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return Fit(
-        mple=estimate,
-        design_matrix=design,
-        replicates=replicates,
-        resamples=resamples,
-        replicate_converged=converged,
-        formula=formula,
-        seed=None if replayed else seed,
-        diverging=diverging,
-    )
+    return replicates, converged, diverging
 
 
 def _check_bootstrap_arguments(R, seed, batch_size) -> tuple[int, int, int]:

@@ -13,6 +13,7 @@ Intervals and standard errors follow R exactly: `percentile_interval` is boot.ci
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from dyadflow.tergm.design import Design
 from dyadflow.tergm.estimate import (
     CONVERGED,
     EstimationError,
+    NewtonResult,
     compressed_rows,
     diverging_terms,
     evaluate,
@@ -92,18 +94,27 @@ def fit_replicates(design: Design, start: np.ndarray, resamples: np.ndarray) -> 
     per_period = evaluate(design, np.eye(T, dtype=np.int64), np.repeat(start[None, :], T, axis=0))
     start_totals = warm_start_totals(per_period, counts)
     result = newton(design, counts, np.repeat(start[None, :], b, axis=0), REPLICATE_MAX_ITER, start_totals)
+    return replicates_without_mle(result, counts, design.names, lambda: design)
+
+
+def replicates_without_mle(
+    result: NewtonResult, counts: np.ndarray, names: list[str], design: Callable[[], Design]
+) -> ReplicateResult:
+    """The replicates of `result` ((b, T) period counts), those without an MLE refitted by btergm's
+    glm.fit; design() gives the rows, asked for only when some replicate needs them."""
     coef = result.coef.copy()
     iterations = result.iterations.copy()
     converged = result.status == CONVERGED
-    diverging: list[list[str]] = [[] for _ in range(b)]
+    diverging: list[list[str]] = [[] for _ in range(len(coef))]
     if not converged.all():
-        compressed = compressed_rows(design)
+        rows = design()
+        compressed = compressed_rows(rows)
         for r in np.flatnonzero(~converged):
-            glm = glm_compatible_fit(design, counts[r], compressed=compressed)
+            glm = glm_compatible_fit(rows, counts[r], compressed=compressed)
             coef[r] = glm.coef
             iterations[r] = glm.iterations
-            aliased = [name for name, value in zip(design.names, glm.coef) if np.isnan(value)]
-            diverging[r] = aliased or diverging_terms(design.names, glm.last_step)
+            aliased = [name for name, value in zip(names, glm.coef) if np.isnan(value)]
+            diverging[r] = aliased or diverging_terms(names, glm.last_step)
     return ReplicateResult(coef, iterations, converged, diverging)
 
 

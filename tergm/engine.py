@@ -1,48 +1,78 @@
-"""The period as the unit of estimation (issue 11, item 1): in-memory implementation.
+"""The period as the unit of estimation (issue 11, item 1).
 
-A `PeriodContributions` holds one period's design rows and answers, for a batch of coefficient
-vectors, what that period adds to each fit's log pseudolikelihood, score and information. The
-driver (`combine_periods`, `newton_periods`) adds those pieces in a fixed order, period by period
-and, within a period, row block by row block, and runs the same Newton iteration as the in-memory
-estimator (`estimate.newton_iterations`). Bootstrap replicates reweight whole periods, so a period's
-pieces are multiplied by how often each fit counts it, exactly where the in-memory kernel does.
+A `PeriodContributions` holds one period's design rows and answers, for a batch of fits (each a
+coefficient vector and how often the fit counts the period), what the period adds to each fit's log
+pseudolikelihood, score and information. A period set (`LocalPeriods` here; `dyadflow.flows.periods`
+holds them on Dask workers, built there from the store) answers for all its periods; the driver adds
+the answers in period order (`combine_periods`) and runs the in-memory estimator's Newton iteration
+(`estimate.newton_iterations`), so the MPLE (`mple_periods`), the bootstrap replicates
+(`replicates_periods`) and the whole btergm fit (`fit_periods`) are bit for bit those of the stacked
+design (`estimate.mple`, `bootstrap.fit_replicates`, `api.fit_design`).
 
-Why this is bit-identical to `estimate.newton` on the stacked design: the in-memory kernel sums
-each (period, block of BLOCK_ROWS rows) on its own, scales the block's sums by the fit's period count
-and adds the blocks into the totals in period order, block order. Here a period is evaluated by the
-same kernel with each of its blocks posing as a one-block "period" counted once, which reproduces
-every block's sums digit for digit (same rows, same lanes, count 1.0 is exact), and the driver
-applies the counts and adds the blocks in the same order. Where a period is evaluated (this process,
-another thread or another worker) and in which order periods are answered cannot change a bit.
+Why bit-identical: the in-memory kernel (`estimate._evaluate`) sums each fit's rows block by block,
+adds a period's count-weighted block sums into the period's own sums, starting from zero, and adds
+the periods' sums into the totals in period order. A period's sums thus depend on the period's rows,
+the fit's coefficients and its count only; the same kernel computes them for one period wherever the
+period lives (another thread, process or worker), and the driver adds them in the same order.
+
+The driver never holds the design: only (fits x (1 + p + p(p+1)/2)) numbers per period and request.
+The rare diagnostics that need rows (a suspected collinearity, a separation report, btergm's glm.fit
+emulation for a replicate without an MLE) gather the design (`gather`), as the in-memory path reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 import numba
 import numpy as np
 
 from dyadflow.storage.panel import Panel
-from dyadflow.tergm.bootstrap import warm_start_totals
+from dyadflow.tergm.api import _check_bootstrap_arguments, bootstrap_replicates
+from dyadflow.tergm.bootstrap import (
+    REPLICATE_MAX_ITER,
+    ReplicateResult,
+    draw_resamples,
+    replicates_without_mle,
+    resample_counts,
+    warm_start_totals,
+)
 from dyadflow.tergm.design import Design, Model, design_for_period
 from dyadflow.tergm.estimate import (
-    BLOCK_ROWS,
+    CONVERGED,
     EstimationError,
+    MpleResult,
     NewtonResult,
     _evaluate,
     _read_only,
+    check_identified,
+    gram_identified,
+    mple_result,
     newton_iterations,
+    separation_error,
 )
+
+Mapper = Callable[[Callable, Iterable], Iterable]
+
+
+@dataclass(frozen=True)
+class PeriodSummary:
+    """What the MPLE's checks need of a period besides its sums: rows, ties and the Gram matrix X'X."""
+
+    rows: int
+    ties: float
+    gram: np.ndarray  # (p, p)
 
 
 class PeriodContributions:
     """One period's design rows X (m, p) float64 and responses y (m,) 0/1 float64.
 
     threads: numba threads for this period's rows. 1 by default: the period is the unit of
-    parallelism (the caller's map_fn spreads periods over workers), and one short parallel kernel
-    call per period costs more than it gains: measured here, numba's OpenMP threads spin between
-    calls and burned 15x the CPU of one thread on 20,000-row calls. The result never depends on it.
+    parallelism (the period set spreads periods over threads or workers), and one short parallel
+    kernel call per period costs more than it gains: measured here, numba's OpenMP threads spin
+    between calls and burned 15x the CPU of one thread on 20,000-row calls. The result never depends on it.
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, threads: int = 1):
@@ -60,11 +90,6 @@ class PeriodContributions:
         if not np.isfinite(X).all():
             raise EstimationError("X holds non-finite change statistics (nan/inf)")
         self.X, self.y = X, y
-        n = X.shape[0]
-        # each block of BLOCK_ROWS rows, as the in-memory kernel cuts the period, is one "period" here
-        self._block_offsets = np.append(np.arange(0, n, BLOCK_ROWS, dtype=np.int64), np.int64(n))
-        if n == 0:
-            self._block_offsets = np.zeros(1, np.int64)
 
     @classmethod
     def from_design(cls, design: Design, t: int, threads: int = 1) -> PeriodContributions:
@@ -74,7 +99,7 @@ class PeriodContributions:
 
     @classmethod
     def build(cls, model: Model, panel: Panel, t: int, threads: int = 1) -> PeriodContributions:
-        """Period t computed from the panel (what a worker does with the periods it owns)."""
+        """Panel period t's rows computed from the panel (what a worker does with the periods it owns)."""
         X, y, _ = design_for_period(model, panel, t)
         return cls(X, y, threads)
 
@@ -83,114 +108,227 @@ class PeriodContributions:
         return self.X.shape[1]
 
     @property
-    def n_blocks(self) -> int:
-        return len(self._block_offsets) - 1
+    def nbytes(self) -> int:
+        return self.X.nbytes + self.y.nbytes
 
-    def contributions(self, coef_batch: np.ndarray) -> np.ndarray:
-        """(b, n_blocks, 1+p+q) the sums [loglik, score (p), packed upper-triangular information (q)]
-        of each row block of this period at each of the b coefficient vectors (b, p), counted once."""
+    def summary(self) -> PeriodSummary:
+        # X'X as estimate.check_identified forms it from a period's rows
+        return PeriodSummary(len(self.y), float(self.y.sum()), self.X.T @ self.X)
+
+    def contributions(self, coef_batch: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """(b, 1+p+q) this period's sums [loglik, score (p), packed upper-triangular information (q)]
+        for b fits: coefficients (b, p), and how often each fit counts the period (b,) >= 1."""
         coef = np.ascontiguousarray(coef_batch, dtype=np.float64)
         p = self.n_terms
         if coef.ndim != 2 or coef.shape[1] != p:
             raise EstimationError(f"coef_batch must be a (b, {p}) array, got shape {coef.shape}")
-        b, k = coef.shape[0], self.n_blocks
-        width = 1 + p + p * (p + 1) // 2
-        if b == 0 or k == 0:
-            return np.zeros((b, k, width))
-        ptr = np.arange(0, k * b + 1, b, dtype=np.int64)  # block j counts fits j*b .. j*b+b-1, once each
-        fits = np.arange(k * b, dtype=np.int64)
-        ones = np.ones(k * b)
+        b = coef.shape[0]
+        counts = np.asarray(counts)
+        if counts.shape != (b,) or (counts < 1).any():
+            raise EstimationError(f"counts must be {b} whole numbers >= 1 (one per fit), got {counts!r}")
         calling_threads = numba.get_num_threads()  # numba's setting is per calling thread
         numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
         try:
             # read-only views, as tergm.estimate passes them: one compiled _evaluate serves both paths
-            totals = _evaluate(
+            return _evaluate(
                 _read_only(self.X),
                 _read_only(self.y),
-                _read_only(self._block_offsets),
-                ptr,
-                fits,
-                ones,
-                np.tile(coef, (k, 1)),
-                k * b,
+                _read_only(np.array([0, len(self.y)], dtype=np.int64)),
+                np.array([0, b], dtype=np.int64),
+                np.arange(b, dtype=np.int64),
+                counts.astype(np.float64),
+                coef,
+                b,
             )
         finally:
             numba.set_num_threads(calling_threads)
-        return totals.reshape(k, b, width).transpose(1, 0, 2)
 
 
-def combine_periods(answers: Sequence[np.ndarray], counts: np.ndarray) -> np.ndarray:
-    """(b, 1+p+q) totals of b fits from each period's `contributions` (answers[t]: (b_t, blocks, width)
-    for the fits with counts[:, t] > 0, in fit order), weighted by the counts and added in period
-    order, block order: the in-memory kernel's order."""
+Request = tuple[np.ndarray, np.ndarray]  # (coefficients (b, p), counts (b,)) of the fits counting a period
+
+
+class LocalPeriods:
+    """A period set held in this process. map_fn(function, items) evaluates the periods (built-in
+    map: one after another; an executor's map: concurrently); it cannot change a result."""
+
+    def __init__(self, periods: Sequence[PeriodContributions], names: Sequence[str], map_fn: Mapper = map):
+        self.periods = list(periods)
+        self.names = list(names)
+        terms = {period.n_terms for period in self.periods}
+        if terms - {len(self.names)}:
+            raise EstimationError(f"the periods have {sorted(terms)} terms for {len(self.names)} names {self.names}")
+        self.map_fn = map_fn
+
+    @classmethod
+    def from_design(cls, design: Design, map_fn: Mapper = map, threads: int = 1) -> LocalPeriods:
+        periods = [PeriodContributions.from_design(design, t, threads) for t in range(design.n_periods)]
+        return cls(periods, design.names, map_fn)
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.periods)
+
+    def contributions(self, requests: Sequence[Request | None]) -> list[np.ndarray | None]:
+        """Per period, its sums for the fits of its request (None: no fit counts the period)."""
+        jobs = [(period, request) for period, request in zip(self.periods, requests) if request is not None]
+        answers = iter(list(self.map_fn(lambda job: job[0].contributions(*job[1]), jobs)))
+        return [None if request is None else next(answers) for request in requests]
+
+    def summaries(self) -> list[PeriodSummary]:
+        return list(self.map_fn(PeriodContributions.summary, self.periods))
+
+    def gather(self) -> Design:
+        """The stacked rows (names, X, y, offsets; no dyad index) for the diagnostics that need rows."""
+        return stacked_design(self.names, [(period.X, period.y) for period in self.periods])
+
+
+def stacked_design(names: Sequence[str], rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> Design:
+    """A Design of the estimator's inputs only (X, y, offsets, names) from per-period (X, y)."""
+    offsets = np.concatenate([[0], np.cumsum([len(y) for _, y in rows])]).astype(np.int64)
+    return Design(
+        names=list(names),
+        X=np.concatenate([X for X, _ in rows]) if rows else np.empty((0, len(names))),
+        y=np.concatenate([y for _, y in rows]) if rows else np.empty(0),
+        offsets=offsets,
+        periods=[str(t) for t in range(len(rows))],
+        dyads=np.empty((0, 2), np.int64),
+        nodes=[],
+        directed=False,
+    )
+
+
+def _requests(counts: np.ndarray, coef: np.ndarray) -> list[Request | None]:
+    requests: list[Request | None] = []
+    for t in range(counts.shape[1]):
+        members = counts[:, t] > 0
+        requests.append((coef[members], counts[members, t]) if members.any() else None)
+    return requests
+
+
+def combine_periods(answers: Sequence[np.ndarray | None], counts: np.ndarray) -> np.ndarray:
+    """(b, 1+p+q) totals of b fits from each period's answer (answers[t]: (b_t, width) for the fits
+    with counts[:, t] > 0, in fit order), added in period order: the in-memory kernel's order."""
     counts = np.asarray(counts, dtype=np.int64)
     b, T = counts.shape
     if len(answers) != T:
         raise EstimationError(f"{len(answers)} period answers for {T} periods")
-    width = next((a.shape[2] for a in answers if a.size), 1)
+    width = next((a.shape[1] for a in answers if a is not None), 1)
     totals = np.zeros((b, width))
-    for t in range(T):
+    for t, answer in enumerate(answers):
         members = np.flatnonzero(counts[:, t] > 0)
-        answer = answers[t]
-        if answer.shape[0] != len(members):
-            raise EstimationError(f"period {t} answered for {answer.shape[0]} fits, {len(members)} count it")
-        weight = counts[members, t].astype(np.float64)[:, None]
-        for block in range(answer.shape[1]):
-            totals[members] += weight * answer[:, block]
+        rows = 0 if answer is None else answer.shape[0]
+        if rows != len(members):
+            raise EstimationError(f"period {t} answered for {rows} fits, {len(members)} count it")
+        if rows:
+            totals[members] += answer
     return totals
 
 
-Mapper = Callable[[Callable, Iterable], Iterable]
+def _check_counts(periods, counts: np.ndarray) -> np.ndarray:
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    if counts.ndim != 2 or counts.shape[1] != periods.n_periods:
+        raise EstimationError(f"counts must be (b, {periods.n_periods}): one column per period, got {counts.shape}")
+    if (counts < 0).any():
+        raise EstimationError("counts must be >= 0 (how often each fit counts each period)")
+    return counts
 
 
 def newton_periods(
-    periods: Sequence[PeriodContributions],
-    counts: np.ndarray,
-    start: np.ndarray,
-    max_iter: int,
-    start_totals: np.ndarray | None = None,
-    map_fn: Mapper = map,
+    periods, counts: np.ndarray, start: np.ndarray, max_iter: int, start_totals: np.ndarray | None = None
 ) -> NewtonResult:
-    """`estimate.newton` over periods: b fits with (b, T) period counts from (b, p) starts.
-
-    map_fn(function, items) evaluates the periods (built-in map: one after another; an executor's
-    map: concurrently); the answers are combined in period order, so it cannot change the result.
-    """
-    counts = np.ascontiguousarray(counts, dtype=np.int64)
-    if counts.ndim != 2 or counts.shape[1] != len(periods):
-        raise EstimationError(f"counts must be (b, {len(periods)}): one column per period, got {counts.shape}")
-    if (counts < 0).any():
-        raise EstimationError("counts must be >= 0 (how often each fit counts each period)")
-    terms = {period.n_terms for period in periods}
-    if len(terms) > 1:
-        raise EstimationError(f"the periods have different numbers of terms: {sorted(terms)}")
+    """`estimate.newton` over a period set: b fits with (b, T) period counts from (b, p) starts."""
+    counts = _check_counts(periods, counts)
     start = np.asarray(start, dtype=np.float64)
-    if start.shape != (counts.shape[0], *terms) or not np.isfinite(start).all():
+    p = len(periods.names)
+    if start.shape != (counts.shape[0], p) or not np.isfinite(start).all():
         raise EstimationError(
-            f"start must be {counts.shape[0]} x {sorted(terms)} finite numbers (one row per fit), "
-            f"got shape {start.shape}"
+            f"start must be {counts.shape[0]} x {p} finite numbers (one row per fit), got shape {start.shape}"
         )
 
     def run(fits: np.ndarray, coef: np.ndarray) -> np.ndarray:
         sub = counts[fits]
-        jobs = [(period, coef[sub[:, t] > 0]) for t, period in enumerate(periods)]
-        answers = list(map_fn(lambda job: job[0].contributions(job[1]), jobs))
-        return combine_periods(answers, sub)
+        return combine_periods(periods.contributions(_requests(sub, coef)), sub)
 
     return newton_iterations(run, counts, start, max_iter, start_totals)
 
 
-def replicates_periods(
-    periods: Sequence[PeriodContributions], start: np.ndarray, counts: np.ndarray, max_iter: int, map_fn: Mapper = map
-) -> NewtonResult:
-    """Bootstrap replicates ((b, T) period counts) warm-started at `start` (p,) over periods, as
+def mple_periods(periods, max_iter: int = 50) -> MpleResult:
+    """`estimate.mple` (every period counted once, Newton from 0) over a period set, bit for bit."""
+    p, T = len(periods.names), periods.n_periods
+    if T == 0:
+        raise EstimationError("the period set has no periods")
+    summaries = periods.summaries()
+    gram = np.zeros((p, p))
+    for summary in summaries:
+        gram += np.int64(1) * summary.gram  # check_identified's sum with every weight 1
+    ones = np.ones(T, np.int64)
+    if not gram_identified(periods.names, gram):
+        check_identified(periods.gather(), ones)  # the exact check reads the rows, as in memory
+    result = newton_periods(periods, ones[None, :], np.zeros((1, p)), max_iter)
+    if result.status[0] != CONVERGED:
+        raise separation_error(periods.gather(), ones, result)
+    rows = sum(summary.rows for summary in summaries)
+    ties = sum(summary.ties for summary in summaries)  # whole numbers below 2**53: any order is exact
+    return mple_result(periods.names, result, float(rows), ties)
+
+
+def replicates_periods(periods, start: np.ndarray, counts: np.ndarray, max_iter: int = REPLICATE_MAX_ITER):
+    """Bootstrap replicates ((b, T) period counts) warm-started at `start` (p,), as
     `bootstrap.fit_replicates` fits them: each period's sums at the start are computed once and
-    shared by the replicates (bootstrap.warm_start_totals), then `newton_periods`. Replicates that
-    do not converge are returned as such (fit_replicates hands them to the glm.fit emulation)."""
-    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    shared by the replicates (bootstrap.warm_start_totals), then `newton_periods`. Returns the
+    NewtonResult; `fit_replicates_periods` adds btergm's handling of replicates without an MLE."""
+    counts = _check_counts(periods, counts)
     start = np.asarray(start, dtype=np.float64)
-    T = len(periods)
-    at_start = list(map_fn(lambda period: period.contributions(start[None, :]), periods))
-    per_period = combine_periods(at_start, np.eye(T, dtype=np.int64))
+    T = periods.n_periods
+    each_once = np.eye(T, dtype=np.int64)  # fit t counts period t once: every period's sums at the start
+    at_start = periods.contributions(_requests(each_once, np.repeat(start[None, :], T, axis=0)))
+    per_period = combine_periods(at_start, each_once)
     starts = np.repeat(start[None, :], counts.shape[0], axis=0)
-    return newton_periods(periods, counts, starts, max_iter, warm_start_totals(per_period, counts), map_fn)
+    return newton_periods(periods, counts, starts, max_iter, warm_start_totals(per_period, counts))
+
+
+def fit_replicates_periods(periods, start: np.ndarray, resamples: np.ndarray) -> ReplicateResult:
+    """`bootstrap.fit_replicates` over a period set, bit for bit."""
+    start = np.asarray(start, dtype=np.float64)
+    p = len(periods.names)
+    if start.shape != (p,) or not np.isfinite(start).all():
+        raise EstimationError(f"start must be {p} finite numbers (the full-sample estimate), got {start}")
+    counts = resample_counts(resamples, periods.n_periods)
+    if counts.shape[0] == 0:
+        return ReplicateResult(np.zeros((0, p)), np.zeros(0, np.int64), np.zeros(0, bool), [])
+    result = replicates_periods(periods, start, counts)
+    return replicates_without_mle(result, counts, periods.names, periods.gather)
+
+
+@dataclass(frozen=True)
+class PeriodFit:
+    """`api.fit_design`'s numbers from a period set: the MPLE and R period-bootstrap replicates."""
+
+    mple: MpleResult
+    replicates: np.ndarray  # (R, p)
+    resamples: np.ndarray  # (R, T) 0-based period indices each replicate drew
+    replicate_converged: np.ndarray  # (R,)
+    diverging: list[list[str]]
+
+
+def fit_periods(
+    periods,
+    *,
+    R: int = 100,
+    seed: int = 12345,
+    batch_size: int = 25,
+    progress: Callable[[int, int], None] | None = None,
+) -> PeriodFit:
+    """btergm over a period set: the MPLE, then R replicates in batches of batch_size (the batching
+    cannot change a number: each replicate's sums are its own), as `api.fit_design` gives them."""
+    R, seed, batch_size = _check_bootstrap_arguments(R, seed, batch_size)
+    estimate = mple_periods(periods)
+    resamples = draw_resamples(periods.n_periods, R, seed)
+    replicates, converged, diverging = bootstrap_replicates(
+        partial(fit_replicates_periods, periods, estimate.coef),
+        resamples,
+        len(periods.names),
+        batch_size=batch_size,
+        progress=progress,
+    )
+    return PeriodFit(estimate, replicates, resamples, converged, diverging)

@@ -134,7 +134,8 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
 
     member_ptr (T+1) / member_fit / member_count list, per period, the fits that count it and how often.
     B (n_fits, p) holds each fit's coefficients. Work items are (period, row block); each item writes
-    its own partial sums, which are then added per fit in period order, block order. Within a block,
+    its own partial sums; per fit, a period's blocks are added in block order into the period's sums,
+    and the periods' sums into the totals in period order. Within a block,
     rows are transposed so that every per-row step runs over contiguous rows (SIMD); exp(-|eta|) is
     a branch-free Cody-Waite reduction + degree-13 polynomial (~1 ulp) so that it vectorises too.
     """
@@ -220,16 +221,28 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
                 product,
             )
 
+    # Each period's blocks are added into the period's own sums, which are then added into the totals in
+    # period order: a period's sums do not depend on the periods before it, so a worker holding the
+    # period computes them bit for bit (tergm.engine) and the driver adds them in this same order.
     totals = np.zeros((n_fits, width))
-    for item in range(n_items):
+    period_sum = np.empty(width)
+    item = 0
+    while item < n_items:
         t = item_period[item]
+        last = item
+        while last < n_items and item_period[last] == t:
+            last += 1
         m0 = member_ptr[t]
-        M = member_ptr[t + 1] - m0
-        for m in range(M):
-            out = item_offset[item] + m * width
+        for m in range(member_ptr[t + 1] - m0):
+            period_sum[:] = 0.0
+            for block in range(item, last):
+                out = item_offset[block] + m * width
+                for col in range(width):
+                    period_sum[col] += partial[out + col]
             f = member_fit[m0 + m]
             for col in range(width):
-                totals[f, col] += partial[out + col]
+                totals[f, col] += period_sum[col]
+        item = last
     return totals
 
 
@@ -603,15 +616,7 @@ def check_identified(design: Design, weights: np.ndarray) -> None:
         if weight > 0:
             rows_t = design.X[design.offsets[t] : design.offsets[t + 1]]
             gram += weight * (rows_t.T @ rows_t)
-    norms = np.sqrt(np.diag(gram))
-    zero = norms == 0
-    if zero.any():
-        raise CollinearityError(
-            f"terms {_names(design, zero)} are zero for every dyad in the likelihood: their coefficients "
-            "are not identified (drop them)",
-            _names(design, zero),
-        )
-    if _gram_well_conditioned(gram / np.outer(norms, norms)):
+    if gram_identified(names, gram):
         return
     row_w = _row_weights(design, weights)
     rows = row_w > 0
@@ -639,6 +644,21 @@ def check_identified(design: Design, weights: np.ndarray) -> None:
         + "); drop one of each group",
         [names[c] for c in aliased] + [names[kept[k]] for k in range(rank) if np.any(np.abs(combo[k]) > 1e-8)],
     )
+
+
+def gram_identified(names: list[str], gram: np.ndarray) -> bool:
+    """True when the (weighted) Gram matrix X'X certainly has full rank; False when only the exact
+    check can tell. Raises CollinearityError for terms that are zero on every row."""
+    norms = np.sqrt(np.diag(gram))
+    zero = norms == 0
+    if zero.any():
+        terms = [name for name, flag in zip(names, zero) if flag]
+        raise CollinearityError(
+            f"terms {terms} are zero for every dyad in the likelihood: their coefficients are not identified "
+            "(drop them)",
+            terms,
+        )
+    return _gram_well_conditioned(gram / np.outer(norms, norms))
 
 
 def _gram_well_conditioned(G: np.ndarray) -> bool:
@@ -695,25 +715,35 @@ def mple(design: Design, period_weights=None, start=None, max_iter: int = 50) ->
     if start.shape != (p,) or not np.isfinite(start).all():
         raise EstimationError(f"start must be {p} finite numbers, got {start}")
     result = newton(design, weights[None, :], start[None, :], max_iter)
-    coef, totals = result.coef[0], result.totals[0]
     if result.status[0] != CONVERGED:
-        terms = diverging_terms(design.names, result.last_step[0])
-        eta_extreme = _extreme_fitted(design, weights, coef)
-        raise SeparationError(
-            f"the pseudolikelihood has no finite maximum: after {result.iterations[0]} Newton steps the "
-            f"coefficients of {terms} keep growing and {eta_extreme} dyads have fitted probabilities "
-            "numerically 0 or 1 (separation). Drop or recode these terms.",
-            terms,
-        )
+        raise separation_error(design, weights, result)
     row_w = _row_weights(design, weights)
-    total = row_w.sum()
-    ties = float(row_w @ design.y)
+    return mple_result(design.names, result, row_w.sum(), float(row_w @ design.y))
+
+
+def separation_error(design: Design, weights: np.ndarray, result: NewtonResult) -> SeparationError:
+    """The error of a full-sample fit (the first of `result`) whose Newton iteration did not converge."""
+    terms = diverging_terms(design.names, result.last_step[0])
+    eta_extreme = _extreme_fitted(design, weights, result.coef[0])
+    return SeparationError(
+        f"the pseudolikelihood has no finite maximum: after {result.iterations[0]} Newton steps the "
+        f"coefficients of {terms} keep growing and {eta_extreme} dyads have fitted probabilities "
+        "numerically 0 or 1 (separation). Drop or recode these terms.",
+        terms,
+    )
+
+
+def mple_result(names: list[str], result: NewtonResult, total: float, ties: float) -> MpleResult:
+    """The MpleResult of a converged full-sample fit (the first of `result`) on `total` weighted rows
+    with `ties` weighted ties."""
+    coef, totals = result.coef[0], result.totals[0]
+    p = len(names)
     rate = ties / total
     null_deviance = 0.0
     if 0 < rate < 1:
         null_deviance = -2 * (ties * math.log(rate) + (total - ties) * math.log1p(-rate))
     return MpleResult(
-        names=list(design.names),
+        names=list(names),
         coef=coef,
         iterations=int(result.iterations[0]),
         converged=True,

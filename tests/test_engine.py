@@ -10,10 +10,21 @@ from reference_designs import KNECHT_MODELS, knecht_design
 
 from dyadflow.storage.panel import Panel
 from dyadflow.tergm import mple
-from dyadflow.tergm.bootstrap import REPLICATE_MAX_ITER, draw_resamples, fit_replicates, resample_counts
+from dyadflow.tergm.api import fit_design
+from dyadflow.tergm.bootstrap import draw_resamples, fit_replicates, resample_counts
 from dyadflow.tergm.design import build_design, parse_model
-from dyadflow.tergm.engine import PeriodContributions, combine_periods, newton_periods, replicates_periods
-from dyadflow.tergm.estimate import BLOCK_ROWS, EstimationError, evaluate, newton
+from dyadflow.tergm.engine import (
+    LocalPeriods,
+    PeriodContributions,
+    combine_periods,
+    fit_periods,
+    fit_replicates_periods,
+    mple_periods,
+    newton_periods,
+    replicates_periods,
+    stacked_design,
+)
+from dyadflow.tergm.estimate import CollinearityError, EstimationError, SeparationError, evaluate, newton
 
 FORMULA = "y ~ edges + gwesp(0.5, fixed=TRUE) + gwdegree(0.1, fixed=TRUE) + edgecov(trade) + memory(type='stability')"
 
@@ -40,12 +51,12 @@ def persistent_panel(nodes: int, periods: int, seed: int = 7) -> Panel:
 def panel_design():
     panel = persistent_panel(80, 7)  # 3,160 dyads a period: two row blocks, the second partial
     design = build_design(FORMULA, panel)
-    assert (np.diff(design.offsets) > BLOCK_ROWS).all()
+    assert (np.diff(design.offsets) > 2048).all()  # estimate.BLOCK_ROWS
     return panel, design
 
 
-def periods_of(design):
-    return [PeriodContributions.from_design(design, t) for t in range(design.n_periods)]
+def periods_of(design, map_fn=map, threads=1):
+    return LocalPeriods.from_design(design, map_fn, threads)
 
 
 def assert_same_result(a, b):
@@ -53,53 +64,65 @@ def assert_same_result(a, b):
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
 
 
+def assert_same_mple(a, b):
+    for field in ("coef", "iterations", "loglik", "deviance", "null_deviance", "score", "information", "nobs"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+
+
 def test_mple_bit_identical(panel_design):
     _, design = panel_design
     T, p = design.n_periods, len(design.names)
     ones, zeros = np.ones((1, T), np.int64), np.zeros((1, p))
-    engine = newton_periods(periods_of(design), ones, zeros, 50)
-    assert_same_result(engine, newton(design, ones, zeros, 50))
-    assert np.array_equal(engine.coef[0], mple(design).coef)
+    assert_same_result(newton_periods(periods_of(design), ones, zeros, 50), newton(design, ones, zeros, 50))
+    assert_same_mple(mple_periods(periods_of(design)), mple(design))
 
 
 def test_replicates_bit_identical_in_any_order(panel_design):
     _, design = panel_design
     T = design.n_periods
     full = mple(design)
-    counts = resample_counts(draw_resamples(T, 12, 3), T)  # periods counted 0, 1, 2, ... times
+    resamples = draw_resamples(T, 12, 3)
+    counts = resample_counts(resamples, T)  # periods counted 0, 1, 2, ... times
     starts = np.repeat(full.coef[None], len(counts), axis=0)
     in_memory = newton(design, counts, starts, 25)
-    periods = periods_of(design)
-    assert_same_result(newton_periods(periods, counts, starts, 25), in_memory)
+    assert_same_result(newton_periods(periods_of(design), counts, starts, 25), in_memory)
 
     def reversed_map(function, items):  # answer the last period first, as a slow worker might
-        return list(map(function, items[::-1]))[::-1]
+        return list(map(function, list(items)[::-1]))[::-1]
 
-    assert_same_result(newton_periods(periods, counts, starts, 25, map_fn=reversed_map), in_memory)
+    assert_same_result(newton_periods(periods_of(design, reversed_map), counts, starts, 25), in_memory)
     with ThreadPoolExecutor(3) as pool:
-        assert_same_result(newton_periods(periods, counts, starts, 25, map_fn=pool.map), in_memory)
-    two_threads = [PeriodContributions.from_design(design, t, threads=2) for t in range(T)]
-    assert_same_result(newton_periods(two_threads, counts, starts, 25), in_memory)
+        assert_same_result(newton_periods(periods_of(design, pool.map), counts, starts, 25), in_memory)
+    assert_same_result(newton_periods(periods_of(design, threads=2), counts, starts, 25), in_memory)
     # the bootstrap's replicates, warm-started with per-period sums shared by the replicates
-    replicates = fit_replicates(design, full.coef, draw_resamples(T, 12, 3))
+    replicates = fit_replicates(design, full.coef, resamples)
     assert replicates.converged.all()
-    engine = replicates_periods(periods, full.coef, counts, REPLICATE_MAX_ITER)
-    assert np.array_equal(engine.coef, replicates.coef)
-    assert np.array_equal(engine.iterations, replicates.iterations)
+    engine = fit_replicates_periods(periods_of(design), full.coef, resamples)
+    for field in ("coef", "iterations", "converged"):
+        assert np.array_equal(getattr(engine, field), getattr(replicates, field)), field
     with ThreadPoolExecutor(2) as pool:
-        threaded = replicates_periods(periods, full.coef, counts, REPLICATE_MAX_ITER, map_fn=pool.map)
-    assert_same_result(threaded, engine)
+        threaded = replicates_periods(periods_of(design, pool.map), full.coef, counts)
+    assert np.array_equal(threaded.coef, engine.coef)
+
+
+def test_whole_fit_bit_identical(panel_design):
+    _, design = panel_design
+    in_memory = fit_design(design, R=30, seed=5, batch_size=7)
+    engine = fit_periods(periods_of(design), R=30, seed=5, batch_size=11)  # another batching: same bits
+    assert_same_mple(engine.mple, in_memory.mple)
+    assert np.array_equal(engine.replicates, in_memory.replicates)
+    assert np.array_equal(engine.resamples, in_memory.resamples)
+    assert np.array_equal(engine.replicate_converged, in_memory.replicate_converged)
 
 
 def test_periods_built_from_the_panel(panel_design):
     panel, design = panel_design
     model = parse_model(FORMULA, panel)
-    built = [PeriodContributions.build(model, panel, t) for t in model.likelihood_periods]
+    built = LocalPeriods([PeriodContributions.build(model, panel, t) for t in model.likelihood_periods], model.names)
     counts = np.ones((1, design.n_periods), np.int64)
     coef = np.array([[-2.0, 0.3, -0.5, 0.2, 3.0]])
-    assert np.array_equal(
-        combine_periods([period.contributions(coef) for period in built], counts), evaluate(design, counts, coef)
-    )
+    answers = built.contributions([(coef, np.ones(1, np.int64))] * design.n_periods)
+    assert np.array_equal(combine_periods(answers, counts), evaluate(design, counts, coef))
 
 
 @pytest.mark.parametrize("model", KNECHT_MODELS)
@@ -111,30 +134,59 @@ def test_knecht_bit_identical(model):
     assert_same_result(newton_periods(periods_of(design), counts, start, 50), newton(design, counts, start, 50))
 
 
-def test_contributions_are_per_block_sums(panel_design):
-    """A period's blocks add up (in block order) to what the kernel gives for the period alone; the
-    block sums are checked against numpy's float64 formulas to rounding."""
+def test_replicates_without_an_mle_and_diagnostics_read_the_rows():
+    """A replicate without an MLE gets btergm's glm.fit value, and the full fit's collinearity and
+    separation errors are those of the in-memory estimator: the period set gathers its rows for them."""
+    rng = np.random.default_rng(2)
+    rows = [rng.normal(size=(60, 2)) for _ in range(4)]
+    ys = [(rng.random(60) < 0.4).astype(float) for _ in range(4)]
+    rows[0][:, 1] = 0.0  # term 2 is zero in period 0 ...
+    rows[1][:, 1] = 0.0  # ... and period 1, and separates the ties in the others
+    for t in (2, 3):
+        ys[t] = (rows[t][:, 1] > 0).astype(float)
+    X = np.column_stack([np.ones(240), np.concatenate(rows)])
+    design_rows = [(X[60 * t : 60 * (t + 1)], ys[t]) for t in range(4)]
+    design = stacked_design(["edges", "a", "b"], design_rows)
+    periods = LocalPeriods([PeriodContributions(X, y) for X, y in design_rows], design.names)
+    with pytest.raises(SeparationError) as in_memory:
+        mple(design)
+    with pytest.raises(SeparationError) as engine:
+        mple_periods(periods)
+    assert str(engine.value) == str(in_memory.value)
+    resamples = np.array([[0, 0, 1, 1], [0, 1, 0, 1], [2, 3, 0, 0]])
+    start = np.array([-0.4, 0.1, 0.0])
+    expected = fit_replicates(design, start, resamples)
+    got = fit_replicates_periods(periods, start, resamples)
+    assert not expected.converged.all()
+    assert np.array_equal(got.coef, expected.coef, equal_nan=True)
+    assert got.diverging == expected.diverging
+    collinear_rows = [(np.column_stack([x[:, :2], 2 * x[:, 1]]), y) for x, y in design_rows]
+    collinear = stacked_design(["edges", "a", "twice a"], collinear_rows)
+    with pytest.raises(CollinearityError) as in_memory:
+        mple(collinear)
+    with pytest.raises(CollinearityError) as engine:
+        mple_periods(LocalPeriods([PeriodContributions(x, y) for x, y in collinear_rows], collinear.names))
+    assert str(engine.value) == str(in_memory.value)
+
+
+def test_contributions_are_sums_over_rows(panel_design):
+    """A period's sums, checked against numpy's float64 formulas to rounding, with the count applied."""
     _, design = panel_design
     period = PeriodContributions.from_design(design, 2)
     coef = np.array([[-2.0, 0.3, -0.5, 0.2, 3.0], [-1.0, 0.1, 0.0, 0.1, 2.0]])
-    blocks = period.contributions(coef)
+    counts = np.array([1, 3])
+    sums = period.contributions(coef, counts)
     p = coef.shape[1]
-    assert blocks.shape == (2, period.n_blocks, 1 + p + p * (p + 1) // 2)
-    one_period = np.zeros((1, design.n_periods), np.int64)
-    one_period[0, 2] = 1
+    assert sums.shape == (2, 1 + p + p * (p + 1) // 2)
+    X, y = period.X, period.y
     for f in range(2):
-        assert np.array_equal(blocks[f, 0] + blocks[f, 1], evaluate(design, one_period, coef[f : f + 1])[0])
-        for k in range(period.n_blocks):
-            X = period.X[k * BLOCK_ROWS : (k + 1) * BLOCK_ROWS]
-            y = period.y[k * BLOCK_ROWS : (k + 1) * BLOCK_ROWS]
-            eta = X @ coef[f]
-            prob = 1 / (1 + np.exp(-eta))
-            loglik = np.sum(y * eta - np.logaddexp(0, eta))
-            info = (X * (prob * (1 - prob))[:, None]).T @ X
-            packed = info[np.triu_indices(p)]
-            np.testing.assert_allclose(blocks[f, k, 0], loglik, rtol=1e-12)
-            np.testing.assert_allclose(blocks[f, k, 1 : 1 + p], X.T @ (y - prob), rtol=1e-9, atol=1e-9)
-            np.testing.assert_allclose(blocks[f, k, 1 + p :], packed, rtol=1e-12)
+        eta = X @ coef[f]
+        prob = 1 / (1 + np.exp(-eta))
+        loglik = np.sum(y * eta - np.logaddexp(0, eta))
+        info = (X * (prob * (1 - prob))[:, None]).T @ X
+        np.testing.assert_allclose(sums[f, 0], counts[f] * loglik, rtol=1e-12)
+        np.testing.assert_allclose(sums[f, 1 : 1 + p], counts[f] * (X.T @ (y - prob)), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(sums[f, 1 + p :], counts[f] * info[np.triu_indices(p)], rtol=1e-12)
 
 
 def test_bad_input_is_named():
@@ -146,8 +198,13 @@ def test_bad_input_is_named():
         PeriodContributions(np.full((2, 2), np.nan), np.zeros(2))
     period = PeriodContributions(np.ones((4, 2)), np.array([0.0, 1.0, 1.0, 0.0]))
     with pytest.raises(EstimationError, match="coef_batch"):
-        period.contributions(np.zeros((1, 3)))
+        period.contributions(np.zeros((1, 3)), np.ones(1))
     with pytest.raises(EstimationError, match="counts"):
-        newton_periods([period], np.ones((1, 2), np.int64), np.zeros((1, 2)), 5)
+        period.contributions(np.zeros((1, 2)), np.zeros(1))
+    with pytest.raises(EstimationError, match="terms"):
+        LocalPeriods([period], ["edges"])
+    periods = LocalPeriods([period], ["a", "b"])
+    with pytest.raises(EstimationError, match="counts"):
+        newton_periods(periods, np.ones((1, 2), np.int64), np.zeros((1, 2)), 5)
     with pytest.raises(EstimationError, match="start"):
-        newton_periods([period], np.ones((1, 1), np.int64), np.zeros((1, 3)), 5)
+        newton_periods(periods, np.ones((1, 1), np.int64), np.zeros((1, 3)), 5)
