@@ -1,0 +1,152 @@
+"""The period engine on a Dask cluster (issue 11, item 1): a period set whose periods live on workers.
+
+Each period's design rows are built on a worker from the ingested store (`open_panel` there: the
+driver ships the store's path and the compiled model, never a panel or a design) and stay on that
+worker as a Dask result. The estimator's requests (per period, the fits that count it) go to where
+each period lives; the answers are small ((fits, 1 + p + p(p+1)/2) per period) and the driver adds
+them in period order (tergm.engine), so any number of workers gives the numbers of the in-memory fit.
+
+A worker that dies takes its periods with it; Dask rebuilds them from the store (the build task is
+pure: store, model, period) on another worker and the fit goes on with the same numbers.
+
+spill: a directory where each period's rows are written once, as a Zarr group of one chunk per
+array, and read back for every request; the workers then hold no design between requests, for
+designs larger than the cluster's memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dyadflow.tergm.design import Design, Model
+from dyadflow.tergm.engine import PeriodContributions, PeriodSummary, Request, stacked_design
+
+
+class SpilledPeriod:
+    """A period whose rows live in a Zarr group (X (m, p) float64, y (m,) float64, one chunk each)."""
+
+    def __init__(self, path: str, summary: PeriodSummary, threads: int = 1):
+        self.path, self._summary, self.threads = path, summary, threads
+
+    @classmethod
+    def write(cls, period: PeriodContributions, path: Path) -> SpilledPeriod:
+        import zarr
+
+        # Written beside the target and renamed into place: a rebuild after a lost worker, or a
+        # crash mid-write, never leaves a half-written period where a reader would find it.
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        group = zarr.open_group(zarr.storage.LocalStore(str(partial)), mode="w")
+        for name, values in (("X", period.X), ("y", period.y)):
+            array = group.create_array(name, shape=values.shape, chunks=values.shape or (1,), dtype="float64",
+                                       compressors=None)  # fmt: skip
+            array[...] = values
+        if path.exists():
+            shutil.rmtree(path)
+        partial.rename(path)
+        return cls(str(path), period.summary(), period.threads)
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        import zarr
+
+        group = zarr.open_group(zarr.storage.LocalStore(self.path), mode="r")
+        return group["X"][...], group["y"][...]
+
+    def summary(self) -> PeriodSummary:
+        return self._summary
+
+    def contributions(self, coef_batch: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        X, y = self.rows()
+        return PeriodContributions(X, y, self.threads).contributions(coef_batch, counts)
+
+
+def _build(store: str, model: Model, t: int, spill: str | None):
+    """Panel period t's rows, built on the worker from the store (and spilled there if asked)."""
+    from dyadflow.storage import open_panel
+
+    period = PeriodContributions.build(model, open_panel(store), t)
+    if spill is None:
+        return period
+    return SpilledPeriod.write(period, Path(spill) / f"period-{t}")
+
+
+def _answer(period, coef: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    return period.contributions(coef, counts)
+
+
+def _summary(period) -> PeriodSummary:
+    return period.summary()
+
+
+def _rows(period) -> tuple[np.ndarray, np.ndarray]:
+    return period.rows() if isinstance(period, SpilledPeriod) else (period.X, period.y)
+
+
+class DaskPeriods:
+    """The likelihood periods of `model` on the store at `store`, built and held on the workers of
+    `client`. Use as a context manager (or call `release`) to free them on the workers."""
+
+    def __init__(self, client, store: str | Path, model: Model, *, spill: str | Path | None = None, retries: int = 3):
+        self.client, self.names, self.retries = client, list(model.names), retries
+        spill_directory = None
+        if spill is not None:
+            Path(spill).mkdir(parents=True, exist_ok=True)
+            spill_directory = str(Path(spill).resolve())
+        token = uuid.uuid4().hex[:12]
+        self._periods = [
+            client.submit(
+                _build,
+                str(Path(store).resolve()),
+                model,
+                t,
+                spill_directory,
+                key=f"period-{token}-{t}",
+                retries=retries,
+            )
+            for t in model.likelihood_periods
+        ]
+
+    def __enter__(self) -> DaskPeriods:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        self.client.cancel(self._periods)
+        self._periods = []
+
+    @property
+    def n_periods(self) -> int:
+        return len(self._periods)
+
+    def _gather(self, function, periods, *args) -> list:
+        futures = self.client.map(function, periods, *args, pure=False, retries=self.retries)
+        try:
+            return self.client.gather(futures)
+        finally:
+            self.client.cancel(futures)
+
+    def contributions(self, requests: Sequence[Request | None]) -> list[np.ndarray | None]:
+        asked = [t for t, request in enumerate(requests) if request is not None]
+        answers = self._gather(
+            _answer,
+            [self._periods[t] for t in asked],
+            [requests[t][0] for t in asked],  # type: ignore[index]
+            [requests[t][1] for t in asked],  # type: ignore[index]
+        )
+        by_period: list[np.ndarray | None] = [None] * len(requests)
+        for t, answer in zip(asked, answers):
+            by_period[t] = answer
+        return by_period
+
+    def summaries(self) -> list[PeriodSummary]:
+        return self._gather(_summary, self._periods)
+
+    def gather(self) -> Design:
+        """The stacked rows, for the diagnostics that read them (see tergm.engine)."""
+        return stacked_design(self.names, self._gather(_rows, self._periods))
