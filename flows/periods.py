@@ -28,7 +28,7 @@ from dyadflow.tergm.engine import PeriodContributions, PeriodSummary, Request, s
 
 
 class SpilledPeriod:
-    """A period whose rows live in a Zarr group (X (m, p) float64, y (m,) float64, one chunk each)."""
+    """A period whose compact rows (PeriodContributions.parts) live in a Zarr group, one chunk per array."""
 
     def __init__(self, path: str, summary: PeriodSummary, threads: int = 1):
         self.path, self._summary, self.threads = path, summary, threads
@@ -41,27 +41,27 @@ class SpilledPeriod:
         # crash mid-write, never leaves a half-written period where a reader would find it.
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
         group = zarr.open_group(zarr.storage.LocalStore(str(partial)), mode="w")
-        for name, values in (("X", period.X), ("y", period.y)):
-            array = group.create_array(name, shape=values.shape, chunks=values.shape or (1,), dtype="float64",
-                                       compressors=None)  # fmt: skip
+        for name, values in period.parts().items():
+            chunks = tuple(max(1, size) for size in values.shape)
+            array = group.create_array(name, shape=values.shape, chunks=chunks, dtype=values.dtype, compressors=None)
             array[...] = values
         if path.exists():
             shutil.rmtree(path)
         partial.rename(path)
         return cls(str(path), period.summary(), period.threads)
 
-    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+    def read(self) -> PeriodContributions:
         import zarr
 
         group = zarr.open_group(zarr.storage.LocalStore(self.path), mode="r")
-        return group["X"][...], group["y"][...]
+        parts = {name: group[name][...] for name in ("X64", "X32", "columns", "y")}
+        return PeriodContributions.from_parts(parts, self._summary, self.threads)
 
     def summary(self) -> PeriodSummary:
         return self._summary
 
     def contributions(self, coef_batch: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        X, y = self.rows()
-        return PeriodContributions(X, y, self.threads).contributions(coef_batch, counts)
+        return self.read().contributions(coef_batch, counts)
 
 
 def _build(store: str, model: Model, t: int, spill: str | None):
@@ -83,7 +83,9 @@ def _summary(period) -> PeriodSummary:
 
 
 def _rows(period) -> tuple[np.ndarray, np.ndarray]:
-    return period.rows() if isinstance(period, SpilledPeriod) else (period.X, period.y)
+    if isinstance(period, SpilledPeriod):
+        period = period.read()
+    return period.X, period.y
 
 
 class DaskPeriods:

@@ -78,8 +78,7 @@ class PeriodContributions:
     def __init__(self, X: np.ndarray, y: np.ndarray, threads: int = 1):
         if not (isinstance(threads, int) and threads >= 1):
             raise EstimationError(f"threads must be a whole number >= 1, got {threads!r}")
-        self.threads = threads
-        X = np.ascontiguousarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] == 0:
             raise EstimationError(f"X must be an (m, p) array with p >= 1, got shape {X.shape}")
@@ -89,7 +88,38 @@ class PeriodContributions:
             raise EstimationError("y (the observed ties) must be 0/1; found other values")
         if not np.isfinite(X).all():
             raise EstimationError("X holds non-finite change statistics (nan/inf)")
-        self.X, self.y = X, y
+        # The compact exact form: a column whose every value a float32 holds (constants, counts,
+        # covariates stored as float32) is kept as float32 and read back exactly by the kernel.
+        exact = (X.astype(np.float32).astype(np.float64) == X).all(axis=0)
+        # column j is X64[:, c] for c = columns[j] >= 0, else X32[:, -c - 1]
+        columns = np.where(exact, -np.cumsum(exact), np.cumsum(~exact) - 1).astype(np.int64)
+        self._setup(
+            np.ascontiguousarray(X[:, ~exact]), np.ascontiguousarray(X[:, exact], dtype=np.float32), columns, y, threads
+        )
+        self._summary = PeriodSummary(len(y), float(y.sum()), X.T @ X)  # X'X as estimate.check_identified forms it
+
+    def _setup(self, X64, X32, columns, y, threads) -> None:
+        self.X64, self.X32, self.columns, self.y, self.threads = X64, X32, columns, y, threads
+
+    def parts(self) -> dict[str, np.ndarray]:
+        """The compact form's arrays (float64 columns, float32 columns, the column map, y)."""
+        return {"X64": self.X64, "X32": self.X32, "columns": self.columns, "y": self.y}
+
+    @classmethod
+    def from_parts(cls, parts, summary: PeriodSummary, threads: int = 1) -> PeriodContributions:
+        """A period from `parts()` of one checked before (a spilled period read back): no checks again."""
+        period = cls.__new__(cls)
+        period._setup(parts["X64"], parts["X32"], parts["columns"], parts["y"], threads)
+        period._summary = summary
+        return period
+
+    @property
+    def X(self) -> np.ndarray:
+        """The (m, p) float64 rows, assembled from the compact form."""
+        X = np.empty((len(self.y), len(self.columns)))
+        for j, column in enumerate(self.columns):
+            X[:, j] = self.X64[:, column] if column >= 0 else self.X32[:, -column - 1]
+        return X
 
     @classmethod
     def from_design(cls, design: Design, t: int, threads: int = 1) -> PeriodContributions:
@@ -105,15 +135,14 @@ class PeriodContributions:
 
     @property
     def n_terms(self) -> int:
-        return self.X.shape[1]
+        return len(self.columns)
 
     @property
     def nbytes(self) -> int:
-        return self.X.nbytes + self.y.nbytes
+        return self.X64.nbytes + self.X32.nbytes + self.y.nbytes
 
     def summary(self) -> PeriodSummary:
-        # X'X as estimate.check_identified forms it from a period's rows
-        return PeriodSummary(len(self.y), float(self.y.sum()), self.X.T @ self.X)
+        return self._summary
 
     def contributions(self, coef_batch: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """(b, 1+p+q) this period's sums [loglik, score (p), packed upper-triangular information (q)]
@@ -131,7 +160,9 @@ class PeriodContributions:
         try:
             # read-only views, as tergm.estimate passes them: one compiled _evaluate serves both paths
             return _evaluate(
-                _read_only(self.X),
+                _read_only(self.X64),
+                _read_only(self.X32),
+                _read_only(self.columns),
                 _read_only(self.y),
                 _read_only(np.array([0, len(self.y)], dtype=np.int64)),
                 np.array([0, b], dtype=np.int64),

@@ -129,8 +129,11 @@ def _lane_dot_product(a, b, w, n):
 
 
 @njit(cache=True, parallel=True)
-def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
+def _evaluate(X, X32, columns, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
     """Sums over rows for each fit: [loglik, score (p), packed upper-triangular information (q)].
+
+    The design's p columns are columns[j] >= 0: X[:, columns[j]] (float64), else X32[:, -columns[j] - 1]
+    (float32 columns, read exactly as float64: tergm.engine keeps a period's float32-exact columns so).
 
     member_ptr (T+1) / member_fit / member_count list, per period, the fits that count it and how often.
     B (n_fits, p) holds each fit's coefficients. Work items are (period, row block); each item writes
@@ -139,7 +142,7 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
     rows are transposed so that every per-row step runs over contiguous rows (SIMD); exp(-|eta|) is
     a branch-free Cody-Waite reduction + degree-13 polynomial (~1 ulp) so that it vectorises too.
     """
-    p = X.shape[1]
+    p = columns.shape[0]
     q = p * (p + 1) // 2
     width = 1 + p + q
     n_periods = offsets.shape[0] - 1
@@ -193,6 +196,8 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
         for item in range(first_item, last_item):
             _evaluate_block(
                 X,
+                X32,
+                columns,
                 y,
                 offsets,
                 member_ptr,
@@ -249,6 +254,8 @@ def _evaluate(X, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
 @njit(cache=True, inline="always")  # compiled into _evaluate's parallel loop, as if written there
 def _evaluate_block(
     X,
+    X32,
+    columns,
     y,
     offsets,
     member_ptr,
@@ -284,8 +291,13 @@ def _evaluate_block(
         valid[i] = 1.0 if i < n_rows else 0.0
         yb[i] = y[lo + i] if i < n_rows else 0.0
     for j in range(p):
-        for i in range(n_rows):
-            xt[j, i] = X[lo + i, j]
+        column = columns[j]
+        if column >= 0:
+            for i in range(n_rows):
+                xt[j, i] = X[lo + i, column]
+        else:
+            for i in range(n_rows):
+                xt[j, i] = X32[lo + i, -column - 1]
         for i in range(n_rows, n_pad):
             xt[j, i] = 0.0
     m0 = member_ptr[t]
@@ -423,6 +435,11 @@ def _members(counts: np.ndarray, fits: np.ndarray):
     return ptr, positions.astype(np.int64), period_major[periods, positions].astype(np.float64)
 
 
+def _float64_columns(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_evaluate's (X, X32, columns) for an all-float64 design: every column read from X."""
+    return _read_only(X), _read_only(np.empty((X.shape[0], 0), np.float32)), _read_only(np.arange(X.shape[1]))
+
+
 def _read_only(array: np.ndarray) -> np.ndarray:
     """A read-only view. The design reaches _evaluate writable in the driver and read-only on a Dask
     worker (deserialised from an immutable buffer); numba compiles once per array type, so every
@@ -438,7 +455,7 @@ def evaluate(design: Design, counts: np.ndarray, coef: np.ndarray) -> np.ndarray
     fits = np.arange(counts.shape[0])
     ptr, member_fit, member_count = _members(counts, fits)
     return _evaluate(
-        _read_only(design.X),
+        *_float64_columns(design.X),
         _read_only(design.y),
         _read_only(np.asarray(design.offsets, dtype=np.int64)),
         ptr,
@@ -486,12 +503,12 @@ def newton(
     A fit's arithmetic never depends on which other fits are in the batch.
     """
     counts = np.ascontiguousarray(counts, dtype=np.int64)
-    X, y = _read_only(design.X), _read_only(design.y)
+    X, y = _float64_columns(design.X), _read_only(design.y)
     offsets = _read_only(np.asarray(design.offsets, dtype=np.int64))
 
     def run(fits: np.ndarray, coef: np.ndarray) -> np.ndarray:
         ptr, member_pos, member_count = _members(counts, fits)
-        return _evaluate(X, y, offsets, ptr, member_pos, member_count, np.ascontiguousarray(coef), len(fits))
+        return _evaluate(*X, y, offsets, ptr, member_pos, member_count, np.ascontiguousarray(coef), len(fits))
 
     return newton_iterations(run, counts, start, max_iter, start_totals)
 

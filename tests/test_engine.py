@@ -189,6 +189,19 @@ def test_contributions_are_sums_over_rows(panel_design):
         np.testing.assert_allclose(sums[f, 1 + p :], counts[f] * info[np.triu_indices(p)], rtol=1e-12)
 
 
+def test_float32_exact_columns_are_kept_as_float32(panel_design):
+    """The compact form: edges (1.0), gwdegree's integer-valued columns and the like as float32,
+    the others float64; the kernel reads both exactly (the bit-identity tests above use it)."""
+    _, design = panel_design
+    period = PeriodContributions.from_design(design, 2)
+    rows = design.X[design.period_rows(2)]
+    exact = (rows.astype(np.float32) == rows).all(axis=0)
+    assert exact[design.names.index("edges")] and not exact.all()
+    assert period.X32.shape[1] == exact.sum() and period.X64.shape[1] == (~exact).sum()
+    assert np.array_equal(period.X, rows)
+    assert period.nbytes < rows.nbytes + period.y.nbytes
+
+
 def test_bad_input_is_named():
     with pytest.raises(EstimationError, match="y"):
         PeriodContributions(np.zeros((3, 2)), np.array([0.0, 2.0, 1.0]))
