@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from dyadflow.tergm.design import Design, Model
+from dyadflow.tergm.design import Design, DesignOutline, Model
 from dyadflow.tergm.engine import PeriodContributions, PeriodSummary, Request, stacked_design
+from dyadflow.tergm.results import Fit
 
 
 class SpilledPeriod:
@@ -64,11 +65,13 @@ class SpilledPeriod:
         return self.read().contributions(coef_batch, counts)
 
 
-def _build(store: str, model: Model, t: int, spill: str | None):
-    """Panel period t's rows, built on the worker from the store (and spilled there if asked)."""
+def _build(store: str, model: Model, t: int, spill: str | None, select: list[int] | None = None):
+    """Panel period t's rows, built on the worker from the store (and spilled there if asked);
+    select: the panel's periods the model was compiled on (default all), t indexing them."""
     from dyadflow.storage import open_panel
 
-    period = PeriodContributions.build(model, open_panel(store), t)
+    panel = open_panel(store)
+    period = PeriodContributions.build(model, panel if select is None else panel.select(select), t)
     if spill is None:
         return period
     return SpilledPeriod.write(period, Path(spill) / f"period-{t}")
@@ -90,9 +93,20 @@ def _rows(period) -> tuple[np.ndarray, np.ndarray]:
 
 class DaskPeriods:
     """The likelihood periods of `model` on the store at `store`, built and held on the workers of
-    `client`. Use as a context manager (or call `release`) to free them on the workers."""
+    `client`. Use as a context manager (or call `release`) to free them on the workers.
 
-    def __init__(self, client, store: str | Path, model: Model, *, spill: str | Path | None = None, retries: int = 3):
+    select: the store panel's period indices `model` was compiled on (a training window), default all."""
+
+    def __init__(
+        self,
+        client,
+        store: str | Path,
+        model: Model,
+        *,
+        spill: str | Path | None = None,
+        retries: int = 3,
+        select: Sequence[int] | None = None,
+    ):
         self.client, self.names, self.retries = client, list(model.names), retries
         spill_directory = None
         if spill is not None:
@@ -106,6 +120,7 @@ class DaskPeriods:
                 model,
                 t,
                 spill_directory,
+                None if select is None else [int(k) for k in select],
                 key=f"period-{token}-{t}",
                 retries=retries,
             )
@@ -152,3 +167,52 @@ class DaskPeriods:
     def gather(self) -> Design:
         """The stacked rows, for the diagnostics that read them (see tergm.engine)."""
         return stacked_design(self.names, self._gather(_rows, self._periods))
+
+
+def fit_on_workers(
+    client,
+    store: str | Path,
+    formula: str,
+    *,
+    R: int,
+    seed: int,
+    batch_size: int,
+    spill: str | Path | None = None,
+    select: Sequence[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Fit:
+    """btergm of `formula` on the store's panel (or its period indices `select`) by the period engine:
+    tergm.api.btergm's numbers bit for bit, while each period's rows exist only on the worker that
+    built them. The driver reads one period to compile the formula and the periods' node lists; the
+    Fit keeps the design's outline (tergm.design.DesignOutline), not its rows."""
+    from dyadflow.storage import open_panel, period_nodes
+    from dyadflow.tergm.design import parse_model
+    from dyadflow.tergm.engine import fit_periods
+
+    panel = open_panel(store)  # a panel of its own, let go with what it loaded when this returns
+    if select is not None:
+        panel = panel.select(select)
+    model = parse_model(formula, panel, temporal=True)
+    with DaskPeriods(client, store, model, spill=spill, select=select) as periods:
+        fitted = fit_periods(periods, R=R, seed=seed, batch_size=batch_size, progress=progress)
+        rows = [summary.rows for summary in periods.summaries()]
+    nodes = period_nodes(store)
+    chosen = list(range(len(nodes))) if select is None else [int(t) for t in select]
+    likelihood = [chosen[t] for t in model.likelihood_periods]
+    outline = DesignOutline(
+        names=list(model.names),
+        offsets=np.concatenate([[0], np.cumsum(rows)]).astype(np.int64),
+        periods=[panel.period_names[t] for t in model.likelihood_periods],
+        nodes=[nodes[t] for t in likelihood],
+        directed=model.directed,
+    )
+    return Fit(
+        mple=fitted.mple,
+        design_matrix=outline,
+        replicates=fitted.replicates,
+        resamples=fitted.resamples,
+        replicate_converged=fitted.replicate_converged,
+        formula=formula,
+        seed=seed,
+        diverging=fitted.diverging,
+    )

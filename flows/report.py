@@ -115,7 +115,7 @@ def regression_table_text(coefficients: pd.DataFrame, designs: dict, fits: dict)
         column += [
             span,
             str(len(periods)),
-            f"{int(design.X.shape[0]):,}" if design is not None else "",
+            f"{design.rows:,}" if design is not None else "",
             str(int(getattr(fits[model], "R", 0))),
         ]
         cells[model] = column
@@ -201,6 +201,10 @@ def write_report(spec, outcome, *, seeds: dict, period_hashes: dict[str, str]) -
             f"Average marginal effects (model {effects['model'].iloc[0]!r}; change in tie probability per unit)\n"
             + effects.to_string(index=False, float_format=lambda v: f"{v:.4f}")
         )
+    if outcome.skipped:
+        summary_parts.append(
+            f"Not run ({outcome.engine} engine):\n" + "\n".join(f"  {k}: {v}" for k, v in outcome.skipped.items())
+        )
     (out / "summary.txt").write_text("\n\n".join(summary_parts) + "\n")
     first = next(iter(designs.values()))
     record = {
@@ -223,6 +227,8 @@ def write_report(spec, outcome, *, seeds: dict, period_hashes: dict[str, str]) -
         "cluster": {"kind": spec.cluster.kind, "workers": spec.cluster.workers, "address": spec.cluster.address},
         "versions": package_versions(),
         "timings_s": dict(outcome.timings),
+        "engine": outcome.engine,
+        "skipped": dict(outcome.skipped),
     }
     if outcome.validation is not None:
         record["validation"] = {
@@ -240,7 +246,7 @@ def write_report(spec, outcome, *, seeds: dict, period_hashes: dict[str, str]) -
 
 
 def _design_record(design) -> dict:
-    return {"rows": int(design.X.shape[0]), "terms": list(design.names), "periods": list(design.periods)}
+    return {"rows": design.rows, "terms": list(design.names), "periods": list(design.periods)}
 
 
 def _write_table(frame: pd.DataFrame, stem: Path) -> None:

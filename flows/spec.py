@@ -49,6 +49,13 @@ sensitivity batch, cluster, output). Relative paths are relative to the spec fil
     seed = 20210101
     model = "full"                  # default: the first model
 
+    [engine]                        # optional: where the designs live (see flows/periods.py)
+    mode = "auto"                   # "memory": in the driver; "periods": each period on a Dask worker
+                                    # (panels whose design exceeds the driver's memory); "auto": periods
+                                    # when the models' design would exceed design_budget_gb
+    design_budget_gb = 2.0
+    spill = false                   # true: the workers keep their periods in the output directory (Zarr)
+
     [cluster]                       # optional; see cluster.ClusterSpec
     kind = "local"
     workers = 2
@@ -153,6 +160,20 @@ class ValidationSpec:
         }
 
 
+ENGINE_MODES = ("auto", "memory", "periods")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """[engine]: whether the designs are built in the driver ("memory") or period by period on the
+    Dask workers, which answer the estimator's requests ("periods", tergm.engine/flows.periods);
+    "auto" picks "periods" when the design would exceed design_budget_gb."""
+
+    mode: str = "auto"
+    design_budget_gb: float = 2.0
+    spill: bool = False
+
+
 @dataclass(frozen=True)
 class RunSpec:
     dataset: Path
@@ -167,6 +188,7 @@ class RunSpec:
     validation: ValidationSpec | None = None
     interpretation: InterpretationSpec | None = None
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    engine: EngineSpec = field(default_factory=EngineSpec)
     source: Mapping = field(default_factory=dict)  # the parsed TOML, recorded in run.json
 
     def with_cluster_address(self, address: str | None) -> RunSpec:
@@ -214,6 +236,7 @@ _TABLES = {
     "bootstrap": {"R", "seed", "batch_size"},
     "validation": {"train", "test", "holdout_last", "simulate", "models"},
     "sensitivity": {"levels", "simulations", "mode", "seed", "model"},
+    "engine": {"mode", "design_budget_gb", "spill"},
     "cluster": None,  # checked by ClusterSpec
     "output": {"directory"},
 }
@@ -293,6 +316,7 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
     except ClusterSpecError as error:
         raise RunSpecError(str(error)) from error
     output = table.get("output", {}).get("directory", "runs/latest")
+    engine = _engine(table.get("engine", {}))
     return RunSpec(
         dataset=(base / dataset["spec"]).resolve(),
         store=(base / dataset["store"]).resolve(),
@@ -306,8 +330,22 @@ def parse_run_spec(table: Mapping, *, base: Path, cluster_address: str | None = 
         validation=validation,
         interpretation=interpretation,
         cluster=cluster,
+        engine=engine,
         source=dict(table),
     )
+
+
+def _engine(table: Mapping) -> EngineSpec:
+    mode = table.get("mode", "auto")
+    if mode not in ENGINE_MODES:
+        raise RunSpecError(f"[engine] mode = {mode!r}: expected one of {list(ENGINE_MODES)}")
+    budget = table.get("design_budget_gb", 2.0)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+        raise RunSpecError(f"[engine] design_budget_gb must be a positive number of GB, got {budget!r}")
+    spill = table.get("spill", False)
+    if not isinstance(spill, bool):
+        raise RunSpecError(f"[engine] spill must be true or false, got {spill!r}")
+    return EngineSpec(mode=mode, design_budget_gb=float(budget), spill=spill)
 
 
 def _models(table: Mapping, *, R: int, seed: int, batch_size: int) -> tuple[ModelSpec, ...]:

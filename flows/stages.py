@@ -59,6 +59,55 @@ def dataset_hash(hashes: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(hashes).encode()).hexdigest()[:24]
 
 
+# ------------------------------------------------------------------------------------------ engine
+
+
+def design_bytes(formulas: Mapping[str, str], panel: Panel, nodes: Sequence[np.ndarray]) -> int:
+    """What the models' designs would take in the driver (float64 rows and response, every dyad of
+    every likelihood period; nodes: each period's node labels, as storage.period_nodes gives them)."""
+    total = 0
+    for formula in formulas.values():
+        model = parse_model(formula, panel, temporal=True)
+        pairs = sum(len(nodes[t]) * (len(nodes[t]) - 1) for t in model.likelihood_periods)
+        total += (pairs if model.directed else pairs // 2) * (len(model.names) + 1) * 8
+    return total
+
+
+def choose_engine(spec: RunSpec, panel: Panel) -> str:
+    """ "memory" (designs built in the driver) or "periods" (each period's rows on a Dask worker,
+    flows.periods): [engine] mode, or for "auto" whether the designs exceed design_budget_gb."""
+    from dyadflow import storage
+
+    if spec.engine.mode != "auto":
+        return spec.engine.mode
+    needed = design_bytes(spec.formulas, panel, storage.period_nodes(spec.store))
+    return "periods" if needed > spec.engine.design_budget_gb * 1e9 else "memory"
+
+
+def check_periods_engine(spec: RunSpec) -> None:
+    """What the period engine cannot do, refused before anything is fitted."""
+    mle = [m.name for m in spec.models if m.estimate == "MLE"]
+    if mle:
+        raise RunSpecError(
+            f"models {mle} are fitted by MCMC-MLE, which needs the design in the driver; this run uses the "
+            '[engine] "periods" (its design exceeds design_budget_gb): fit them by MPLE, or set [engine] '
+            'mode = "memory" on a machine that holds the design'
+        )
+
+
+# Stages the period engine does not run, and why (recorded in run.json's `skipped`, said in the report).
+SKIPPED_ON_PERIODS = {
+    "interpretation": "interpretation reads every design row in one process; with the design on the "
+    'workers ([engine] "periods") it was not computed',
+    "gof": "the goodness of fit simulates every period in the driver's memory, which this panel exceeds "
+    '([engine] "periods")',
+    "sensitivity": "each rewiring refit rebuilds the whole design in one worker, which this panel exceeds "
+    '([engine] "periods")',
+    "cluster_se": "cluster-robust standard errors of the plain logits read every design row in one "
+    'process ([engine] "periods"); their intervals are the period bootstrap\'s',
+}
+
+
 # ------------------------------------------------------------------------------------ changestats
 
 
@@ -343,10 +392,13 @@ def validation_split(spec: ValidationSpec, formulas: Mapping[str, str], panel: P
     return ValidationSplit([names[t] for t in train], [names[t] for t in test])
 
 
-def validation(spec: ValidationSpec, formulas: Mapping[str, str], panel: Panel, *, seed: int):
+def validation(
+    spec: ValidationSpec, formulas: Mapping[str, str], panel: Panel, *, seed: int, fit_training_periods=None
+):
     """tergm.prediction.validate for [validation]'s models on its split: each model fitted by MPLE on
     the training periods (R = 0: the predictions use the point estimates), every dyad of each test
-    period predicted (and, with simulate > 0, simulated), ROC/PR per model, period and pooled."""
+    period predicted (and, with simulate > 0, simulated), ROC/PR per model, period and pooled.
+    fit_training_periods: see validate (the period engine's training fits)."""
     from dyadflow.tergm.prediction import validate
 
     split = validation_split(spec, formulas, panel)
@@ -358,6 +410,7 @@ def validation(spec: ValidationSpec, formulas: Mapping[str, str], panel: Panel, 
         R=0,
         seed=seed,
         simulate=spec.simulate,
+        fit_training_periods=fit_training_periods,
     )
 
 

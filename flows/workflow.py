@@ -10,6 +10,7 @@ reuses finished stages and batches.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,8 @@ class RunOutcome:
     logits: dict[str, object] = field(default_factory=dict)  # plain-logit models -> tergm.logit.LogitFit
     interpretation: dict[str, object] = field(default_factory=dict)  # results file stem -> DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    engine: str = "memory"  # where the designs lived: "memory" (the driver) or "periods" (the workers)
+    skipped: dict[str, str] = field(default_factory=dict)  # stage -> why this run did not run it
 
     @property
     def fit(self):
@@ -133,6 +136,29 @@ def bootstrap_task(client, model: ModelSpec, design, checkpoints: Checkpoints):
         )
 
 
+@task(name="fit", cache_policy=NO_CACHE)
+def periods_fit_task(client, spec: RunSpec, model: ModelSpec):
+    """The MPLE and the bootstrap of one model by the period engine: each period built and held on a
+    Dask worker (flows.periods), the driver combining their answers; the rows are freed at the end."""
+    from dyadflow.flows.periods import fit_on_workers
+
+    batches = -(-model.R // model.batch_size)
+    spill = spec.output / ".periods" if spec.engine.spill else None
+    with stage_progress(f"fit {model.name}"[:14], batches + 1) as advance:
+        fit = fit_on_workers(
+            client,
+            spec.store,
+            model.formula,
+            R=model.R,
+            seed=model.seed,
+            batch_size=model.batch_size,
+            spill=spill,
+            progress=lambda done, total: advance(1),
+        )
+        advance(1)
+    return fit
+
+
 @task(name="sensitivity", cache_policy=NO_CACHE)
 def sensitivity_task(client, spec: RunSpec, panel, fit, data_hash, checkpoints: Checkpoints):
     total = len(spec.sensitivity.levels) * spec.sensitivity.simulations
@@ -199,9 +225,19 @@ def mcmle_task(client, model: ModelSpec, fit, panel):
 
 
 @task(name="prediction", cache_policy=NO_CACHE)
-def prediction_task(spec: RunSpec, panel):
-    """[validation]: tergm.prediction.validate on the spec's split, its tables written to the output."""
-    result = stages.validation(spec.validation, spec.formulas, panel, seed=spec.seed)
+def prediction_task(spec: RunSpec, panel, client=None):
+    """[validation]: tergm.prediction.validate on the spec's split, its tables written to the output;
+    with a client, the training fits run on the period engine (the designs stay on the workers)."""
+    fit_training_periods = None
+    if client is not None:
+        from dyadflow.flows.periods import fit_on_workers
+
+        def fit_training_periods(name, formula, split):
+            return fit_on_workers(client, spec.store, formula, R=0, seed=spec.seed, batch_size=1, select=split.train)
+
+    result = stages.validation(
+        spec.validation, spec.formulas, panel, seed=spec.seed, fit_training_periods=fit_training_periods
+    )
     result.write(spec.output)
     return result
 
@@ -254,60 +290,46 @@ def run_pipeline(
     if run_validation:  # a split that cannot work fails now, not after the bootstrap
         stages.validation_split(spec.validation, spec.formulas, panel)
     lap("ingest")
-    built = changestats_task(spec, panel, hashes)
-    lap("changestats")
-    timings["changestats_periods_computed"] = len(built.computed)
-    timings["changestats_periods_reused"] = len(built.reused)
-    plain_logits = stages.plain_logits(spec.models, panel)
-    fits = {model.name: fit_task(model, built.designs[model.name]) for model in spec.models}
-    if spec.interpretation is not None:
-        interpreted = spec.model(spec.interpretation.model)
-        stages.check_interpretation(spec.interpretation, interpreted, fits[interpreted.name])
-    outcome = RunOutcome(output, fits, data_hash, designs=built.designs, timings=timings)
-    lap("fit")
+    engine = stages.choose_engine(spec, panel)
+    if engine == "periods":
+        stages.check_periods_engine(spec)
     run_sensitivity = sensitivity and spec.sensitivity is not None
     run_gof = gof is not False and spec.gof is not None
-    mle = [m for m in spec.models if m.estimate == "MLE"]
-    boot = [m for m in spec.models if bootstrap and m.estimate != "MLE" and m.R > 0]
-    if boot or run_sensitivity or run_gof or mle:
+    plain_logits = stages.plain_logits(spec.models, panel)
+    outcome = RunOutcome(output, {}, data_hash, timings=timings, engine=engine)
+    if engine == "periods":
+        # The stages that read every design row in one process do not run; the run says so.
+        asked = {
+            "interpretation": spec.interpretation is not None,
+            "gof": run_gof,
+            "sensitivity": run_sensitivity,
+            "cluster_se": bool(plain_logits),
+        }
+        outcome.skipped = {stage: stages.SKIPPED_ON_PERIODS[stage] for stage, on in asked.items() if on}
+        for stage, reason in outcome.skipped.items():
+            logging.getLogger(__name__).warning("%s skipped: %s", stage, reason)
         with dask_client(spec.cluster) as client:
             lap("cluster_startup")
-            for model in mle:  # MCMC-MLE replaces the bootstrap: its SEs come from the simulated information
-                outcome.fits[model.name] = mcmle_task(client, model, outcome.fits[model.name], panel)
-            if mle:
-                lap("mcmle")
-            for model in boot:
-                outcome.fits[model.name] = bootstrap_task(
-                    client, model, built.designs[model.name], Checkpoints(checkpoints / "bootstrap")
-                )
-            if boot:
-                lap("bootstrap")
-            if run_sensitivity:
-                outcome.sensitivity_model = spec.model(spec.sensitivity.model).name
-                outcome.sensitivity, outcome.sensitivity_estimates = sensitivity_task(
-                    client,
-                    spec,
-                    panel,
-                    outcome.fits[outcome.sensitivity_model],
-                    data_hash,
-                    Checkpoints(checkpoints / "refit"),
-                )
-                lap("sensitivity")
-            if run_gof:
-                outcome.gof_model = spec.model(spec.gof.model).name
-                gof_task(
-                    client, spec, outcome.fits[outcome.gof_model], panel, data_hash, Checkpoints(checkpoints / "gof")
-                )
-                lap("gof")
-    if spec.interpretation is not None:
-        outcome.interpretation = interpretation_task(spec, interpreted.name, outcome.fits[interpreted.name], panel)
-        lap("interpretation")
-    for model in spec.models:  # the fit with its bootstrap, plus conventional and cluster-robust SEs
-        if model.name in plain_logits:
-            outcome.logits[model.name] = stages.logit_results(model, outcome.fits[model.name], panel)
-    if run_validation:
-        outcome.validation = prediction_task(spec, panel)
-        lap("prediction")
+            for model in spec.models:
+                fitted = model if bootstrap else replace(model, R=0)
+                outcome.fits[model.name] = periods_fit_task(client, spec, fitted)
+                outcome.designs[model.name] = outcome.fits[model.name].design_matrix
+            lap("fit")
+            if run_validation:
+                outcome.validation = prediction_task(spec, panel, client)
+                lap("prediction")
+    else:
+        _estimate_in_memory(spec, outcome, panel, hashes, checkpoints, bootstrap, run_sensitivity, run_gof, lap)
+        if spec.interpretation is not None:
+            interpreted = spec.model(spec.interpretation.model)
+            outcome.interpretation = interpretation_task(spec, interpreted.name, outcome.fits[interpreted.name], panel)
+            lap("interpretation")
+        for model in spec.models:  # the fit with its bootstrap, plus conventional and cluster-robust SEs
+            if model.name in plain_logits:
+                outcome.logits[model.name] = stages.logit_results(model, outcome.fits[model.name], panel)
+        if run_validation:
+            outcome.validation = prediction_task(spec, panel)
+            lap("prediction")
     seeds = {"bootstrap": spec.seed}
     if spec.sensitivity is not None:
         seeds["sensitivity"] = spec.sensitivity.seed
@@ -315,6 +337,59 @@ def run_pipeline(
     lap("report")
     publish(spec, outcome)
     return outcome
+
+
+def _estimate_in_memory(spec, outcome, panel, hashes, checkpoints, bootstrap, run_sensitivity, run_gof, lap):
+    """Designs in the driver: change statistics (cached in the store), each model's fit, then the
+    bootstrap, MCMC-MLE, sensitivity and goodness of fit on Dask."""
+    built = changestats_task(spec, panel, hashes)
+    lap("changestats")
+    outcome.timings["changestats_periods_computed"] = len(built.computed)
+    outcome.timings["changestats_periods_reused"] = len(built.reused)
+    outcome.designs = built.designs
+    outcome.fits = {model.name: fit_task(model, built.designs[model.name]) for model in spec.models}
+    if spec.interpretation is not None:
+        interpreted = spec.model(spec.interpretation.model)
+        stages.check_interpretation(spec.interpretation, interpreted, outcome.fits[interpreted.name])
+    lap("fit")
+    mle = [m for m in spec.models if m.estimate == "MLE"]
+    boot = [m for m in spec.models if bootstrap and m.estimate != "MLE" and m.R > 0]
+    if not (boot or run_sensitivity or run_gof or mle):
+        return
+    with dask_client(spec.cluster) as client:
+        lap("cluster_startup")
+        for model in mle:  # MCMC-MLE replaces the bootstrap: its SEs come from the simulated information
+            outcome.fits[model.name] = mcmle_task(client, model, outcome.fits[model.name], panel)
+        if mle:
+            lap("mcmle")
+        for model in boot:
+            outcome.fits[model.name] = bootstrap_task(
+                client, model, built.designs[model.name], Checkpoints(checkpoints / "bootstrap")
+            )
+        if boot:
+            lap("bootstrap")
+        if run_sensitivity:
+            outcome.sensitivity_model = spec.model(spec.sensitivity.model).name
+            outcome.sensitivity, outcome.sensitivity_estimates = sensitivity_task(
+                client,
+                spec,
+                panel,
+                outcome.fits[outcome.sensitivity_model],
+                outcome.data_hash,
+                Checkpoints(checkpoints / "refit"),
+            )
+            lap("sensitivity")
+        if run_gof:
+            outcome.gof_model = spec.model(spec.gof.model).name
+            gof_task(
+                client,
+                spec,
+                outcome.fits[outcome.gof_model],
+                panel,
+                outcome.data_hash,
+                Checkpoints(checkpoints / "gof"),
+            )
+            lap("gof")
 
 
 def publish(spec: RunSpec, outcome: RunOutcome) -> Path | None:

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -159,6 +159,14 @@ def _ties_per_period(results: Results) -> list[list[str]]:
         counts = results.edges.groupby(results.edges["period"].astype(str), sort=False)["tie"].sum()
         return [[p, _text(int(c))] for p, c in counts.items()]
     return []
+
+
+def _with_reason(section: Section, results: Results) -> Section:
+    """A section the run skipped on purpose (run.json's `skipped`: section id -> why) says why."""
+    reason = (results.run.get("skipped") or {}).get(section.id)
+    if section.ran or not isinstance(reason, str):
+        return section
+    return replace(section, missing=f"{section.missing} This run skipped it: {reason}".strip())
 
 
 def _regression_section(results: Results) -> Section:
@@ -436,7 +444,7 @@ def _write_atomic(path: Path, content: bytes) -> None:
 
 def render_report(results: Results, generated_at: str) -> tuple[str, list[Section]]:
     """The page's HTML and its sections (with the rendered figures), nothing written."""
-    sections = [build(results) for build in SECTIONS]
+    sections = [_with_reason(build(results), results) for build in SECTIONS]
     overview, extra = _overview(results)
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),

@@ -549,6 +549,15 @@ def open_panel(store_path: str | Path, *, verify: bool = True) -> Panel:
     )
 
 
+def period_nodes(store_path: str | Path) -> list[np.ndarray]:
+    """Per period of the store's live version, the labels of the nodes present (what a period's
+    layout needs, without reading its networks and covariates)."""
+    manifest = read_manifest(store_path)
+    loader = _StoreLoader(Path(store_path) / manifest["_version"], manifest, verify=False)
+    universe = loader.universe
+    return [universe[np.flatnonzero(loader._read("present", t, name))] for t, name in enumerate(manifest["periods"])]
+
+
 def export_long(store_path: str | Path) -> pd.DataFrame:
     """Every present dyad of every period (undirected: i before j in the node universe's order) with its
     tie `y` and dyadic covariates, read from the store's Parquet dataset."""

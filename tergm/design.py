@@ -43,8 +43,27 @@ from dyadflow.tergm.terms import (
 )
 
 
+class _PeriodLayout:
+    """What a design's period layout answers (offsets, periods)."""
+
+    offsets: np.ndarray
+    periods: list[str]
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.periods)
+
+    def period_rows(self, t: int) -> slice:
+        return slice(int(self.offsets[t]), int(self.offsets[t + 1]))
+
+    @property
+    def rows(self) -> int:
+        """Dyad-periods in the pseudolikelihood."""
+        return int(self.offsets[-1])
+
+
 @dataclass(frozen=True)
-class Design:
+class Design(_PeriodLayout):
     names: list[str]  # coefficient names, formula order, ergm's spelling (e.g. "gwesp.fixed.0.5")
     X: np.ndarray  # (N, p) float64 change statistics, periods stacked in order
     y: np.ndarray  # (N,) float64 observed tie (0/1)
@@ -54,12 +73,18 @@ class Design:
     nodes: list[np.ndarray]  # per period in the likelihood, the node labels (str)
     directed: bool
 
-    @property
-    def n_periods(self) -> int:
-        return len(self.periods)
 
-    def period_rows(self, t: int) -> slice:
-        return slice(int(self.offsets[t]), int(self.offsets[t + 1]))
+@dataclass(frozen=True)
+class DesignOutline(_PeriodLayout):
+    """A design's layout without its rows: what a fit by the period engine (tergm.engine), whose rows
+    live on Dask workers, keeps of it. Readers of the rows (the design table, interpretation,
+    cluster-robust SEs) need a `Design`."""
+
+    names: list[str]
+    offsets: np.ndarray  # (T+1,) int64, as Design.offsets
+    periods: list[str]
+    nodes: list[np.ndarray]
+    directed: bool
 
 
 @dataclass(frozen=True)

@@ -351,7 +351,12 @@ def fit_periods(
     progress: Callable[[int, int], None] | None = None,
 ) -> PeriodFit:
     """btergm over a period set: the MPLE, then R replicates in batches of batch_size (the batching
-    cannot change a number: each replicate's sums are its own), as `api.fit_design` gives them."""
+    cannot change a number: each replicate's sums are its own), as `api.fit_design` gives them.
+    R = 0: the MPLE alone (no replicates)."""
+    if R == 0:
+        estimate = mple_periods(periods)
+        p, T = len(periods.names), periods.n_periods
+        return PeriodFit(estimate, np.zeros((0, p)), np.zeros((0, T), np.int64), np.zeros(0, bool), [])
     R, seed, batch_size = _check_bootstrap_arguments(R, seed, batch_size)
     estimate = mple_periods(periods)
     resamples = draw_resamples(periods.n_periods, R, seed)

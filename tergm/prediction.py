@@ -28,7 +28,7 @@ one by one and "pooled" (all their dyads together).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -44,6 +44,7 @@ from dyadflow.tergm.metrics import (
     evaluate_predictions,
     random_baseline,
 )
+from dyadflow.tergm.results import Fit
 
 RANDOM_MODEL = "random"
 POOLED = "pooled"
@@ -323,11 +324,14 @@ def validate(
     R: int = 0,
     seed: int = 12345,
     simulate: int = 0,
+    fit_training_periods: Callable[[str, str, Split], Fit] | None = None,
 ) -> ValidationResult:
     """Fit each model (name -> formula) on the training periods and predict every dyad of the test
     periods (see the module docstring). R, seed: btergm's bootstrap of each training fit (R = 0: none).
     simulate: number of networks per test period for the simulation-based (leak-free) prediction;
-    0 = MPLE probabilities only."""
+    0 = MPLE probabilities only.
+    fit_training_periods(name, formula, split) -> Fit: fits a model on split.train in place of
+    `fit_training` (flows.periods fits it on Dask workers); it must give fit_training's numbers."""
     if not isinstance(models, Mapping) or not models:
         raise PredictionError("models must be a non-empty mapping of model name -> formula")
     for name, formula in models.items():
@@ -345,7 +349,10 @@ def validate(
     fitted, predictions = {}, []
     observed = None
     for name, formula in models.items():
-        fit = fit_training(formula, panel, split, R=R, seed=seed, model=name)
+        if fit_training_periods is None:
+            fit = fit_training(formula, panel, split, R=R, seed=seed, model=name)
+        else:
+            fit = fit_training_periods(name, formula, split)
         fitted[name] = fit
         design = holdout_design(fit, panel, split, model=name)
         if observed is None:

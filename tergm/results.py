@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from dyadflow.tergm.bootstrap import btergm_standard_errors, percentile_interval
-from dyadflow.tergm.design import Design
+from dyadflow.tergm.design import Design, DesignOutline
 from dyadflow.tergm.estimate import MpleResult, evaluate, glm_compatible_fit, unpack_information
 
 
@@ -126,8 +126,9 @@ class Fit(ModelResults):
     else Wald intervals from ergm's MPLE covariance."""
 
     mple: MpleResult
-    # The design it was estimated on, referenced (not part of the results; see the module docstring).
-    design_matrix: Design = field(repr=False, compare=False)
+    # The design it was estimated on, referenced (not part of the results; see the module docstring);
+    # its outline alone when the period engine fitted it (the rows stayed on the workers).
+    design_matrix: Design | DesignOutline = field(repr=False, compare=False)
     replicates: np.ndarray  # (R, p) bootstrap estimates (R = 0 for a cross-sectional ergm fit)
     resamples: np.ndarray  # (R, T) 0-based period indices each replicate drew
     replicate_converged: np.ndarray  # (R,) False where the replicate has no finite MLE (glm.fit's iterate kept)
@@ -139,7 +140,7 @@ class Fit(ModelResults):
     temporal: bool = True
 
     @classmethod
-    def without_replicates(cls, mple: MpleResult, design: Design, formula: str | None = None) -> Fit:
+    def without_replicates(cls, mple: MpleResult, design: Design | DesignOutline, formula: str | None = None) -> Fit:
         """The MPLE alone: no bootstrap replicates, Wald intervals."""
         p, T = len(design.names), design.n_periods
         return cls(
@@ -169,7 +170,7 @@ class Fit(ModelResults):
     @property
     def nobs(self) -> int:  # type: ignore[override]  # a Fit counts its design
         """Dyads in the pseudolikelihood (each period counted once)."""
-        return int(self.design_matrix.X.shape[0])
+        return self.design_matrix.rows
 
     @property
     def nobs_btergm(self) -> int:
@@ -187,7 +188,11 @@ class Fit(ModelResults):
         last iteration, i.e. at glm's *penultimate* iterate, not at the maximum. It differs from
         `mple.covariance` (the inverse information at the exact maximum) by glm's stopping tolerance,
         up to ~2e-4 relative (flomarriage ~ edges + gwesp(0.25)); this reproduces R's digits.
-        Computed on first use (one glm.fit emulation over the compressed design)."""
+        Computed on first use (one glm.fit emulation over the compressed design). A fit by the
+        period engine has no rows here to replay glm.fit on: its covariance is the inverse
+        information at the exact maximum (`mple.covariance`)."""
+        if not isinstance(self.design_matrix, Design):
+            return self.mple.covariance
         glm = glm_compatible_fit(self.design_matrix)
         # after a single IRLS iteration the weights came from glm's start, which has no coefficients;
         # glm.fit practically never stops there, and the iterate is then the best stand-in.
@@ -262,6 +267,11 @@ class Fit(ModelResults):
     def design(self) -> pd.DataFrame:
         """The change-statistic table: one row per dyad and period (period, tail, head, response, statistics)."""
         d = self.design_matrix
+        if not isinstance(d, Design):
+            raise ValueError(
+                "this fit's design rows live on the Dask workers that fitted it (the period engine): "
+                "rebuild them with tergm.design.build_design(fit.formula, panel) where memory allows"
+            )
         lengths = np.diff(d.offsets)
         period = np.repeat(np.arange(d.n_periods), lengths)
         tails: np.ndarray | list = (

@@ -105,11 +105,40 @@ def test_a_model_table_is_one_model_named_model(tmp_path):
             {"model": {"formula": LOGIT}, "validation": {"holdout_last": 1, "simulat": 3}},
             r"unknown key 'simulat' in \[validation\]; did you mean 'simulate'",
         ),
+        ({"model": {"formula": LOGIT}, "engine": {"mode": "disk"}}, r"\[engine\] mode = 'disk': expected one of"),
+        ({"model": {"formula": LOGIT}, "engine": {"design_budget_gb": 0}}, r"design_budget_gb must be a positive"),
+        ({"model": {"formula": LOGIT}, "engine": {"spill": "yes"}}, r"\[engine\] spill must be true or false"),
     ],
 )
 def test_run_spec_model_and_validation_errors(tmp_path, tables, message):
     with pytest.raises(RunSpecError, match=message):
         parse_run_spec(_spec(**tables), base=tmp_path)
+
+
+def test_auto_engine_moves_the_designs_to_the_workers_above_the_budget(demo, tmp_path):
+    """design_bytes is every likelihood dyad's row and response in float64, per model; "auto" picks
+    the period engine above design_budget_gb, and MCMC-MLE models are refused there."""
+    from dyadflow import storage
+    from dyadflow.flows.stages import check_periods_engine, choose_engine, design_bytes
+
+    directory, panel = demo
+    nodes = storage.period_nodes(directory / "data" / "store")
+    assert [list(n) for n in nodes] == [list(panel[t].nodes) for t in range(len(panel))]
+    rows = sum(len(n) * (len(n) - 1) // 2 for n in nodes)  # undirected, no lagged terms
+    assert design_bytes({"logit": LOGIT}, panel, nodes) == rows * (4 + 1) * 8
+    base = {"dataset": {"spec": str(directory / "data/dataset.toml"), "store": str(directory / "data/store")}}
+    both = {"models": {"logit": {"formula": LOGIT}, "full": {"formula": FULL}}}
+    needed = design_bytes({"logit": LOGIT, "full": FULL}, panel, nodes)
+    for budget, expected in ((needed / 1e9, "memory"), (needed / 1e9 * 0.99, "periods")):
+        spec = parse_run_spec({**base, **both, "engine": {"design_budget_gb": budget}}, base=tmp_path)
+        assert choose_engine(spec, panel) == expected
+    forced = parse_run_spec({**base, **both, "engine": {"mode": "memory", "design_budget_gb": 1e-9}}, base=tmp_path)
+    assert choose_engine(forced, panel) == "memory"
+    mle = parse_run_spec(
+        {**base, "model": {"formula": LOGIT, "estimate": "MLE"}, "engine": {"mode": "periods"}}, base=tmp_path
+    )
+    with pytest.raises(RunSpecError, match="fitted by MCMC-MLE"):
+        check_periods_engine(mle)
 
 
 # ------------------------------------------------------------------- one union of change statistics
@@ -252,14 +281,27 @@ def test_the_validation_stage_passes_the_spec_to_validate(monkeypatch):
     assert validation(spec, formulas, _panel(5), seed=5) == "done"
     [(models, arguments)] = calls
     assert list(models.items()) == [("plain", UNION_MODELS["plain"]), ("lagged", UNION_MODELS["network"])]
-    assert arguments == {"train": ["2001", "2002"], "test": ["2004"], "R": 0, "seed": 5, "simulate": 3}
+    assert arguments == {
+        "train": ["2001", "2002"],
+        "test": ["2004"],
+        "R": 0,
+        "seed": 5,
+        "simulate": 3,
+        "fit_training_periods": None,  # the training fits in this process (flows passes the period engine's)
+    }
 
 
 # --------------------------------------------------------------------------------- the flow, end to end
 
 
 def write_spec(
-    directory: Path, *, output: str, workers: int = 2, validation: str | None = None, models: dict | None = None
+    directory: Path,
+    *,
+    output: str,
+    workers: int = 2,
+    validation: str | None = None,
+    models: dict | None = None,
+    engine: str = "",
 ) -> Path:
     models = models or MODELS
     blocks = "\n".join(f'[models.{name}]\nformula = "{formula}"\n' for name, formula in models.items())
@@ -292,6 +334,7 @@ simulations = {SIMULATIONS}
 seed = 3
 model = "logit"
 
+{engine}
 [cluster]
 kind = "local"
 workers = {workers}
@@ -505,6 +548,40 @@ def test_one_worker_gives_identical_files(two_workers, demo):
             )
         elif name != "run.json":  # run.json records the cluster and the timings
             assert (two_workers / name).read_bytes() == (one / name).read_bytes(), name
+
+
+def test_the_period_engine_gives_the_in_memory_files(two_workers, demo):
+    """[engine] mode = "periods": every model's fit and bootstrap, and the validation's training fits,
+    on the workers (the driver never holds a design); the same tables bit for bit. The stages that read
+    every row in one process are not run, and run.json, summary.txt and the report say why."""
+    from dyadflow.flows.workflow import run_flow
+
+    directory, _ = demo
+    engine = '[engine]\nmode = "periods"\n'
+    periods = Path(run_flow(str(write_spec(directory, output="periods", engine=engine))))
+    for name in ["bootstrap_replicates.parquet", "predictions.parquet", "rocpr.parquet", "auc.parquet"]:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(periods / name), pd.read_parquet(two_workers / name), check_exact=True
+        )
+    mine, memory = (
+        pd.read_parquet(periods / "coefficients.parquet"),
+        pd.read_parquet(two_workers / "coefficients.parquet"),
+    )
+    # the plain logit's cluster-robust columns need its rows in one process: not computed here
+    assert set(memory.columns) - set(mine.columns) == {
+        "Std.Err.cluster",
+        "z.cluster",
+        "p.cluster",
+        "Std.Err.conventional",
+    }
+    pd.testing.assert_frame_equal(mine, memory[mine.columns], check_exact=True)
+    run = json.loads((periods / "run.json").read_text())
+    assert run["engine"] == "periods" and json.loads((two_workers / "run.json").read_text())["engine"] == "memory"
+    assert set(run["skipped"]) == {"interpretation", "sensitivity", "cluster_se"}
+    assert run["designs"] == json.loads((two_workers / "run.json").read_text())["designs"]
+    assert not (periods / "profiles.parquet").exists() and not (periods / "sensitivity.parquet").exists()
+    assert "Not run (periods engine)" in (periods / "summary.txt").read_text()
+    assert "This run skipped it" in (periods / "report.html").read_text()
 
 
 def test_flow_refuses_a_split_too_short_for_the_lag_before_fitting(two_workers, demo):

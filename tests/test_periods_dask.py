@@ -16,9 +16,9 @@ import pytest
 from dyadflow import storage
 from dyadflow.cluster import ClusterSpec, dask_client
 from dyadflow.flows.cli import DEMO_FORMULA
-from dyadflow.flows.periods import DaskPeriods
+from dyadflow.flows.periods import DaskPeriods, fit_on_workers
 from dyadflow.storage.demo import write_demo_dataset
-from dyadflow.tergm.api import fit_design
+from dyadflow.tergm.api import btergm, fit_design
 from dyadflow.tergm.design import build_design, parse_model
 from dyadflow.tergm.engine import fit_periods
 
@@ -60,6 +60,27 @@ def test_workers_give_the_in_memory_numbers(small, workers, tmp_path):
                 assert_same_fit(fit_periods(periods, R=R, seed=SEED), expected)
             assert len(list((tmp_path / "spill").glob("period-*"))) == model.n_periods - model.lag
             assert not list((tmp_path / "spill").glob(".*"))  # no half-written period left behind
+
+
+def test_fit_on_workers_is_btergm_without_the_rows(small):
+    """The workflow's entry point: the Fit of tergm.api.btergm (estimates, replicates, layout, nobs),
+    on the whole store and on a training window of it, with only the design's outline in the driver."""
+    store, _, _ = small
+    panel = storage.open_panel(store)
+    with dask_client(ClusterSpec.from_mapping({"workers": 2})) as client:
+        for select in (None, [0, 1, 2, 3]):
+            fit = fit_on_workers(client, store, DEMO_FORMULA, R=R, seed=SEED, batch_size=5, select=select)
+            expected = btergm(DEMO_FORMULA, panel if select is None else panel.select(select), R=R, seed=SEED)
+            assert_same_fit(fit, expected)
+            assert fit.nobs == expected.nobs and fit.nobs_btergm == expected.nobs_btergm
+            assert fit.design_matrix.periods == expected.design_matrix.periods
+            assert np.array_equal(fit.design_matrix.offsets, expected.design_matrix.offsets)
+            for mine, theirs in zip(fit.design_matrix.nodes, expected.design_matrix.nodes):
+                assert np.array_equal(mine, theirs)
+            assert fit.ci().equals(expected.ci()) and fit.standard_errors().equals(expected.standard_errors())
+            assert (fit.formula, fit.seed, fit.n_periods) == (expected.formula, expected.seed, expected.n_periods)
+            with pytest.raises(ValueError, match="live on the Dask workers"):
+                fit.design()
 
 
 class KillingPeriods(DaskPeriods):
