@@ -22,15 +22,18 @@ Conventions (documented for users in storage/spec.py):
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dyadflow.storage.readers import IngestError, Matrix, Table, read_matrix, read_table
+from dyadflow.storage.readers import CHUNK_BYTES, IngestError, Matrix, Table, read_matrix, read_table, read_table_chunks
 from dyadflow.storage.spec import CovariateSpec, DatasetSpec
 
 MISSING = np.iinfo(np.int64).min  # period index of an empty cell (an agreement that has not ended)
@@ -52,53 +55,96 @@ class PeriodArrays:
     observed: np.ndarray | None = None  # (N, N) bool; None = every present dyad observed
 
 
-class _SubTable:
-    """Some rows of a table (the others left out): errors still name the row in the file."""
+@dataclass
+class _Rows:
+    """One period's rows of a long table (or all of a static table's) as universe codes; errors name
+    the row in the file."""
 
-    def __init__(self, table: Table, rows: np.ndarray):
-        self.table, self.rows = table, rows
+    source: Table  # the file (Table.at_file_row): fail(problem, file row, column)
+    i_column: str  # named in errors about a row's nodes
+    i: np.ndarray  # int64 universe codes
+    j: np.ndarray
+    values: dict[str, np.ndarray]  # column -> float64 (NaN = missing)
+    file_rows: np.ndarray  # int64: each row's data row in the file (0-based)
 
     def file_row(self, row: int) -> int:
-        return int(self.rows[row])
+        return int(self.file_rows[row])
 
     def fail(self, problem: str, row: int | None = None, column: str | None = None) -> IngestError:
-        return self.table.fail(problem, None if row is None else self.file_row(row), column)
+        return self.source.fail(problem, None if row is None else self.file_row(row), column)
 
 
-@dataclass
 class _LongRows:
-    """Rows of a long table converted to codes, grouped by period (static: one group)."""
+    """A long table's rows, converted chunk by chunk to universe codes and kept grouped by period
+    (static: one group) in .npy files under `scratch`: a table larger than memory is read once, and
+    each period's rows are read back on their own (`period`)."""
 
-    table: Table | _SubTable
-    i_column: str  # named in errors about a row's nodes
-    i: np.ndarray  # universe codes
-    j: np.ndarray
-    t: np.ndarray | None  # period index per row (None: static)
-    values: dict[str, np.ndarray]  # column -> float64 (NaN = missing)
-    order: np.ndarray = field(init=False)
-    offsets: np.ndarray = field(init=False)
+    def __init__(self, source: Table, i_column: str, names: list[str], groups: int, scratch: Path):
+        self.source, self.i_column, self.names, self.groups = source.at_file_row(), i_column, list(names), groups
+        self.scratch = scratch
+        scratch.mkdir(parents=True, exist_ok=False)
+        self._offsets: list[np.ndarray] = []  # per chunk: (groups + 1,) row offsets of each group
+        self.float32_exact = dict.fromkeys(self.names, True)  # every finite value survives float32
 
-    def __post_init__(self):
-        if self.t is None:
-            self.order = np.arange(len(self.i))
-            self.offsets = np.array([0, len(self.i)])
-        else:
-            self.order = np.argsort(self.t, kind="stable")
-            self.offsets = np.searchsorted(self.t[self.order], np.arange(self.t.max(initial=-1) + 2))
-
-    def rows(self, t: int | None) -> np.ndarray:
+    def add(self, i: np.ndarray, j: np.ndarray, t: np.ndarray | None, values: dict, file_rows: np.ndarray) -> None:
         if t is None:
-            return self.order
-        if t + 1 >= len(self.offsets):
-            return self.order[:0]
-        return self.order[self.offsets[t] : self.offsets[t + 1]]
+            order, offsets = np.arange(len(i)), np.array([0, len(i)])
+        else:
+            order = np.argsort(t, kind="stable")
+            offsets = np.searchsorted(t[order], np.arange(self.groups + 1))
+        k = len(self._offsets)
+        arrays = {"i": i[order].astype(np.int32), "j": j[order].astype(np.int32), "row": file_rows[order]}
+        for n, name in enumerate(self.names):
+            arrays[f"v{n}"] = values[name][order]
+            finite = values[name][np.isfinite(values[name])]
+            if self.float32_exact[name] and not np.array_equal(finite.astype(np.float32).astype(np.float64), finite):
+                self.float32_exact[name] = False
+        for key, array in arrays.items():
+            np.save(self.scratch / f"{k}-{key}.npy", array)
+        self._offsets.append(offsets)
+
+    def period(self, t: int | None) -> _Rows:
+        """The rows of period t (None: a static table's), in file order."""
+        g = 0 if t is None else t
+
+        def column(key: str) -> np.ndarray:
+            pieces = [
+                np.load(self.scratch / f"{k}-{key}.npy", mmap_mode="r")[offsets[g] : offsets[g + 1]]
+                for k, offsets in enumerate(self._offsets)
+            ]
+            return np.concatenate(pieces) if pieces else np.empty(0)
+
+        values = {name: column(f"v{n}").astype(np.float64) for n, name in enumerate(self.names)}
+        i, j = column("i").astype(np.int64), column("j").astype(np.int64)
+        return _Rows(self.source, self.i_column, i, j, values, column("row").astype(np.int64))
 
 
 class Dataset:
     """A dataset spec's inputs, read and checked; `periods()` yields each period's arrays in turn."""
 
-    def __init__(self, spec: DatasetSpec):
+    def __init__(self, spec: DatasetSpec, *, scratch: Path | None = None, chunk_bytes: int | None = CHUNK_BYTES):
+        """scratch: where the long tables' rows wait between reading and writing (a fresh directory
+        inside it, removed by `close`; default the system's temporary directory). chunk_bytes: the
+        long tables are read in chunks of about this size (None: whole)."""
+        self._scratch = Path(tempfile.mkdtemp(prefix=".rows-", dir=scratch))
+        try:
+            self._read(spec, chunk_bytes)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _read(self, spec: DatasetSpec, chunk_bytes: int | None) -> None:
         self.spec = spec
+        self.chunk_bytes = chunk_bytes
         self.T = len(spec.periods)
         self.directed = spec.directed
         self.policy = spec.missing
@@ -209,10 +255,12 @@ class Dataset:
             for t, matrix in enumerate(self._network_matrices):
                 self.present[t, [self._index[v] for v in matrix.rows]] = True
             return
-        table = self._network_table()
-        i = self._ids(table, net.i).to_numpy(zero_copy_only=False).astype(object)
-        j = self._ids(table, net.j).to_numpy(zero_copy_only=False).astype(object)
-        self.universe = np.asarray(pd.unique(np.column_stack([i, j]).ravel()), dtype=str)
+        seen: dict[str, None] = {}  # ids in order of first appearance (row by row, i before j)
+        for table in self._network_chunks([net.i, net.j]):
+            i = self._ids(table, net.i).to_numpy(zero_copy_only=False).astype(object)
+            j = self._ids(table, net.j).to_numpy(zero_copy_only=False).astype(object)
+            seen.update(dict.fromkeys(pd.unique(np.column_stack([i, j]).ravel()).tolist()))
+        self.universe = np.asarray(list(seen), dtype=str)
         self._index = {label: k for k, label in enumerate(self.universe.tolist())}
         self.present = np.ones((self.T, len(self.universe)), dtype=bool)
 
@@ -333,19 +381,18 @@ class Dataset:
             [matrix.lines[k] for k in keep],
         )
 
-    def _network_table(self) -> Table:
-        if not hasattr(self, "_net_table"):
-            net = self.spec.network
-            columns = {
-                "edges": [net.period, net.i, net.j],
-                "dyad_years": None,
-                "agreements": [net.i, net.j, net.start] + ([net.end] if net.end else []),
-            }[net.format]
-            labels = [net.i, net.j] + ([net.period] if self.spec.first_year is None else [])
-            self._net_table = read_table(
-                net.path, columns, encoding=net.encoding, role="network", **self._text_options(labels)
-            )
-        return self._net_table
+    def _network_chunks(self, columns: list[str] | None, *, whole: bool = False) -> Iterator[Table]:
+        """The network file's `columns` (None: all), chunk by chunk (whole: as one Table)."""
+        net = self.spec.network
+        labels = [net.i, net.j] + ([net.period] if self.spec.first_year is None else [])
+        return read_table_chunks(
+            net.path,
+            columns,
+            encoding=net.encoding,
+            role="network",
+            chunk_bytes=None if whole else self.chunk_bytes,
+            **self._text_options(labels),
+        )
 
     # ------------------------------------------------------------------------------------ network
     def _read_network(self) -> None:
@@ -353,92 +400,109 @@ class Dataset:
         self.network_covariates: list[str] = []
         if net.format == "matrices":
             return
-        table = self._network_table()
-        for column in [net.period, net.i, net.j, net.y] if net.format == "dyad_years" else []:
-            if column not in table.header:
-                raise IngestError(
-                    f"{net.path}: the network file has no column {column!r}; its columns are {table.header}"
-                )
+        if net.format == "agreements":  # one row per agreement: read whole
+            columns = [net.i, net.j, net.start] + ([net.end] if net.end else [])
+            [table] = self._network_chunks(columns, whole=True)
+            self._read_agreements(table)
+            return
+        columns = [net.period, net.i, net.j] if net.format == "edges" else None
+        name = net.y if net.format == "dyad_years" else "__tie__"
+        rows: _LongRows | None = None
+        for table in self._network_chunks(columns):
+            if rows is None:  # the first chunk: the columns the file has
+                if net.format == "dyad_years":
+                    for column in [net.period, net.i, net.j, net.y]:
+                        if column not in table.header:
+                            raise IngestError(
+                                f"{net.path}: the network file has no column {column!r}; its columns are {table.header}"
+                            )
+                    own = {net.period, net.i, net.j, net.y}
+                    covariates = (
+                        list(net.covariates)
+                        if net.covariates is not None
+                        else [c for c in table.header if c not in own]
+                    )
+                    for covariate in covariates:
+                        if covariate not in table.header:
+                            raise IngestError(f"{net.path}: the network file has no covariate column {covariate!r}")
+                    self.network_covariates = covariates
+                rows = _LongRows(table, net.i, [name, *self.network_covariates], self.T, self._scratch / "network")
+            i = self._node_codes(table, net.i)
+            j = self._node_codes(table, net.j)
+            loops = np.flatnonzero(i == j)
+            if len(loops):
+                r = int(loops[0])
+                raise table.fail(f"self-loop: node {self._label(i[r])!r} is tied to itself", r, net.j)
+            t = self._period_codes(table, net.period)
+            values = {}
+            if net.format == "dyad_years":
+                y = table.numbers(net.y, what="tie")
+                bad = ~np.isnan(y) & (y != 0) & (y != 1)
+                if bad.any():
+                    r = int(np.flatnonzero(bad)[0])
+                    raise table.fail(f"a tie must be 0 or 1, got {y[r]:g}", r, net.y)
+                values[net.y] = y
+                for covariate in self.network_covariates:
+                    values[covariate] = table.numbers(covariate, what=f"covariate {covariate!r}")
+            else:
+                values["__tie__"] = np.ones(len(i))
+            rows.add(i, j, t, values, table.first_row + np.arange(table.n_rows))
+        self._network_rows = rows
+
+    def _read_agreements(self, table: Table) -> None:
+        net = self.spec.network
         i = self._node_codes(table, net.i)
         j = self._node_codes(table, net.j)
         loops = np.flatnonzero(i == j)
         if len(loops):
             r = int(loops[0])
             raise table.fail(f"self-loop: node {self._label(i[r])!r} is tied to itself", r, net.j)
-        if net.format == "agreements":
-            start = self._period_codes(table, net.start, clip=True)
-            end = (
-                self._period_codes(table, net.end, clip=True, allow_missing=True)
-                if net.end
-                else np.full(len(i), MISSING)
-            )
-            end = np.where(end == MISSING, self.T - 1, end)  # no end: active through the last period
-            span = f"{self.spec.periods[0]}..{self.spec.periods[-1]}"
-            for bad, column, problem in (
-                (start >= self.T, net.start, f"the tie starts after the dataset's periods {span}"),
-                (end < 0, net.end, f"the tie ends before the dataset's periods {span}"),
-                (end < start, net.end, "the tie ends before it starts"),
-            ):
-                if bad.any():
-                    raise table.fail(problem, int(np.flatnonzero(bad)[0]), column)
-            start = np.clip(start, 0, self.T - 1)
-            end = np.clip(end, 0, self.T - 1)
-            key = np.minimum(i, j) * self.N + np.maximum(i, j) if not self.directed else i * self.N + j
-            order = np.lexsort((start, key))
-            same = key[order][1:] == key[order][:-1]
-            overlap = same & (start[order][1:] <= end[order][:-1])
-            if overlap.any():
-                k = int(np.flatnonzero(overlap)[0])
-                first, second = int(order[k]), int(order[k + 1])
-                raise table.fail(
-                    f"duplicate dyad: {self._label(i[second])!r}-{self._label(j[second])!r} is already tied in "
-                    f"these periods by row {first + 1}",
-                    second,
-                    net.i,
-                )
-            self._agreements = (table, i, j, start, end)
-            return
-        t = self._period_codes(table, net.period)
-        values = {}
-        if net.format == "dyad_years":
-            y = table.numbers(net.y, what="tie")
-            bad = ~np.isnan(y) & (y != 0) & (y != 1)
+        start = self._period_codes(table, net.start, clip=True)
+        end = self._period_codes(table, net.end, clip=True, allow_missing=True) if net.end else np.full(len(i), MISSING)
+        end = np.where(end == MISSING, self.T - 1, end)  # no end: active through the last period
+        span = f"{self.spec.periods[0]}..{self.spec.periods[-1]}"
+        for bad, column, problem in (
+            (start >= self.T, net.start, f"the tie starts after the dataset's periods {span}"),
+            (end < 0, net.end, f"the tie ends before the dataset's periods {span}"),
+            (end < start, net.end, "the tie ends before it starts"),
+        ):
             if bad.any():
-                r = int(np.flatnonzero(bad)[0])
-                raise table.fail(f"a tie must be 0 or 1, got {y[r]:g}", r, net.y)
-            values[net.y] = y
-            own = {net.period, net.i, net.j, net.y}
-            covariates = (
-                list(net.covariates) if net.covariates is not None else [c for c in table.header if c not in own]
+                raise table.fail(problem, int(np.flatnonzero(bad)[0]), column)
+        start = np.clip(start, 0, self.T - 1)
+        end = np.clip(end, 0, self.T - 1)
+        key = np.minimum(i, j) * self.N + np.maximum(i, j) if not self.directed else i * self.N + j
+        order = np.lexsort((start, key))
+        same = key[order][1:] == key[order][:-1]
+        overlap = same & (start[order][1:] <= end[order][:-1])
+        if overlap.any():
+            k = int(np.flatnonzero(overlap)[0])
+            first, second = int(order[k]), int(order[k + 1])
+            raise table.fail(
+                f"duplicate dyad: {self._label(i[second])!r}-{self._label(j[second])!r} is already tied in "
+                f"these periods by row {first + 1}",
+                second,
+                net.i,
             )
-            for name in covariates:
-                if name not in table.header:
-                    raise IngestError(f"{net.path}: the network file has no covariate column {name!r}")
-                values[name] = table.numbers(name, what=f"covariate {name!r}")
-            self.network_covariates = covariates
-        else:
-            values["__tie__"] = np.ones(len(i))
-        self._network_rows = _LongRows(table, net.i, i, j, t, values)
-        self._refuse_duplicate_rows(self._network_rows, net.i)
+        self._agreements = (table, i, j, start, end)
 
-    def _refuse_duplicate_rows(self, rows: _LongRows, column: str) -> None:
-        """The same (period, i, j) twice is an error; in undirected data so is (j, i) with other values."""
+    def _refuse_duplicate_rows(self, rows: _Rows, column: str, t: int | None) -> None:
+        """The same i, j twice in a period (or a static table) is an error; in undirected data so is
+        (j, i) with other values."""
         N = self.N
-        t = rows.t if rows.t is not None else np.zeros(len(rows.i), dtype=np.int64)
-        key = (t * N + rows.i) * N + rows.j
+        key = rows.i * N + rows.j
         _refuse_duplicates(
-            rows.table,
+            rows,
             key,
             lambda r: (
                 f"duplicate dyad: {self._label(rows.i[r])!r}-"
                 f"{self._label(rows.j[r])!r} is listed twice"
-                + (f" for period {self.spec.periods[t[r]]}" if rows.t is not None else "")
+                + (f" for period {self.spec.periods[t]}" if t is not None else "")
             ),
             column,
         )
         if self.directed:
             return
-        reverse = (t * N + rows.j) * N + rows.i
+        reverse = rows.j * N + rows.i
         position = pd.Index(key).get_indexer(reverse)
         both = np.flatnonzero(position >= 0)
         for name, values in rows.values.items():
@@ -448,10 +512,10 @@ class Dataset:
                 r = int(both[np.flatnonzero(differ)[0]])
                 q = int(position[r])
                 what = "tie" if name in (self.spec.network.y, "__tie__") else f"covariate {name!r}"
-                raise rows.table.fail(
+                raise rows.fail(
                     f"asymmetric {what} in undirected data: {self._label(rows.i[r])!r}-{self._label(rows.j[r])!r} "
                     f"is {a[np.flatnonzero(differ)[0]]:g} here but {b[np.flatnonzero(differ)[0]]:g} in row "
-                    f"{rows.table.file_row(q) + 1}",
+                    f"{rows.file_row(q) + 1}",
                     r,
                     name,
                 )
@@ -468,40 +532,12 @@ class Dataset:
                     raise IngestError(f"{cov.path}: covariate {name!r} is also a column of the network table")
                 self.covariate_names.append(name)
             if cov.format == "long":
-                columns = [cov.i, cov.j] + ([cov.period] if cov.period else []) + list(cov.names)
-                labels = [cov.i, cov.j] + ([cov.period] if cov.period and self.spec.first_year is None else [])
-                table = read_table(
-                    cov.path, columns, encoding=cov.encoding, role="dyadic covariate", **self._text_options(labels)
-                )
-                static = not cov.per_period
-                i = self._node_codes(table, cov.i, allow_unknown=static)
-                j = self._node_codes(table, cov.j, allow_unknown=static)
-                inside = (i >= 0) & (j >= 0)
-                if not inside.all():
-                    outside = np.flatnonzero(~inside)
-                    pairs = np.column_stack(
-                        [self._ids(table, c).to_numpy(zero_copy_only=False)[outside] for c in (cov.i, cov.j)]
-                    )
-                    unknown = np.column_stack([i[outside] < 0, j[outside] < 0])
-                    ids = pd.unique(pairs[unknown]).tolist()  # in the order of the rows
-                    r = int(outside[0])
-                    self._outsiders(cov.path, len(outside), ids, table.where(r, cov.i if i[r] < 0 else cov.j))
-                loops = np.flatnonzero((i == j) & inside)
-                if len(loops):
-                    r = int(loops[0])
-                    raise table.fail(f"self-dyad: a covariate row for node {self._label(i[r])!r} with itself", r, cov.j)
-                t = self._period_codes(table, cov.period) if cov.period else None
-                values = {name: table.numbers(name, what=f"covariate {name!r}") for name in cov.names}
-                if not inside.all():  # rows of nodes never in the panel, left out (static tables only)
-                    keep = np.flatnonzero(inside)
-                    i, j = i[keep], j[keep]
-                    values = {name: column[keep] for name, column in values.items()}
-                    table = _SubTable(table, keep)
-                rows = _LongRows(table, cov.i, i, j, t, values)
-                self._refuse_duplicate_rows(rows, cov.i)
+                rows = self._read_long_covariate(cov, len(self._long_covariates) + len(self.static_covariates))
                 if not cov.per_period:
+                    static_rows = rows.period(None)
+                    self._refuse_duplicate_rows(static_rows, cov.i, None)
                     for name in cov.names:
-                        self.static_covariates[name] = self._long_to_matrix(rows, None, name, cov.fill)
+                        self.static_covariates[name] = self._long_to_matrix(static_rows, None, name, cov.fill)
                 else:
                     self._long_covariates.append((cov, rows))
             else:
@@ -522,15 +558,72 @@ class Dataset:
                 if missing.any():
                     matrix[missing] = _mode(matrix[off_diagonal & ~missing])
 
-    def _long_to_matrix(self, rows: _LongRows, t: int | None, name: str, fill: float) -> np.ndarray:
-        selected = rows.rows(t)
-        i, j, v = rows.i[selected], rows.j[selected], rows.values[name][selected]
+    def _read_long_covariate(self, cov: CovariateSpec, k: int) -> _LongRows:
+        """A long covariate table read chunk by chunk into rows grouped by period (static: one group).
+        A static table may name nodes never in the panel: those rows are left out, with one summary
+        (self._outsiders) over the whole file."""
+        columns = [cov.i, cov.j] + ([cov.period] if cov.period else []) + list(cov.names)
+        labels = [cov.i, cov.j] + ([cov.period] if cov.period and self.spec.first_year is None else [])
+        static = not cov.per_period
+        chunks = read_table_chunks(
+            cov.path,
+            columns,
+            encoding=cov.encoding,
+            role="dyadic covariate",
+            chunk_bytes=self.chunk_bytes,
+            **self._text_options(labels),
+        )
+        rows: _LongRows | None = None
+        outsiders, outsider_ids, first_outsider = 0, {}, None  # left-out rows, their ids, where the first is
+        loop = None  # the first self-dyad among kept rows: refused after the outsiders' summary
+        for table in chunks:
+            if rows is None:
+                groups = 1 if static else self.T
+                rows = _LongRows(table, cov.i, list(cov.names), groups, self._scratch / f"covariate-{k}")
+            i = self._node_codes(table, cov.i, allow_unknown=static)
+            j = self._node_codes(table, cov.j, allow_unknown=static)
+            inside = (i >= 0) & (j >= 0)
+            if not inside.all():
+                outside = np.flatnonzero(~inside)
+                pairs = np.column_stack(
+                    [self._ids(table, c).to_numpy(zero_copy_only=False)[outside] for c in (cov.i, cov.j)]
+                )
+                unknown = np.column_stack([i[outside] < 0, j[outside] < 0])
+                outsider_ids.update(dict.fromkeys(pd.unique(pairs[unknown]).tolist()))  # in the order of the rows
+                if first_outsider is None:
+                    r = int(outside[0])
+                    first_outsider = table.where(r, cov.i if i[r] < 0 else cov.j)
+                outsiders += len(outside)
+            loops = np.flatnonzero((i == j) & inside)
+            if len(loops) and loop is None:
+                r = int(loops[0])
+                loop = table.fail(f"self-dyad: a covariate row for node {self._label(i[r])!r} with itself", r, cov.j)
+            t = self._period_codes(table, cov.period) if cov.period else None
+            values = {name: table.numbers(name, what=f"covariate {name!r}") for name in cov.names}
+            keep = np.flatnonzero(inside)  # rows of nodes never in the panel are left out (static tables only)
+            rows.add(
+                i[keep],
+                j[keep],
+                None if t is None else t[keep],
+                {name: column[keep] for name, column in values.items()},
+                table.first_row + keep,
+            )
+            if loop is not None and not static:
+                raise loop
+        if outsiders:
+            self._outsiders(cov.path, outsiders, list(outsider_ids), first_outsider)
+        if loop is not None:
+            raise loop
+        return rows
+
+    def _long_to_matrix(self, rows: _Rows, t: int | None, name: str, fill: float) -> np.ndarray:
+        i, j, v = rows.i, rows.j, rows.values[name]
         if t is not None:
-            self._refuse_absent(rows.table, selected, i, j, t, rows.i_column)
+            self._refuse_absent(rows, np.arange(len(i)), i, j, t, rows.i_column)
         if self.policy == "error":
             missing = np.isnan(v)
             if missing.any():
-                raise rows.table.fail(_missing_message(), int(selected[np.flatnonzero(missing)[0]]), name)
+                raise rows.fail(_missing_message(), int(np.flatnonzero(missing)[0]), name)
         matrix = np.full((self.N, self.N), float(fill))
         matrix[i, j] = v
         if not self.directed:
@@ -538,7 +631,7 @@ class Dataset:
         np.fill_diagonal(matrix, 0.0)
         return matrix
 
-    def _refuse_absent(self, table: Table, selected, i, j, t: int, column: str) -> None:
+    def _refuse_absent(self, table: Table | _Rows, selected, i, j, t: int, column: str) -> None:
         present = self.present[t]
         absent = ~(present[i] & present[j])
         if absent.any():
@@ -642,11 +735,13 @@ class Dataset:
             arrays.append(self._attribute_values[name])
         if name in self.static_covariates:
             arrays.append(self.static_covariates[name])
-        if name in self.network_covariates:
-            arrays.append(self._network_rows.values[name])
+        if name in self.network_covariates and not self._network_rows.float32_exact[name]:
+            return False
         for cov, rows in self._long_covariates:
             if name in cov.names:
-                arrays += [rows.values[name], np.array([cov.fill])]
+                if not rows.float32_exact[name]:
+                    return False
+                arrays.append(np.array([cov.fill]))
         for cov, matrices in self._matrix_covariates:
             if name in cov.names:
                 arrays += [m.values for m in matrices]
@@ -679,13 +774,16 @@ class Dataset:
             if not self.directed:
                 network[j[active], i[active]] = 1
         else:
-            rows = self._network_rows
+            rows = self._network_rows.period(t)
+            self._refuse_duplicate_rows(rows, self.spec.network.i, t)
             name = self.spec.network.y if self.spec.network.format == "dyad_years" else "__tie__"
             network = self._long_to_matrix(rows, t, name, 0.0)
         covariates = {}
         for name in self.network_covariates:
-            covariates[name] = self._long_to_matrix(self._network_rows, t, name, 0.0)
-        for cov, rows in self._long_covariates:
+            covariates[name] = self._long_to_matrix(rows, t, name, 0.0)
+        for cov, long_rows in self._long_covariates:
+            rows = long_rows.period(t)
+            self._refuse_duplicate_rows(rows, cov.i, t)
             for name in cov.names:
                 covariates[name] = self._long_to_matrix(rows, t, name, cov.fill)
         for cov, matrices in self._matrix_covariates:

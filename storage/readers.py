@@ -16,9 +16,10 @@ import csv
 import gzip
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -62,10 +63,12 @@ class Table:
     n_rows: int
     labelled: set[str] = field(default_factory=set)  # columns that carried Stata value labels
     na_values: tuple[str, ...] = ()  # the spec's extra missing-value cells, for every column
+    first_row: int = 0  # the file's data row this table's row 0 is (a chunk of a larger file)
 
     def where(self, row: int | None = None, column: str | None = None) -> str:
         parts = [str(self.path)]
         if row is not None:
+            row = self.first_row + row
             parts.append(f"row {row + 1}" + (f" (line {row + 2})" if self.kind == "csv" else ""))
         if column is not None:
             parts.append(f"column {column!r}")
@@ -75,7 +78,13 @@ class Table:
         return IngestError(f"{self.where(row, column)}: {problem}")
 
     def file_row(self, row: int) -> int:
-        return row
+        """The file's data row (0-based) of this table's row."""
+        return self.first_row + row
+
+    def at_file_row(self) -> Table:
+        """This table's description with row 0 = the file's first data row (for errors about rows
+        located by their file row)."""
+        return Table(self.path, self.kind, self.header, {}, 0, self.labelled, self.na_values)
 
     def _column(self, name: str) -> pa.ChunkedArray:
         return self.columns[name]
@@ -203,6 +212,9 @@ def _first_true(mask) -> int:
     return int(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))[0])
 
 
+CHUNK_BYTES = 64 * 2**20  # what one chunk of a streamed input holds, about (see read_table_chunks)
+
+
 def read_table(
     path: Path,
     columns: Sequence[str] | None,
@@ -213,7 +225,34 @@ def read_table(
     first_column_text: bool = False,
     na_values: Sequence[str] = (),
 ) -> Table:
-    """Read `columns` (all when None) of a CSV, Parquet or Stata file; missing columns are an error.
+    """Read `columns` (all when None) of a CSV, Parquet or Stata file whole; see read_table_chunks."""
+    [table] = read_table_chunks(
+        path,
+        columns,
+        encoding=encoding,
+        role=role,
+        text_columns=text_columns,
+        first_column_text=first_column_text,
+        na_values=na_values,
+        chunk_bytes=None,
+    )
+    return table
+
+
+def read_table_chunks(
+    path: Path,
+    columns: Sequence[str] | None,
+    *,
+    encoding: str = "utf-8",
+    role: str = "input",
+    text_columns: Sequence[str] = (),
+    first_column_text: bool = False,
+    na_values: Sequence[str] = (),
+    chunk_bytes: int | None = CHUNK_BYTES,
+) -> Iterator[Table]:
+    """Read `columns` (all when None) of a CSV, Parquet or Stata file as consecutive Tables of about
+    `chunk_bytes` each (None: one Table, the whole file), so a file larger than memory streams;
+    each Table's errors name the file's row (Table.first_row). Missing columns are an error.
 
     `text_columns` (and the first column, with `first_column_text`) are labels: a CSV reads them as
     text exactly as written, never as numbers ("007" stays "007", a 20-digit id stays exact). Only
@@ -226,13 +265,16 @@ def read_table(
     kind = file_kind(path)
     na_values = tuple(na_values)
     if kind == "csv":
-        table = _read_csv(path, columns, encoding, role, text_columns, first_column_text, na_values)
+        chunks = _read_csv(path, columns, encoding, role, text_columns, first_column_text, na_values, chunk_bytes)
     elif kind == "parquet":
-        table = _read_parquet(path, columns, role)
+        chunks = _read_parquet(path, columns, role, chunk_bytes)
     else:
-        table = _read_stata(path, columns, role)
-    table.na_values = na_values
-    return table
+        chunks = _read_stata(path, columns, role, chunk_bytes)
+    first_row = 0
+    for table in chunks:
+        table.na_values, table.first_row = na_values, first_row
+        first_row += table.n_rows
+        yield table
 
 
 def _require(path: Path, header: list[str], columns: Sequence[str] | None, role: str) -> list[str]:
@@ -301,91 +343,159 @@ def _first_ragged_line(path: Path, encoding: str, width: int) -> tuple[int, str]
 
 
 def _read_csv(
-    path: Path, columns, encoding: str, role: str, text_columns, first_column_text: bool, na_values: tuple[str, ...]
-) -> Table:
+    path: Path,
+    columns,
+    encoding: str,
+    role: str,
+    text_columns,
+    first_column_text: bool,
+    na_values: tuple[str, ...],
+    chunk_bytes: int | None,
+) -> Iterator[Table]:
     header = _csv_header(path, encoding, role)
     wanted = _require(path, header, columns, role)
     labels = set(text_columns) | ({header[0]} if first_column_text else set())
     as_text: dict[str, pa.DataType] = {name: pa.string() for name in wanted if name in labels}
-    for _ in range(len(wanted) + 1):
+    done = 0  # rows already given out: a re-read after a column turned out to be text skips them
+    while True:
         try:
-            table = pacsv.read_csv(
-                path,
-                read_options=pacsv.ReadOptions(encoding=encoding),
-                parse_options=pacsv.ParseOptions(newlines_in_values=False),
-                convert_options=pacsv.ConvertOptions(
-                    include_columns=wanted,
-                    # numeric columns: empty, NA-like and listed cells are null; text columns stay text
-                    # (Table.text reads only empty and listed cells as missing: "NA" is Namibia)
-                    null_values=["", *NUMERIC_NA, *na_values],
-                    strings_can_be_null=False,
-                    column_types=as_text,
-                ),
-            )
-            break
+            for batch in _csv_batches(path, wanted, encoding, as_text, na_values, chunk_bytes, skip=done):
+                yield _csv_table(path, header, wanted, batch, encoding)
+                done += batch.num_rows
+            return
         except (pa.ArrowInvalid, OSError, EOFError) as error:
             message = str(error)
             retype = re.search(r"In CSV column #(\d+): .*conversion error", message)
             if retype and header[int(retype.group(1))] not in as_text:
                 # A column whose first block looked numeric has text further down: read it as text so
-                # the numeric check below can name the exact row.
+                # the numeric check (Table.numbers) can name the exact row.
                 as_text[header[int(retype.group(1))]] = pa.string()
                 continue
-            if "UTF8" in message or "utf-8" in message.lower() or "decode" in message.lower():
-                bad = _first_bad_line(path, encoding)
-                if bad:
-                    raise IngestError(
-                        f"{path}, line {bad[0]}: byte {bad[1]:#04x} is not valid {encoding}; save the file as "
-                        'UTF-8 or set `encoding` (e.g. "latin-1") for this input in the dataset spec'
-                    ) from None
-            if "Expected" in message and "columns" in message:
-                ragged = _first_ragged_line(path, encoding, len(header))
-                where = f"{path}, line {ragged[0]}" if ragged else str(path)
-                found = ragged[1] if ragged else message.splitlines()[0]
-                raise IngestError(
-                    f"{where}: a row has the wrong number of fields ({found}); "
-                    'is the file truncated, or does a value hold an unquoted comma (quote it: "a, b")?'
-                ) from None
-            raise IngestError(f"{path}: cannot read the {role} file as CSV ({message.splitlines()[0]})") from None
-    columns_out = {name: table.column(name) for name in wanted}
+            _refuse_csv(path, header, encoding, role, message)
+
+
+def _csv_batches(path: Path, wanted, encoding: str, as_text, na_values, chunk_bytes: int | None, skip: int):
+    """The file's record batches (all at once when chunk_bytes is None), the first `skip` rows left out."""
+    read = pacsv.ReadOptions(encoding=encoding, **({} if chunk_bytes is None else {"block_size": chunk_bytes}))
+    parse = pacsv.ParseOptions(newlines_in_values=False)
+    convert = pacsv.ConvertOptions(
+        include_columns=wanted,
+        # numeric columns: empty, NA-like and listed cells are null; text columns stay text
+        # (Table.text reads only empty and listed cells as missing: "NA" is Namibia)
+        null_values=["", *NUMERIC_NA, *na_values],
+        strings_can_be_null=False,
+        column_types=as_text,
+    )
+    if chunk_bytes is None:
+        whole = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        batches: Iterable = whole.combine_chunks().to_batches()
+    else:
+        batches = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    seen = 0
+    for batch in batches:
+        if skip and seen + batch.num_rows <= skip:
+            seen += batch.num_rows
+            continue
+        if seen < skip:
+            batch = batch.slice(skip - seen)
+        seen += batch.num_rows
+        yield batch
+    if seen == 0:  # a file of no rows is one empty chunk
+        yield pa.RecordBatch.from_pylist(
+            [], schema=pa.schema([(name, as_text.get(name, pa.null())) for name in wanted])
+        )
+
+
+def _csv_table(path: Path, header: list[str], wanted, batch, encoding: str) -> Table:
+    columns_out = {name: pa.chunked_array([batch.column(name)]) for name in wanted}
     for column in columns_out.values():
-        try:
-            if pa.types.is_binary(column.type):  # pyarrow reads text that is not valid UTF-8 as bytes
-                raise pa.ArrowInvalid("invalid UTF-8")
-        except pa.ArrowInvalid:
+        if pa.types.is_binary(column.type):  # pyarrow reads text that is not valid UTF-8 as bytes
             bad = _first_bad_line(path, encoding)
             line, byte = bad if bad else ("?", 0)
             raise IngestError(
                 f"{path}, line {line}: byte {byte:#04x} is not valid {encoding}; save the file as UTF-8 "
                 'or set `encoding` (e.g. "latin-1") for this input in the dataset spec'
+            )
+    return Table(path, "csv", header, columns_out, batch.num_rows)
+
+
+def _refuse_csv(path: Path, header: list[str], encoding: str, role: str, message: str) -> NoReturn:
+    """The IngestError for a CSV pyarrow cannot read, naming the line where that can be found."""
+    if "UTF8" in message or "utf-8" in message.lower() or "decode" in message.lower():
+        bad = _first_bad_line(path, encoding)
+        if bad:
+            raise IngestError(
+                f"{path}, line {bad[0]}: byte {bad[1]:#04x} is not valid {encoding}; save the file as "
+                'UTF-8 or set `encoding` (e.g. "latin-1") for this input in the dataset spec'
             ) from None
-    return Table(path, "csv", header, columns_out, table.num_rows)
+    if "Expected" in message and "columns" in message:
+        ragged = _first_ragged_line(path, encoding, len(header))
+        where = f"{path}, line {ragged[0]}" if ragged else str(path)
+        found = ragged[1] if ragged else message.splitlines()[0]
+        raise IngestError(
+            f"{where}: a row has the wrong number of fields ({found}); "
+            'is the file truncated, or does a value hold an unquoted comma (quote it: "a, b")?'
+        ) from None
+    raise IngestError(f"{path}: cannot read the {role} file as CSV ({message.splitlines()[0]})") from None
 
 
-def _read_parquet(path: Path, columns, role: str) -> Table:
+def _rows_per_chunk(chunk_bytes: int | None, columns: int) -> int | None:
+    """Rows of about chunk_bytes, at 8 bytes per value (None: all)."""
+    return None if chunk_bytes is None else max(1, chunk_bytes // (8 * max(1, columns)))
+
+
+def _read_parquet(path: Path, columns, role: str, chunk_bytes: int | None) -> Iterator[Table]:
     try:
         schema = pq.read_schema(path)
         header = list(schema.names)
         wanted = _require(path, header, columns, role)
-        table = pq.read_table(path, columns=wanted)
+        rows = _rows_per_chunk(chunk_bytes, len(wanted))
+        if rows is None:
+            table = pq.read_table(path, columns=wanted)
+            chunks: Iterator = iter([table])
+        else:
+            chunks = (pa.Table.from_batches([b]) for b in pq.ParquetFile(path).iter_batches(rows, columns=wanted))
+        empty = True
+        for table in chunks:
+            empty = False
+            yield Table(path, "parquet", header, {name: table.column(name) for name in wanted}, table.num_rows)
+        if empty:  # a file of no rows is one empty chunk, as read whole
+            table = schema.empty_table().select(wanted)
+            yield Table(path, "parquet", header, {name: table.column(name) for name in wanted}, 0)
     except IngestError:
         raise
     except (pa.ArrowException, OSError) as error:
         raise IngestError(
             f"{path}: cannot read the {role} file as Parquet ({str(error).splitlines()[0]}); is it truncated?"
         ) from None
-    return Table(path, "parquet", header, {name: table.column(name) for name in wanted}, table.num_rows)
 
 
-def _read_stata(path: Path, columns, role: str) -> Table:
+def _read_stata(path: Path, columns, role: str, chunk_bytes: int | None) -> Iterator[Table]:
     try:
-        frame = pd.read_stata(path, convert_categoricals=True, convert_missing=False)
+        with pd.io.stata.StataReader(path, convert_categoricals=True, convert_missing=False) as reader:
+            rows = _rows_per_chunk(chunk_bytes, len(reader.variable_labels()))
+            frame = reader.read(nrows=rows)
+            header = [str(c) for c in frame.columns]
+            wanted = _require(path, header, columns, role)
+            while True:
+                yield _stata_table(path, header, wanted, frame)
+                if rows is None:
+                    return
+                try:
+                    frame = reader.read(nrows=rows)
+                except StopIteration:  # pandas' reader says "no rows left" so
+                    return
+                if len(frame) == 0:
+                    return
+    except IngestError:
+        raise
     except Exception as error:  # pandas raises ValueError/OSError/struct.error/... for damaged files
         raise IngestError(
             f"{path}: cannot read the {role} file as Stata .dta ({type(error).__name__}: {error}); is it truncated?"
         ) from None
-    header = [str(c) for c in frame.columns]
-    wanted = _require(path, header, columns, role)
+
+
+def _stata_table(path: Path, header: list[str], wanted: list[str], frame: pd.DataFrame) -> Table:
     labelled = {name for name in wanted if isinstance(frame[name].dtype, pd.CategoricalDtype)}
     converted = {}
     for name in wanted:
@@ -458,4 +568,4 @@ def read_matrix(
     return Matrix(path, table.kind, rows, cols, values, lines)
 
 
-__all__ = ["IngestError", "Matrix", "Table", "file_kind", "read_matrix", "read_table"]
+__all__ = ["IngestError", "Matrix", "Table", "file_kind", "read_matrix", "read_table", "read_table_chunks"]

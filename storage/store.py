@@ -55,7 +55,7 @@ from zarr.codecs import ZstdCodec
 
 from dyadflow.storage.ingest import Dataset, IngestWarning, PeriodArrays
 from dyadflow.storage.panel import Panel, PanelError, Period
-from dyadflow.storage.readers import IngestError
+from dyadflow.storage.readers import CHUNK_BYTES, IngestError
 from dyadflow.storage.spec import DatasetSpec, load_spec
 
 SCHEMA_VERSION = 1
@@ -97,8 +97,12 @@ def ingest(
     *,
     progress: Callable[[int, int, str], None] | None = None,
     overwrite: bool = False,
+    chunk_bytes: int | None = CHUNK_BYTES,
 ) -> IngestReport:
     """Validate a dataset's raw inputs and write them as a new store version (or nothing if unchanged).
+
+    Long tables (dyad-years, edges, long covariates) are read in chunks of about chunk_bytes (None:
+    whole), so inputs larger than memory ingest; the store is the same for any chunk size.
 
     progress(done, total, period) is called after each period is written. A store that holds another
     dataset (another spec `name` or network `name`, see the module docstring) is refused unless
@@ -118,15 +122,21 @@ def ingest(
     fingerprint = _inputs_fingerprint(spec)
     if previous is not None and previous.get("inputs_fingerprint") == fingerprint:
         return IngestReport([], list(previous["periods"]), False, previous["dataset_hash"], store)
-    dataset = Dataset(spec)  # reads and validates every input before anything is written
-    for note in dataset.notes:
-        warnings.warn(IngestWarning(note), stacklevel=2)
     created = not store.exists()
     store.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(store)
-    temporary = store / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    token = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temporary, scratch = store / token, store / f"{token}-rows"
     try:
-        manifest = _write_version(dataset, temporary, fingerprint, progress)
+        scratch.mkdir()
+        # Every input is read chunk by chunk and each row checked as far as it can be alone; the long
+        # tables' rows wait in `scratch`, grouped by period, and each period's remaining checks
+        # (duplicates, absent nodes, missing values) run as it is written. Nothing is visible in the
+        # store before every period has passed.
+        with Dataset(spec, scratch=scratch, chunk_bytes=chunk_bytes) as dataset:
+            for note in dataset.notes:
+                warnings.warn(IngestWarning(note), stacklevel=2)
+            manifest = _write_version(dataset, temporary, fingerprint, progress)
         old_hashes = previous["period_hashes"] if previous is not None else {}
         changed = [p for p in manifest["periods"] if old_hashes.get(p) != manifest["period_hashes"][p]]
         unchanged = [p for p in manifest["periods"] if p not in changed]
@@ -138,9 +148,12 @@ def ingest(
         _point_current(store, version)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
         if created and not any(store.iterdir()):
             store.rmdir()  # a failed first ingest leaves no trace
         raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     _prune(store, keep={version, previous["_version"] if previous is not None else version})
     return IngestReport(changed, unchanged, True, manifest["dataset_hash"], store, tuple(dataset.notes))
 
