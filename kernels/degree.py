@@ -145,20 +145,20 @@ def gwodegree_tail(net, i, par, rows, col):
 # kernels
 
 
-@kernel("edges", tail=edges_tail)
+@kernel("edges", tail=edges_tail, reach="none")
 @njit(cache=True, inline="always")
 def edges(net, i, j, par, out, col):
     out[col] += 1.0
 
 
-@kernel("mutual")
+@kernel("mutual", reach="endpoints")
 @njit(cache=True, inline="always")
 def mutual(net, i, j, par, out, col):
     """(directed) Mutual pairs: i->j completes one iff j->i is present."""
     out[col] += net.adj[j, i]
 
 
-@kernel("asymmetric")
+@kernel("asymmetric", reach="endpoints")
 @njit(cache=True, inline="always")
 def asymmetric(net, i, j, par, out, col):
     """(directed) Asymmetric pairs, tied one way only (ergm's c_asymmetric without attr): i->j makes
@@ -166,7 +166,7 @@ def asymmetric(net, i, j, par, out, col):
     out[col] += 1.0 - 2.0 * net.adj[j, i]
 
 
-@kernel("kstar", empty=_nodes_if_zero)
+@kernel("kstar", empty=_nodes_if_zero, reach="endpoints")
 @njit(cache=True, inline="always")
 def kstar(net, i, j, par, out, col):
     """(undirected) sum_v C(deg v, k): the new edge completes C(d_minus, k - 1) k-stars at each end."""
@@ -178,7 +178,7 @@ def kstar(net, i, j, par, out, col):
         out[col + c] += choose(di, km1) + choose(dj, km1)
 
 
-@kernel("istar", empty=_nodes_if_zero)
+@kernel("istar", empty=_nodes_if_zero, reach="endpoints")
 @njit(cache=True, inline="always")
 def istar(net, i, j, par, out, col):
     """(directed) sum_v C(indeg v, k): only the head's in-star count changes."""
@@ -187,7 +187,7 @@ def istar(net, i, j, par, out, col):
         out[col + c] += choose(dj, int(par[c]) - 1)
 
 
-@kernel("ostar", empty=_nodes_if_zero)
+@kernel("ostar", empty=_nodes_if_zero, reach="endpoints")
 @njit(cache=True, inline="always")
 def ostar(net, i, j, par, out, col):
     """(directed) sum_v C(outdeg v, k): only the tail's out-star count changes."""
@@ -196,7 +196,7 @@ def ostar(net, i, j, par, out, col):
         out[col + c] += choose(di, int(par[c]) - 1)
 
 
-@kernel("twopath")
+@kernel("twopath", reach="endpoints")
 @njit(cache=True, inline="always")
 def twopath(net, i, j, par, out, col):
     """Two-paths. Directed (ergm's m2star): paths a->b->c with a != c; i->j is the second leg of
@@ -211,7 +211,7 @@ def twopath(net, i, j, par, out, col):
         out[col] += _degree_minus(net, i, tie) + _degree_minus(net, j, tie)
 
 
-@kernel("isolates", empty=_all_nodes)
+@kernel("isolates", empty=_all_nodes, reach="endpoints")
 @njit(cache=True, inline="always")
 def isolates(net, i, j, par, out, col):
     """Nodes of degree 0: adding the tie removes i and j from the count when they had no other tie."""
@@ -228,7 +228,7 @@ def _degree_count_change(d_minus, d):
     return (1.0 if d_minus + 1 == d else 0.0) - (1.0 if d_minus == d else 0.0)
 
 
-@kernel("degree", empty=_nodes_if_zero)
+@kernel("degree", empty=_nodes_if_zero, reach="endpoints")
 @njit(cache=True, inline="always")
 def degree(net, i, j, par, out, col):
     """(undirected) Nodes of degree exactly d, one column per d."""
@@ -240,7 +240,7 @@ def degree(net, i, j, par, out, col):
         out[col + c] += _degree_count_change(di, d) + _degree_count_change(dj, d)
 
 
-@kernel("idegree", empty=_nodes_if_zero)
+@kernel("idegree", empty=_nodes_if_zero, reach="endpoints")
 @njit(cache=True, inline="always")
 def idegree(net, i, j, par, out, col):
     """(directed) Nodes of in-degree exactly d."""
@@ -249,7 +249,7 @@ def idegree(net, i, j, par, out, col):
         out[col + c] += _degree_count_change(dj, int(par[c]))
 
 
-@kernel("odegree", empty=_nodes_if_zero)
+@kernel("odegree", empty=_nodes_if_zero, reach="endpoints")
 @njit(cache=True, inline="always")
 def odegree(net, i, j, par, out, col):
     """(directed) Nodes of out-degree exactly d."""
@@ -258,7 +258,7 @@ def odegree(net, i, j, par, out, col):
         out[col + c] += _degree_count_change(di, int(par[c]))
 
 
-@kernel("gwdegree", tail=gwdegree_tail)
+@kernel("gwdegree", tail=gwdegree_tail, reach="endpoints")
 @njit(cache=True, inline="always")
 def gwdegree(net, i, j, par, out, col):
     """(undirected) gwdegree(decay, fixed=TRUE) = e^decay sum_v [1 - (1 - e^-decay)^deg v]."""
@@ -269,14 +269,14 @@ def gwdegree(net, i, j, par, out, col):
     out[col] += _gw_weight(di, one_minus_r) + _gw_weight(dj, one_minus_r)
 
 
-@kernel("gwidegree", tail=gwidegree_tail)
+@kernel("gwidegree", tail=gwidegree_tail, reach="endpoints")
 @njit(cache=True, inline="always")
 def gwidegree(net, i, j, par, out, col):
     """(directed) gwidegree(decay, fixed=TRUE): gwdegree over in-degrees; only the head changes."""
     out[col] += _gw_weight(net.indeg[j] - net.adj[i, j], 1.0 - math.exp(-par[0]))
 
 
-@kernel("gwodegree", tail=gwodegree_tail)
+@kernel("gwodegree", tail=gwodegree_tail, reach="endpoints")
 @njit(cache=True, inline="always")
 def gwodegree(net, i, j, par, out, col):
     """(directed) gwodegree(decay, fixed=TRUE): gwdegree over out-degrees; only the tail changes."""

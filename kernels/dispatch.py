@@ -102,7 +102,9 @@ def _drivers(codes) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     # they compile the kernels into themselves
-    stamp_with_kernel_sources(module.design, module.tail_rows, module.change, module.statistics_from_empty)
+    stamp_with_kernel_sources(
+        module.design, module.tail_rows, module.change, module.statistics_from_empty, module.dyad_row, module.dyad_rows
+    )
     _drivers_modules[key] = module
     return module
 
@@ -131,6 +133,14 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarr
     """
     terms = _packed_terms(codes, par_offsets, params, col_offsets)
     return _drivers(terms[0].tolist()).design(*terms, net)
+
+
+def dyad_rows_change_matrix(codes, par_offsets, params, col_offsets, net, tails, heads) -> np.ndarray:
+    """dyad_change_matrix's rows of the dyads (tails[r], heads[r]) only, bit for bit (the per-dyad
+    kernels, which the per-tail passes equal)."""
+    terms = _packed_terms(codes, par_offsets, params, col_offsets)
+    dyads = (np.array(tails, dtype=np.int64, order="C"), np.array(heads, dtype=np.int64, order="C"))
+    return _drivers(terms[0].tolist()).dyad_rows(*terms, net, *dyads)
 
 
 def design_needs_compiling(codes) -> bool:

@@ -6,8 +6,10 @@
 
 names the per-dyad kernel (the change statistic ergm defines, added into out[col:]), an optional
 per-tail fast path (every dyad of one tail at once, for the MPLE design; returns False when it does
-not apply to `par`, and the per-dyad kernel is used) and the term's value on the empty network
-(g(empty), from which summary statistics add the change statistics of the ties one at a time).
+not apply to `par`, and the per-dyad kernel is used), the term's value on the empty network
+(g(empty), from which summary statistics add the change statistics of the ties one at a time) and
+its reach: which dyads' change statistics a toggled tie a-b can change (`REACHES`; what an
+incremental design update after rewiring recomputes, tergm.design.design_with_networks).
 
 numba can only cache functions whose callees are fixed at compile time (jitted functions passed as
 arguments defeat its disk cache), so dispatching needs an integer code per kernel: an if/elif chain
@@ -34,6 +36,15 @@ def zero(n: int, directed: bool, par: np.ndarray, columns: int) -> np.ndarray:
     return np.zeros(columns)
 
 
+# A toggled tie a-b changes the change statistic of dyad i-j only if
+#   "none": never (the statistic does not read the network, e.g. edges);
+#   "endpoints": i or j is a or b (it reads the ties of i and j: degrees, reciprocity);
+#   "neighbours": i or j is a, b or a neighbour of a or b, in either direction, before or after
+#   the toggle (it reads the ties among i's and j's neighbours: shared partners, triangles).
+# tests/test_kernel_reach.py checks every kernel's declaration by brute force.
+REACHES = ("none", "endpoints", "neighbours")
+
+
 @dataclass(frozen=True)
 class KernelEntry:
     name: str  # the kernel's registry name (the ergm term it computes, e.g. "gwesp")
@@ -42,22 +53,32 @@ class KernelEntry:
     empty: Callable[[int, bool, np.ndarray, int], np.ndarray]  # (n, directed, par, columns) -> g(empty)
     module: str
     attribute: str
+    reach: str = "neighbours"  # one of REACHES
 
 
 _ENTRIES: dict[str, KernelEntry] = {}
 
 
-def kernel(name: str, *, tail: Callable | None = None, empty: Callable = zero):
+def kernel(name: str, *, tail: Callable | None = None, empty: Callable = zero, reach: str = "neighbours"):
     """Register a numba change-statistic kernel under `name` (see the module docstring)."""
+    if reach not in REACHES:
+        raise ValueError(f"kernel {name!r}: reach must be one of {REACHES}, got {reach!r}")
 
     def register(dispatcher):
         if name in _ENTRIES:
             raise RuntimeError(f"kernel {name!r} registered twice")
         py_func = getattr(dispatcher, "py_func", dispatcher)
-        _ENTRIES[name] = KernelEntry(name, dispatcher, tail, empty, py_func.__module__, py_func.__name__)
+        _ENTRIES[name] = KernelEntry(name, dispatcher, tail, empty, py_func.__module__, py_func.__name__, reach)
         return dispatcher
 
     return register
+
+
+def reach(codes_) -> str:
+    """The widest reach (REACHES) of these kernel codes' entries ("none" for no codes)."""
+    table = entries()
+    found = {table[int(number)].reach for number in np.asarray(codes_).tolist()}
+    return max(found, key=REACHES.index, default="none")
 
 
 def entries() -> list[KernelEntry]:
@@ -194,7 +215,9 @@ def drivers_source(codes) -> str:
     - `design(codes, par_offsets, params, col_offsets, net)`: the MPLE design, parallel over tails,
       each tail's rows filled term by term;
     - `statistics_from_empty(codes, par_offsets, params, col_offsets, net, tails, heads)`: g(y) -
-      g(empty) of the ties (summary statistics, a chain's observed statistics).
+      g(empty) of the ties (summary statistics, a chain's observed statistics);
+    - `dyad_rows(codes, par_offsets, params, col_offsets, net, tails, heads)`: `design`'s rows of
+      some dyads only (the incremental design update after rewiring).
 
     Both route codes through an if/elif chain over these codes only, not one over every code: numba
     compiles every callee a function can reach, so a chain over all 25 kernels compiled them all (and
@@ -283,6 +306,24 @@ def drivers_source(codes) -> str:
         "            total[c] += delta[c]",
         "        toggle(net, tails[e], heads[e])",
         "    return total",
+        "",
+        "",
+        "@njit(cache=True)",
+        "def dyad_row(codes, par_offsets, params, col_offsets, net, i, j, row):",
+        '    """Every term\'s change statistic of dyad (i, j), added into `row`."""',
+        "    for t in range(codes.shape[0]):",
+        "        par = params[par_offsets[t] : par_offsets[t + 1]]",
+        "        change(codes[t], net, i, j, par, row, col_offsets[t])",
+        "",
+        "",
+        "@njit(parallel=True, cache=True)",
+        "def dyad_rows(codes, par_offsets, params, col_offsets, net, tails, heads):",
+        '    """Change statistics of the terms for the dyads (tails[r], heads[r]) only, by the per-dyad',
+        '    kernels (bit for bit `design`\'s rows: its per-tail passes equal them), one row per dyad."""',
+        "    out = np.zeros((tails.shape[0], col_offsets[-1]))",
+        "    for r in prange(tails.shape[0]):",
+        "        dyad_row(codes, par_offsets, params, col_offsets, net, tails[r], heads[r], out[r])",
+        "    return out",
         "",
     ]
     return "\n".join(lines)

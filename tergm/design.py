@@ -25,7 +25,7 @@ import pandas as pd
 
 from dyadflow.kernels import registry
 from dyadflow.kernels.cache import kernel_sources_digest
-from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index, statistics_from_empty
+from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index, dyad_rows_change_matrix, statistics_from_empty
 from dyadflow.kernels.network import network_state
 from dyadflow.kernels.sampler import sampler_state
 from dyadflow.storage.panel import Panel, Period
@@ -273,21 +273,39 @@ def _fill_covariates(
             raise AssertionError(f"{term.names} built {count} columns")
 
 
-def design_with_networks(model: Model, design: Design, panel: Panel, *, reuse: Design | None = None) -> Design:
+# Above this share of a period's rows, the incremental update recomputes the whole period instead
+# (the per-tail passes are faster per row than the per-dyad kernels); the numbers are the same.
+INCREMENTAL_SHARE = 0.5
+
+
+def design_with_networks(
+    model: Model,
+    design: Design,
+    panel: Panel,
+    *,
+    reuse: Design | None = None,
+    observed_networks: Sequence[np.ndarray] | None = None,
+) -> Design:
     """`design` (built for `model` on a panel with the same periods, nodes and covariates as `panel`)
     recomputed for `panel`'s networks: change statistics, the terms that read earlier networks
     (memory, delrecip) and the response; the other covariate columns are copied, not rebuilt.
     What a rewiring refit needs, at the cost of the kernels alone.
 
     reuse: an earlier result of this function for the same `design`, overwritten in place (its
-    covariate columns are already right): refit after refit without a fresh copy of the design."""
+    covariate columns are already right): refit after refit without a fresh copy of the design.
+    observed_networks: the networks `design` was built on, per panel period: then only the rows whose
+    change statistics the ties that differ can change (`changed_rows`, by the kernels' declared reach)
+    are recomputed, the others copied from `design`; the same numbers, bit for bit."""
     periods = list(model.likelihood_periods)
     if len(panel) != model.n_periods or [panel.period_names[t] for t in periods] != list(design.periods):
         raise ValueError("the panel's periods differ from those the design was built on")
     if reuse is not None and (reuse.X.shape != design.X.shape or reuse.X is design.X):
         raise ValueError("`reuse` must be an earlier design_with_networks result for this design")
+    if observed_networks is not None and len(observed_networks) != len(panel):
+        raise ValueError(f"observed_networks must hold one network per panel period ({len(panel)})")
     X = design.X.copy() if reuse is None else reuse.X
     y = np.empty_like(design.y) if reuse is None else reuse.y
+    reach = registry.reach(model.codes)
     for k, t in enumerate(periods):
         period = panel[t]
         if not np.array_equal(period.nodes, design.nodes[k]):
@@ -295,15 +313,51 @@ def design_with_networks(model: Model, design: Design, panel: Panel, *, reuse: D
         rows = design.period_rows(k)
         dyads = design.dyads[rows]
         tails, heads = dyads[:, 0], dyads[:, 1]
-        kept = (
+        changed = (
             None
-            if period.observed is None
-            else _observed_rows(period, dyad_index(period.n, model.directed), model.directed)
+            if observed_networks is None
+            else changed_rows(observed_networks[t], period.network, tails, heads, reach, model.directed)
         )
-        _fill_structural(model, period, kept, X[rows])
+        if changed is None or len(changed) > INCREMENTAL_SHARE * len(tails):
+            kept = (
+                None
+                if period.observed is None
+                else _observed_rows(period, dyad_index(period.n, model.directed), model.directed)
+            )
+            _fill_structural(model, period, kept, X[rows])
+        else:
+            block = X[rows]
+            block[:, model.structural_columns] = design.X[rows][:, model.structural_columns]
+            if len(changed) and len(model.codes):
+                block[np.ix_(changed, model.structural_columns)] = dyad_rows_change_matrix(
+                    model.codes,
+                    model.par_offsets,
+                    model.params,
+                    model.kernel_col_offsets,
+                    network_state(period.network, model.directed),
+                    tails[changed],
+                    heads[changed],
+                )
         _fill_covariates(model, panel, t, X[rows], tails, heads, networks_only=True)
         y[rows] = period.network[tails, heads]
     return replace(design, X=X, y=y)
+
+
+def changed_rows(
+    before: np.ndarray, after: np.ndarray, tails: np.ndarray, heads: np.ndarray, reach: str, directed: bool
+) -> np.ndarray:
+    """Indices of the dyads (tails[r], heads[r]) whose change statistics, of kernels of this reach
+    (kernels.registry.REACHES), can differ between the networks `before` and `after`."""
+    if reach == "none":
+        return np.empty(0, dtype=np.int64)
+    toggled = np.asarray(before != after)
+    touched = toggled.any(axis=0) | toggled.any(axis=1)  # the toggled ties' endpoints
+    if reach == "neighbours":
+        either = (np.asarray(before) != 0) | (np.asarray(after) != 0)
+        if directed:
+            either = either | either.T
+        touched = touched | either[touched].any(axis=0)
+    return np.flatnonzero(touched[tails] | touched[heads])
 
 
 def assemble(model: Model, panel: Panel, pieces: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Design:

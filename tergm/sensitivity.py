@@ -1,8 +1,9 @@
 """Rewiring sensitivity: how far each estimate moves as a share of the observed ties is rewired.
 
 `rewiring_sensitivity` runs the whole batch: for every level and simulation one refit (`RewiredRefit`:
-rewire the networks with that refit's seed (tergm.rewire), rebuild the design columns that depend on
-the networks, refit the MPLE from the baseline estimate), then `aggregate` summarises the refits per
+rewire the networks with that refit's seed (tergm.rewire), update the observed design where the
+rewired ties reach (the change statistics of the dyads they can change, the terms that read earlier
+networks, the response), refit the MPLE from the baseline estimate), then `aggregate` summarises the refits per
 level and coefficient against the baseline (the fit on the observed networks): mean, standard
 deviation, 2.5 / 97.5 % quantiles, the mean's departure from the baseline, and the share of refits
 whose estimate keeps the baseline's sign.
@@ -140,7 +141,11 @@ class RewiredRefit:
             nodes=[panel[t].nodes for t in range(len(panel))],
         )
         design = design_with_networks(
-            model, observed, panel.with_networks(networks), reuse=getattr(self._working, "design", None)
+            model,
+            observed,
+            panel.with_networks(networks),
+            reuse=getattr(self._working, "design", None),
+            observed_networks=[panel[t].network for t in range(len(panel))],  # recompute what the rewiring reaches
         )
         self._working.design = design
         try:

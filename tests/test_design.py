@@ -440,6 +440,68 @@ def test_design_with_networks_equals_a_full_rebuild_on_the_new_networks(mode):
         design_with_networks(model, observed, panel, reuse=observed)
 
 
+def _sparse_panel(directed: bool, n: int = 600, periods: int = 4) -> Panel:
+    """Sparse networks (mean degree ~1.6) that persist over time, a dyadic covariate: a small rewiring
+    reaches few dyads, so the incremental update recomputes a small share of each period."""
+    rng = np.random.default_rng(40 + directed)
+    adj = (rng.random((n, n)) < 0.8 / n).astype(np.uint8)
+    networks = []
+    for _ in range(periods):
+        flip = rng.random((n, n)) < 0.2 / n
+        adj = adj ^ flip.astype(np.uint8)
+        current = adj.copy() if directed else np.triu(adj, 1) | np.triu(adj, 1).T
+        np.fill_diagonal(current, 0)
+        networks.append(current)
+    dist = rng.random((n, n)).round(3)
+    dist = dist if directed else np.triu(dist, 1) + np.triu(dist, 1).T
+    return Panel.from_arrays(networks, directed=directed, dyad_covariates={"dist": dist})
+
+
+@pytest.mark.parametrize("directed", [False, True])
+@pytest.mark.parametrize("mode", ["period", "agreement"])
+def test_incremental_design_update_equals_a_full_rebuild(directed, mode):
+    """observed_networks=: only the rows the rewired ties reach (by the kernels' declared reach) are
+    recomputed, the rest copied from the observed design; bit for bit a rebuild from scratch, at a
+    level that reaches few rows (the incremental path) and one that reaches most (the full path),
+    refit after refit into one working copy."""
+    from dyadflow.tergm.design import INCREMENTAL_SHARE, changed_rows, design_with_networks
+    from dyadflow.tergm.rewire import rewire_networks
+
+    panel = _sparse_panel(directed)
+    formula = "y ~ edges + gwesp(0.5, fixed=TRUE) + edgecov(dist) + memory(type='stability')" + (
+        " + mutual + gwidegree(0.3, fixed=TRUE) + ttriple + delrecip"
+        if directed
+        else " + gwdegree(0.5, fixed=TRUE) + triangle"
+    )
+    model = parse_model(formula, panel)
+    observed = build_design(formula, panel)
+    networks = [panel[t].network for t in range(len(panel))]
+    working = None
+    for level, seed in ((0.005, 1), (0.8, 2), (0.01, 3)):
+        rewired = rewire_networks(
+            networks, level, np.random.default_rng(seed), directed=directed, mode=mode, nodes=[p.nodes for p in panel]
+        )
+        shares = [
+            len(
+                changed_rows(
+                    networks[t], rewired[t], *observed.dyads[observed.period_rows(k)].T, "neighbours", directed
+                )
+            )
+            / (observed.period_rows(k).stop - observed.period_rows(k).start)
+            for k, t in enumerate(model.likelihood_periods)
+        ]
+        if level < 0.1:
+            assert min(shares) > 0 and max(shares) < INCREMENTAL_SHARE  # the incremental path, with work to do
+        else:
+            assert max(shares) > INCREMENTAL_SHARE
+        new_panel = panel.with_networks(rewired)
+        working = design_with_networks(model, observed, new_panel, reuse=working, observed_networks=networks)
+        full = build_design(formula, new_panel)
+        assert not np.array_equal(working.X, observed.X)
+        for field in ("X", "y", "offsets", "dyads"):
+            np.testing.assert_array_equal(getattr(working, field), getattr(full, field), err_msg=f"{level} {field}")
+
+
 def test_design_with_networks_keeps_the_rows_of_observed_dyads_only():
     """Periods with unobserved dyads (missing = "drop-dyad") have no rows for them; the fast path
     must drop the same rows as a full build."""

@@ -9,7 +9,10 @@ where the term allows:
    g(y + ij) - g(y - ij);
 3. the coefficient names are ergm's (those in tests/data/reference/mple_matrices are ergm's own output);
 4. the kernel registry and the generated dispatch agree: every code has a branch, no orphan branch,
-   every structural term's kernel is registered and every registered kernel serves a term.
+   every structural term's kernel is registered and every registered kernel serves a term;
+5. the kernel's declared reach (kernels.registry.REACHES) holds: toggling any one tie changes the
+   change statistics only of dyads `tergm.design.changed_rows` names for that reach, and those rows
+   recomputed alone (the incremental update after rewiring) equal the whole design's, bit for bit.
 
 A new term is picked up by these checks through the registry; its test duty is an EXAMPLES entry and a
 REFERENCE definition (a registered term without them fails `test_every_term_has_examples_and_a_reference`).
@@ -356,6 +359,35 @@ def test_structural_term_summary_and_change_match_the_reference(name, text, args
                 atol=1e-10,
                 err_msg=f"change of {text} at ({i}, {j}), n={n}, seed={seed}",
             )
+
+
+REACH_GRAPHS = [(9, 0.25, 7), (8, 0.6, 8)]
+
+
+@pytest.mark.parametrize("name,text,args,kwargs,directed", list(_structural_cases()))
+def test_structural_term_reach_holds_and_partial_rows_equal_the_design(name, text, args, kwargs, directed):
+    from dyadflow.tergm.design import changed_rows
+
+    model = parse_model(f"y ~ {text}", Panel.from_arrays([np.zeros((3, 3), np.uint8)], directed=directed))
+    reach = registry.reach(model.codes)
+    assert reach == registry.entries()[int(model.codes[0])].reach
+    packed = (model.codes, model.par_offsets, model.params, model.kernel_col_offsets)
+    for n, density, seed in REACH_GRAPHS:
+        adj = random_graph(np.random.default_rng(seed + 10 * directed), n, density, directed)
+        pairs = dispatch.dyad_index(n, directed)
+        before = dispatch.dyad_change_matrix(*packed, network_state(adj, directed))
+        partial = dispatch.dyad_rows_change_matrix(*packed, network_state(adj, directed), pairs[:, 0], pairs[:, 1])
+        assert np.array_equal(partial, before), f"{text}: the per-dyad rows differ from the design's"
+        for a, b in pairs:
+            toggled = adj.copy()
+            toggled[a, b] = 1 - toggled[a, b]
+            if not directed:
+                toggled[b, a] = toggled[a, b]
+            after = dispatch.dyad_change_matrix(*packed, network_state(toggled, directed))
+            moved = np.flatnonzero((after != before).any(axis=1))
+            allowed = changed_rows(adj, toggled, pairs[:, 0], pairs[:, 1], reach, directed)
+            outside = sorted(set(moved.tolist()) - set(allowed.tolist()))
+            assert not outside, f"{text} ({reach}): toggling {a}-{b} changed dyads {pairs[outside].tolist()}"
 
 
 def _covariate_panel(directed):
