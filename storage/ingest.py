@@ -427,12 +427,7 @@ class Dataset:
                             raise IngestError(f"{net.path}: the network file has no covariate column {covariate!r}")
                     self.network_covariates = covariates
                 rows = _LongRows(table, net.i, [name, *self.network_covariates], self.T, self._scratch / "network")
-            i = self._node_codes(table, net.i)
-            j = self._node_codes(table, net.j)
-            loops = np.flatnonzero(i == j)
-            if len(loops):
-                r = int(loops[0])
-                raise table.fail(f"self-loop: node {self._label(i[r])!r} is tied to itself", r, net.j)
+            i, j = self._tie_codes(table)
             t = self._period_codes(table, net.period)
             values = {}
             if net.format == "dyad_years":
@@ -449,7 +444,8 @@ class Dataset:
             rows.add(i, j, t, values, table.first_row + np.arange(table.n_rows))
         self._network_rows = rows
 
-    def _read_agreements(self, table: Table) -> None:
+    def _tie_codes(self, table: Table) -> tuple[np.ndarray, np.ndarray]:
+        """Universe codes of each network row's two nodes; a self-loop is an error."""
         net = self.spec.network
         i = self._node_codes(table, net.i)
         j = self._node_codes(table, net.j)
@@ -457,6 +453,11 @@ class Dataset:
         if len(loops):
             r = int(loops[0])
             raise table.fail(f"self-loop: node {self._label(i[r])!r} is tied to itself", r, net.j)
+        return i, j
+
+    def _read_agreements(self, table: Table) -> None:
+        net = self.spec.network
+        i, j = self._tie_codes(table)
         start = self._period_codes(table, net.start, clip=True)
         end = self._period_codes(table, net.end, clip=True, allow_missing=True) if net.end else np.full(len(i), MISSING)
         end = np.where(end == MISSING, self.T - 1, end)  # no end: active through the last period

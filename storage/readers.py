@@ -215,27 +215,9 @@ def _first_true(mask) -> int:
 CHUNK_BYTES = 64 * 2**20  # what one chunk of a streamed input holds, about (see read_table_chunks)
 
 
-def read_table(
-    path: Path,
-    columns: Sequence[str] | None,
-    *,
-    encoding: str = "utf-8",
-    role: str = "input",
-    text_columns: Sequence[str] = (),
-    first_column_text: bool = False,
-    na_values: Sequence[str] = (),
-) -> Table:
-    """Read `columns` (all when None) of a CSV, Parquet or Stata file whole; see read_table_chunks."""
-    [table] = read_table_chunks(
-        path,
-        columns,
-        encoding=encoding,
-        role=role,
-        text_columns=text_columns,
-        first_column_text=first_column_text,
-        na_values=na_values,
-        chunk_bytes=None,
-    )
+def read_table(path: Path, columns: Sequence[str] | None, **options) -> Table:
+    """The whole file as one Table: read_table_chunks(path, columns, chunk_bytes=None, **options)."""
+    [table] = read_table_chunks(path, columns, chunk_bytes=None, **options)
     return table
 
 
