@@ -28,7 +28,6 @@ from dyadflow.storage.demo import write_demo_dataset
 from dyadflow.tergm.api import btergm
 from dyadflow.tergm.design import design_with_networks
 from dyadflow.tergm.estimate import mple
-from dyadflow.tergm.rewire import rewire_networks
 from dyadflow.tergm.sensitivity import RewiredRefit, rewiring_jobs, rewiring_sensitivity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,15 +39,7 @@ LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 def full_rebuild(refit: RewiredRefit, job) -> np.ndarray:
     """One refit as before the incremental update: every period's change statistics recomputed."""
     panel, model, observed = refit.observed()
-    share, seed = job
-    networks = rewire_networks(
-        [panel[t].network for t in range(len(panel))],
-        share,
-        np.random.default_rng(int(seed)),
-        directed=panel.directed,
-        mode=refit.mode,
-        nodes=[panel[t].nodes for t in range(len(panel))],
-    )
+    _, networks = refit.networks(job)
     design = design_with_networks(model, observed, panel.with_networks(networks))
     return np.asarray(mple(design, start=refit.start).coef, dtype=float)
 

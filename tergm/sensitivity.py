@@ -127,25 +127,32 @@ class RewiredRefit:
             self._observed = panel, model, build_design(model.formula, panel)
         return self._observed
 
-    def __call__(self, job: tuple[float, int]) -> np.ndarray:
-        from dyadflow.tergm.estimate import EstimationError, mple
-
-        panel, model, observed = self.observed()
+    def networks(self, job: tuple[float, int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The observed networks and the job's rewiring of them (share of ties, seed), per period."""
+        panel, _, _ = self.observed()
         share, seed = job
-        networks = rewire_networks(
-            [panel[t].network for t in range(len(panel))],
+        observed = [panel[t].network for t in range(len(panel))]
+        rewired = rewire_networks(
+            observed,
             share,
             np.random.default_rng(int(seed)),
             directed=panel.directed,
             mode=self.mode,
             nodes=[panel[t].nodes for t in range(len(panel))],
         )
+        return observed, rewired
+
+    def __call__(self, job: tuple[float, int]) -> np.ndarray:
+        from dyadflow.tergm.estimate import EstimationError, mple
+
+        panel, model, observed = self.observed()
+        networks, rewired = self.networks(job)
         design = design_with_networks(
             model,
             observed,
-            panel.with_networks(networks),
+            panel.with_networks(rewired),
             reuse=getattr(self._working, "design", None),
-            observed_networks=[panel[t].network for t in range(len(panel))],  # recompute what the rewiring reaches
+            observed_networks=networks,  # recompute what the rewiring reaches
         )
         self._working.design = design
         try:
