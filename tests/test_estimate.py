@@ -15,6 +15,10 @@ from dyadflow.tergm.estimate import (
     CollinearityError,
     EstimationError,
     SeparationError,
+    _pairwise_dot,
+    _pairwise_dot_product,
+    _pairwise_log_product,
+    _pairwise_sum,
     compressed_rows,
     evaluate,
     glm_compatible_fit,
@@ -110,6 +114,29 @@ def test_loglik_score_information_brute_force():
         np.testing.assert_allclose(totals[fit, 1:4], X.T @ (w * (y - P)), rtol=1e-12)
         H = X.T @ (X * (w * P * (1 - P))[:, None])
         np.testing.assert_allclose(totals[fit, 4:], H[np.triu_indices(3)], rtol=1e-12)
+
+
+def _halving_sum(values) -> float:
+    """The documented order in plain Python: element i plus element i + n/2, halving to one number."""
+    values = list(values)
+    while len(values) > 1:
+        half = len(values) // 2
+        values = [values[i] + values[i + half] for i in range(half)]
+    return values[0]
+
+
+@pytest.mark.parametrize("n", [16, 32, 512, 2048])
+def test_row_sums_are_pairwise_in_the_documented_order(n):
+    """The kernel's fused halvings add in exactly the order of one halving at a time (bit for bit, on
+    values spread over ten orders of magnitude, where any other order rounds differently)."""
+    rng = np.random.default_rng(n)
+    a, b, w = rng.normal(size=(3, n)) * 10.0 ** rng.integers(-5, 5, size=(3, n))
+    scratch = np.empty(n)
+    assert _pairwise_sum(a, n, scratch) == _halving_sum(a)
+    assert _pairwise_dot(a, b, n, scratch) == _halving_sum(a * b)
+    assert _pairwise_dot_product(a, b, w, n, scratch) == _halving_sum((a * b) * w)
+    factors = 1.0 + rng.random(n)  # 1 + exp(-|eta|) lies in (1, 2]
+    assert math.isclose(_pairwise_log_product(factors, n, scratch), float(np.log(factors).sum()), rel_tol=1e-13)
 
 
 def test_period_weights_equal_stacking_the_period_twice():
