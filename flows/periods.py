@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dyadflow.flows.fanout import Checkpoints, content_key
 from dyadflow.tergm.design import Design, DesignOutline, Model
 from dyadflow.tergm.engine import PeriodContributions, PeriodSummary, Request, stacked_design
 from dyadflow.tergm.results import Fit
@@ -180,11 +181,17 @@ def fit_on_workers(
     spill: str | Path | None = None,
     select: Sequence[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    checkpoints: Checkpoints | None = None,
+    data_key: Sequence[str] = (),
 ) -> Fit:
     """btergm of `formula` on the store's panel (or its period indices `select`) by the period engine:
     tergm.api.btergm's numbers bit for bit, while each period's rows exist only on the worker that
     built them. The driver reads one period to compile the formula and the periods' node lists; the
-    Fit keeps the design's outline (tergm.design.DesignOutline), not its rows."""
+    Fit keeps the design's outline (tergm.design.DesignOutline), not its rows.
+
+    checkpoints: the MPLE and every bootstrap batch are saved there as they finish, keyed by
+    (data_key: the content hashes of the store's periods, formula, select, the batch's draws), and
+    loaded instead of recomputed by a later call with the same key (a rerun after a crash)."""
     from dyadflow.storage import open_panel, period_nodes
     from dyadflow.tergm.design import parse_model
     from dyadflow.tergm.engine import fit_periods
@@ -193,8 +200,13 @@ def fit_on_workers(
     if select is not None:
         panel = panel.select(select)
     model = parse_model(formula, panel, temporal=True)
+    resumable = {}
+    if checkpoints is not None:
+        key = ("periods-v1", formula, list(data_key), None if select is None else [int(t) for t in select])
+        resumable = _checkpointed(checkpoints, key, progress)
+        progress = None  # the checkpointed batches report themselves
     with DaskPeriods(client, store, model, spill=spill, select=select) as periods:
-        fitted = fit_periods(periods, R=R, seed=seed, batch_size=batch_size, progress=progress)
+        fitted = fit_periods(periods, R=R, seed=seed, batch_size=batch_size, progress=progress, **resumable)
         rows = [summary.rows for summary in periods.summaries()]
     nodes = period_nodes(store)
     chosen = list(range(len(nodes))) if select is None else [int(t) for t in select]
@@ -216,3 +228,37 @@ def fit_on_workers(
         seed=seed,
         diverging=fitted.diverging,
     )
+
+
+def _checkpointed(checkpoints: Checkpoints, key, progress: Callable[[int, int], None] | None) -> dict:
+    """fit_periods' map_batches and mple_of, each result loaded from `checkpoints` when there and
+    saved when computed (the same encodings as the in-memory flow's bootstrap checkpoints)."""
+    from dyadflow.flows.stages import decode_mple, decode_replicates, encode_mple, encode_replicates
+    from dyadflow.tergm.engine import mple_periods
+
+    def mple_of(periods):
+        name = content_key("mple", key)
+        saved = checkpoints.load(name)
+        if saved is not None:
+            return decode_mple(saved)
+        estimate = mple_periods(periods)
+        checkpoints.save(name, encode_mple(estimate))
+        return estimate
+
+    def map_batches(fn, batches):
+        batches, results = list(batches), []
+        total = sum(len(batch) for batch in batches)
+        for batch in batches:
+            name = content_key("bootstrap", key, batch)
+            saved = checkpoints.load(name)
+            if saved is None:
+                result = fn(batch)
+                checkpoints.save(name, encode_replicates(result))
+            else:
+                result = decode_replicates(saved)
+            results.append(result)
+            if progress is not None:
+                progress(sum(len(r.coef) for r in results), total)
+        return results
+
+    return {"mple_of": mple_of, "map_batches": map_batches}

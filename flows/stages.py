@@ -249,7 +249,7 @@ def fit(design: Design):
     return mple(design)
 
 
-def _encode_replicates(result) -> dict[str, np.ndarray]:
+def encode_replicates(result) -> dict[str, np.ndarray]:
     """A tergm.bootstrap.ReplicateResult as plain arrays for a checkpoint (no pickle)."""
     return {
         "coef": result.coef,
@@ -259,11 +259,34 @@ def _encode_replicates(result) -> dict[str, np.ndarray]:
     }
 
 
-def _decode_replicates(arrays: dict[str, np.ndarray]):
+def decode_replicates(arrays: dict[str, np.ndarray]):
     from dyadflow.tergm.bootstrap import ReplicateResult
 
     return ReplicateResult(
         arrays["coef"], arrays["iterations"], arrays["converged"], json.loads(str(arrays["diverging"]))
+    )
+
+
+_MPLE_NUMBERS = ("iterations", "converged", "loglik", "deviance", "null_deviance", "nobs")
+
+
+def encode_mple(result) -> dict[str, np.ndarray]:
+    """A tergm.estimate.MpleResult as plain arrays for a checkpoint (no pickle)."""
+    arrays = {"names": np.asarray(result.names, dtype=str), "coef": result.coef, "score": result.score}
+    arrays["information"] = result.information
+    return arrays | {name: np.asarray(getattr(result, name)) for name in _MPLE_NUMBERS}
+
+
+def decode_mple(arrays: dict[str, np.ndarray]):
+    from dyadflow.tergm.estimate import MpleResult
+
+    numbers = {name: arrays[name].item() for name in _MPLE_NUMBERS}
+    return MpleResult(
+        names=[str(name) for name in arrays["names"]],
+        coef=arrays["coef"],
+        score=arrays["score"],
+        information=arrays["information"],
+        **numbers,
     )
 
 
@@ -291,8 +314,8 @@ def bootstrap(
         key_parts=("bootstrap-v1", design_key(design)),
         checkpoints=checkpoints,
         progress=progress,
-        encode=_encode_replicates,
-        decode=_decode_replicates,
+        encode=encode_replicates,
+        decode=decode_replicates,
     )
     return fit_design(design, R=R, seed=seed, map_batches=mapper, batch_size=batch_size, formula=formula)
 

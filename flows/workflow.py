@@ -137,9 +137,10 @@ def bootstrap_task(client, model: ModelSpec, design, checkpoints: Checkpoints):
 
 
 @task(name="fit", cache_policy=NO_CACHE)
-def periods_fit_task(client, spec: RunSpec, model: ModelSpec):
+def periods_fit_task(client, spec: RunSpec, model: ModelSpec, checkpoints: Checkpoints, data_key: list[str]):
     """The MPLE and the bootstrap of one model by the period engine: each period built and held on a
-    Dask worker (flows.periods), the driver combining their answers; the rows are freed at the end."""
+    Dask worker (flows.periods), the driver combining their answers; the rows are freed at the end.
+    The MPLE and each bootstrap batch are checkpointed under the periods' content (data_key)."""
     from dyadflow.flows.periods import fit_on_workers
 
     batches = -(-model.R // model.batch_size)
@@ -154,6 +155,8 @@ def periods_fit_task(client, spec: RunSpec, model: ModelSpec):
             batch_size=model.batch_size,
             spill=spill,
             progress=lambda done, total: advance(1),
+            checkpoints=checkpoints,
+            data_key=data_key,
         )
         advance(1)
     return fit
@@ -312,7 +315,9 @@ def run_pipeline(
             lap("cluster_startup")
             for model in spec.models:
                 fitted = model if bootstrap else replace(model, R=0)
-                outcome.fits[model.name] = periods_fit_task(client, spec, fitted)
+                outcome.fits[model.name] = periods_fit_task(
+                    client, spec, fitted, Checkpoints(checkpoints / "periods"), hashes
+                )
                 outcome.designs[model.name] = outcome.fits[model.name].design_matrix
             lap("fit")
             if run_validation:

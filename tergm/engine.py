@@ -349,22 +349,29 @@ def fit_periods(
     seed: int = 12345,
     batch_size: int = 25,
     progress: Callable[[int, int], None] | None = None,
+    map_batches: Mapper | None = None,
+    mple_of: Callable[[object], MpleResult] = mple_periods,
 ) -> PeriodFit:
     """btergm over a period set: the MPLE, then R replicates in batches of batch_size (the batching
     cannot change a number: each replicate's sums are its own), as `api.fit_design` gives them.
-    R = 0: the MPLE alone (no replicates)."""
+    R = 0: the MPLE alone (no replicates).
+
+    map_batches(fn, batches): how the batches are run (default: one after another here), e.g. each
+    loaded from a checkpoint when there is one (dyadflow.flows.periods). mple_of(periods): the MPLE
+    (default `mple_periods`; a caller may serve a checkpointed one)."""
     if R == 0:
-        estimate = mple_periods(periods)
+        estimate = mple_of(periods)
         p, T = len(periods.names), periods.n_periods
         return PeriodFit(estimate, np.zeros((0, p)), np.zeros((0, T), np.int64), np.zeros(0, bool), [])
     R, seed, batch_size = _check_bootstrap_arguments(R, seed, batch_size)
-    estimate = mple_periods(periods)
+    estimate = mple_of(periods)
     resamples = draw_resamples(periods.n_periods, R, seed)
     replicates, converged, diverging = bootstrap_replicates(
         partial(fit_replicates_periods, periods, estimate.coef),
         resamples,
         len(periods.names),
         batch_size=batch_size,
+        map_batches=map_batches,
         progress=progress,
     )
     return PeriodFit(estimate, replicates, resamples, converged, diverging)

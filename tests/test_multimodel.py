@@ -582,6 +582,13 @@ def test_the_period_engine_gives_the_in_memory_files(two_workers, demo):
     assert not (periods / "profiles.parquet").exists() and not (periods / "sensitivity.parquet").exists()
     assert "Not run (periods engine)" in (periods / "summary.txt").read_text()
     assert "This run skipped it" in (periods / "report.html").read_text()
+    # each model's MPLE and bootstrap batches were checkpointed; a rerun loads them, rewriting none
+    saved = {path: path.stat().st_mtime_ns for path in (periods / ".checkpoints" / "periods").iterdir()}
+    assert len(saved) == len(MODELS) * (1 + -(-R // BATCH))
+    again = Path(run_flow(str(write_spec(directory, output="periods", engine=engine))))
+    coefficients = pd.read_parquet(again / "coefficients.parquet")
+    pd.testing.assert_frame_equal(coefficients, memory[mine.columns], check_exact=True)
+    assert {path: path.stat().st_mtime_ns for path in (periods / ".checkpoints" / "periods").iterdir()} == saved
 
 
 def test_flow_refuses_a_split_too_short_for_the_lag_before_fitting(two_workers, demo):

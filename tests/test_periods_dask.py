@@ -16,6 +16,7 @@ import pytest
 from dyadflow import storage
 from dyadflow.cluster import ClusterSpec, dask_client
 from dyadflow.flows.cli import DEMO_FORMULA
+from dyadflow.flows.fanout import Checkpoints
 from dyadflow.flows.periods import DaskPeriods, fit_on_workers
 from dyadflow.storage.demo import write_demo_dataset
 from dyadflow.tergm.api import btergm, fit_design
@@ -81,6 +82,46 @@ def test_fit_on_workers_is_btergm_without_the_rows(small):
             assert (fit.formula, fit.seed, fit.n_periods) == (expected.formula, expected.seed, expected.n_periods)
             with pytest.raises(ValueError, match="live on the Dask workers"):
                 fit.design()
+
+
+class Crash(Exception):
+    """Stands for the driver dying: raised from the progress report after some batches."""
+
+
+def test_a_fit_stopped_mid_bootstrap_resumes_from_its_checkpoints(small, tmp_path):
+    """The MPLE and each finished bootstrap batch are checkpointed; a rerun after a crash loads them
+    (their files are not rewritten), computes only the missing batches and gives btergm's numbers."""
+    store, _, expected = small
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    key = [f"hash-of-period-{t}" for t in range(6)]
+
+    def crash_after_two(done, total):
+        if done >= 10:  # two batches of 5
+            raise Crash
+
+    with dask_client(ClusterSpec.from_mapping({"workers": 2})) as client:
+        with pytest.raises(Crash):
+            fit_on_workers(
+                client, store, DEMO_FORMULA, R=R, seed=SEED, batch_size=5, progress=crash_after_two,
+                checkpoints=checkpoints, data_key=key,
+            )  # fmt: skip
+        saved = {path.name: path.stat().st_mtime_ns for path in checkpoints.directory.iterdir()}
+        assert len(saved) == 1 + 2  # the MPLE and two batches
+        reports = []
+        fit = fit_on_workers(
+            client, store, DEMO_FORMULA, R=R, seed=SEED, batch_size=5, progress=lambda d, t: reports.append(d),
+            checkpoints=checkpoints, data_key=key,
+        )  # fmt: skip
+        assert_same_fit(fit, expected)
+        assert reports == [5, 10, 12]
+        files = {path.name: path.stat().st_mtime_ns for path in checkpoints.directory.iterdir()}
+        assert len(files) == 1 + 3 and all(files[name] == saved[name] for name in saved)
+        # another data key (a changed period) shares nothing with these checkpoints
+        fit_on_workers(
+            client, store, DEMO_FORMULA, R=R, seed=SEED, batch_size=5, checkpoints=checkpoints,
+            data_key=key[:-1] + ["changed"],
+        )  # fmt: skip
+        assert len(list(checkpoints.directory.iterdir())) == 2 * (1 + 3)
 
 
 class KillingPeriods(DaskPeriods):
