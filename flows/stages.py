@@ -453,10 +453,10 @@ def sensitivity(
     progress: Callable[[int], None] | None = None,
 ):
     """tergm.sensitivity.rewiring_sensitivity with every refit as one Dask task, checkpointed under
-    (data, formula, mode, level, seed); returns the table and the raw estimates (levels, sims, p)."""
+    (data, formula, mode, level, seed, start); returns the table and the raw estimates (levels, sims, p)."""
 
     def map_jobs(fn, jobs):
-        keys = [content_key("refit-v2", data_hash, formula, spec.mode, level, seed) for level, seed in jobs]
+        keys = [content_key("refit-v3", data_hash, formula, spec.mode, *job) for job in jobs]
         return map_on_dask(client, fn, jobs, label="refit", keys=keys, checkpoints=checkpoints, progress=progress)
 
     return rewiring_sensitivity(

@@ -13,7 +13,13 @@ from dyadflow.storage.panel import Panel
 from dyadflow.tergm import mple
 from dyadflow.tergm.design import build_design
 from dyadflow.tergm.rewire import rewire_networks
-from dyadflow.tergm.sensitivity import RewiredRefit, rewiring_jobs, rewiring_sensitivity, simulation_seeds
+from dyadflow.tergm.sensitivity import (
+    RewiredRefit,
+    rewiring_jobs,
+    rewiring_sensitivity,
+    simulation_seeds,
+    started_jobs,
+)
 
 FORMULA = "y ~ edges + triangle + edgecov(dist) + memory"
 LEVELS = [0.0, 0.25]
@@ -49,8 +55,13 @@ def test_refits_are_independent_rewire_rebuild_fit():
             directed=False,
             nodes=[p.nodes for p in panel],
         )
-        expected = mple(build_design(FORMULA, panel.with_networks(networks)), start=fit.coef.to_numpy()).coef
+        # the level's first refit starts at the baseline, the others at the first's estimate
+        start = fit.coef.to_numpy() if s == 0 else estimates[1, 0]
+        expected = mple(build_design(FORMULA, panel.with_networks(networks)), start=start).coef
         assert np.array_equal(estimates[1, s], expected)
+        # and the answer is the MPLE whatever the start: the same to rounding
+        from_baseline = mple(build_design(FORMULA, panel.with_networks(networks)), start=fit.coef.to_numpy()).coef
+        np.testing.assert_allclose(estimates[1, s], from_baseline, rtol=1e-12, atol=1e-12)
     zero = table[table.level == 0.0].set_index("term").loc[fit.names]
     assert np.array_equal(zero["baseline"].to_numpy(), fit.coef.to_numpy())
     assert list(table.term.unique()) == fit.names
@@ -76,4 +87,8 @@ def test_a_shipped_refit_and_any_mapping_give_the_same_numbers():
         map_jobs=lambda fn, items: [fn(item) for item in items[::-1]][::-1],
     )
     assert np.array_equal(in_order, reversed_map)
-    assert np.array_equal(in_order.reshape(-1, len(fit.names)), np.asarray(here))
+    pilots, others = started_jobs(jobs, SIMULATIONS)
+    started = others([refit(job) for job in pilots], fit.coef.to_numpy())
+    assert [job[:2] for job in started] == [job for job in jobs if job not in pilots]
+    assert np.array_equal(in_order[:, 0], np.asarray([here[jobs.index(job)] for job in pilots]))
+    assert np.array_equal(in_order[:, 1:].reshape(-1, len(fit.names)), np.asarray([shipped(job) for job in started]))
