@@ -83,6 +83,15 @@ class Checkpoints:
             path.unlink(missing_ok=True)
             return None
 
+    def fetch(self, key: str, compute: Callable[[], object], encode: Callable, decode: Callable):
+        """decode(the checkpoint under key) if there is one, else compute(), saved as encode(result)."""
+        saved = self.load(key)
+        if saved is not None:
+            return decode(saved)
+        result = compute()
+        self.save(key, encode(result))
+        return result
+
     def save(self, key: str, value: np.ndarray | dict[str, np.ndarray]) -> None:
         if self.directory is None:
             return

@@ -19,6 +19,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -237,26 +238,14 @@ def _checkpointed(checkpoints: Checkpoints, key, progress: Callable[[int, int], 
     from dyadflow.tergm.engine import mple_periods
 
     def mple_of(periods):
-        name = content_key("mple", key)
-        saved = checkpoints.load(name)
-        if saved is not None:
-            return decode_mple(saved)
-        estimate = mple_periods(periods)
-        checkpoints.save(name, encode_mple(estimate))
-        return estimate
+        return checkpoints.fetch(content_key("mple", key), lambda: mple_periods(periods), encode_mple, decode_mple)
 
     def map_batches(fn, batches):
         batches, results = list(batches), []
         total = sum(len(batch) for batch in batches)
         for batch in batches:
             name = content_key("bootstrap", key, batch)
-            saved = checkpoints.load(name)
-            if saved is None:
-                result = fn(batch)
-                checkpoints.save(name, encode_replicates(result))
-            else:
-                result = decode_replicates(saved)
-            results.append(result)
+            results.append(checkpoints.fetch(name, partial(fn, batch), encode_replicates, decode_replicates))
             if progress is not None:
                 progress(sum(len(r.coef) for r in results), total)
         return results

@@ -272,8 +272,8 @@ _MPLE_NUMBERS = ("iterations", "converged", "loglik", "deviance", "null_deviance
 
 def encode_mple(result) -> dict[str, np.ndarray]:
     """A tergm.estimate.MpleResult as plain arrays for a checkpoint (no pickle)."""
-    arrays = {"names": np.asarray(result.names, dtype=str), "coef": result.coef, "score": result.score}
-    arrays["information"] = result.information
+    arrays = {"names": np.asarray(result.names, dtype=str), "coef": result.coef}
+    arrays |= {"score": result.score, "information": result.information}
     return arrays | {name: np.asarray(getattr(result, name)) for name in _MPLE_NUMBERS}
 
 

@@ -340,7 +340,7 @@ def _evaluate_block(
     tmp,
 ):
     """One work item of _evaluate: the rows lo.. of period t (at most BLOCK_ROWS), for every fit that
-    counts the period, into partial[base:]; the arrays after `width` are scratch of BLOCK_ROWS."""
+    counts the period, into partial[base:]; the arrays after `width` are scratch of BLOCK_ROWS (tmp: half)."""
     n_rows = min(lo + BLOCK_ROWS, offsets[t + 1]) - lo
     n_pad = _MIN_PAD  # a power of two, for the pairwise sums; padding rows are zeros with weight 0
     while n_pad < n_rows:
