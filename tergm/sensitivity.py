@@ -164,22 +164,17 @@ class RewiredRefit:
             return np.full(len(design.names), np.nan)
 
 
-def started_jobs(jobs: list[tuple[float, int]], simulations: int):
-    """Split level-major `jobs` into each level's first refit (the pilot, started at the baseline) and
-    a function giving the others, each job (share, seed, start) started at its level's pilot estimate
-    (the baseline where the pilot has none): closer to their answers than the baseline, they need
-    about two Newton passes fewer at the study's size (measured: 5 -> 3 steps at 50 % rewired)."""
-    pilots = jobs[::simulations]
-
-    def others(pilot_estimates, baseline: np.ndarray) -> list[tuple[float, int, tuple[float, ...]]]:
-        rest = []
-        for level, estimate in enumerate(pilot_estimates):
-            estimate = np.asarray(estimate, dtype=float)
-            start = tuple(map(float, estimate if np.isfinite(estimate).all() else baseline))
-            rest += [(*job, start) for job in jobs[level * simulations + 1 : (level + 1) * simulations]]
-        return rest
-
-    return pilots, others
+def started_jobs(jobs: list[tuple[float, int]], simulations: int, pilot_estimates, baseline: np.ndarray) -> list:
+    """Every level's refits but its first (the pilot: jobs[::simulations], started at the baseline), as
+    jobs (share, seed, start) started at the level's pilot estimate (the baseline where the pilot has
+    none), level-major: closer to their answers than the baseline, they need about two Newton passes
+    fewer at the study's size (measured: 5 -> 3 steps at 50 % rewired)."""
+    rest = []
+    for level, estimate in enumerate(pilot_estimates):
+        estimate = np.asarray(estimate, dtype=float)
+        start = tuple(map(float, estimate if np.isfinite(estimate).all() else baseline))
+        rest += [(*job, start) for job in jobs[level * simulations + 1 : (level + 1) * simulations]]
+    return rest
 
 
 def rewiring_jobs(seed: int, levels: Sequence[float], simulations: int) -> list[tuple[float, int]]:
@@ -204,20 +199,18 @@ def rewiring_sensitivity(
     baseline: the estimates on the observed networks by term (a fit's `coef`); each level's first refit
         starts there, the level's others at that refit's estimate (`started_jobs`).
     map_jobs(fn, jobs) -> list: runs fn on each job ((share, seed), or (share, seed, start)) and returns
-        the results in order (flows maps them on Dask with checkpoints); called twice, for the
-        levels' first refits and then for the others; default: here, in order.
+        the results in order (flows maps them on Dask with checkpoints); called for the
+        levels' first refits, then (simulations > 1) for the others; default: here, in order.
     """
     baseline = pd.Series(baseline, dtype=float)
     names = list(baseline.index)
     refit = RewiredRefit(panel, formula, mode, baseline.to_numpy())
     run = map_jobs if map_jobs is not None else lambda fn, items: [fn(item) for item in items]
-    pilots, others = started_jobs(rewiring_jobs(seed, levels, simulations), simulations)
-    pilot_estimates = list(run(refit, pilots))
-    results = [*pilot_estimates, *run(refit, others(pilot_estimates, baseline.to_numpy()))]
-    order = [i * simulations for i in range(len(levels))]  # back to level-major order
-    order += [i * simulations + s for i in range(len(levels)) for s in range(1, simulations)]
-    estimates = np.empty((len(levels) * simulations, len(names)))
-    estimates[order] = np.asarray(results, dtype=float).reshape(-1, len(names))
-    estimates = estimates.reshape(len(levels), simulations, len(names))
+    jobs = rewiring_jobs(seed, levels, simulations)
+    estimates = np.empty((len(levels), simulations, len(names)))
+    estimates[:, 0] = np.asarray(list(run(refit, jobs[::simulations])), dtype=float).reshape(len(levels), -1)
+    later = started_jobs(jobs, simulations, estimates[:, 0], baseline.to_numpy())
+    if later:
+        estimates[:, 1:] = np.asarray(list(run(refit, later)), dtype=float).reshape(len(levels), simulations - 1, -1)
     table = aggregate(baseline, {level: estimates[i] for i, level in enumerate(levels)}, names)
     return table, estimates

@@ -87,8 +87,8 @@ def test_a_shipped_refit_and_any_mapping_give_the_same_numbers():
         map_jobs=lambda fn, items: [fn(item) for item in items[::-1]][::-1],
     )
     assert np.array_equal(in_order, reversed_map)
-    pilots, others = started_jobs(jobs, SIMULATIONS)
-    started = others([refit(job) for job in pilots], fit.coef.to_numpy())
+    pilots = jobs[::SIMULATIONS]
+    started = started_jobs(jobs, SIMULATIONS, [refit(job) for job in pilots], fit.coef.to_numpy())
     assert [job[:2] for job in started] == [job for job in jobs if job not in pilots]
     assert np.array_equal(in_order[:, 0], np.asarray([here[jobs.index(job)] for job in pilots]))
     assert np.array_equal(in_order[:, 1:].reshape(-1, len(fit.names)), np.asarray([shipped(job) for job in started]))
