@@ -316,9 +316,17 @@ def design_with_networks(
         changed = (
             None
             if observed_networks is None
-            else changed_rows(observed_networks[t], period.network, tails, heads, reach, model.directed)
+            else changed_rows(
+                observed_networks[t],
+                period.network,
+                tails,
+                heads,
+                reach,
+                model.directed,
+                limit=int(INCREMENTAL_SHARE * len(tails)),
+            )
         )
-        if changed is None or len(changed) > INCREMENTAL_SHARE * len(tails):
+        if changed is None:
             kept = (
                 None
                 if period.observed is None
@@ -344,20 +352,34 @@ def design_with_networks(
 
 
 def changed_rows(
-    before: np.ndarray, after: np.ndarray, tails: np.ndarray, heads: np.ndarray, reach: str, directed: bool
-) -> np.ndarray:
+    before: np.ndarray,
+    after: np.ndarray,
+    tails: np.ndarray,
+    heads: np.ndarray,
+    reach: str,
+    directed: bool,
+    *,
+    limit: int | None = None,
+) -> np.ndarray | None:
     """Indices of the dyads (tails[r], heads[r]) whose change statistics, of kernels of this reach
-    (kernels.registry.REACHES), can differ between the networks `before` and `after`."""
+    (kernels.registry.REACHES), can differ between the networks `before` and `after`; None when they
+    are more than `limit` (then the whole period is recomputed: the endpoints alone usually settle it,
+    without the neighbours' pass -- at 10 % rewired in a 230-node period they reach 97 % of the rows)."""
     if reach == "none":
         return np.empty(0, dtype=np.int64)
     toggled = np.asarray(before != after)
     touched = toggled.any(axis=0) | toggled.any(axis=1)  # the toggled ties' endpoints
+    rows = touched[tails] | touched[heads]
     if reach == "neighbours":
+        if limit is not None and np.count_nonzero(rows) > limit:
+            return None
         either = (np.asarray(before) != 0) | (np.asarray(after) != 0)
         if directed:
             either = either | either.T
         touched = touched | either[touched].any(axis=0)
-    return np.flatnonzero(touched[tails] | touched[heads])
+        rows = touched[tails] | touched[heads]
+    changed = np.flatnonzero(rows)
+    return None if limit is not None and len(changed) > limit else changed
 
 
 def assemble(model: Model, panel: Panel, pieces: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Design:

@@ -502,6 +502,29 @@ def test_incremental_design_update_equals_a_full_rebuild(directed, mode):
             np.testing.assert_array_equal(getattr(working, field), getattr(full, field), err_msg=f"{level} {field}")
 
 
+@pytest.mark.parametrize("directed", [False, True])
+@pytest.mark.parametrize("reach", ["none", "endpoints", "neighbours"])
+def test_changed_rows_past_the_limit_is_none_and_below_it_the_same_rows(directed, reach):
+    """limit=: None exactly when more rows than the limit can change, else the rows found without it
+    (the endpoints' early answer never hides a period the incremental update could take)."""
+    from dyadflow.kernels.dispatch import dyad_index
+    from dyadflow.tergm.design import changed_rows
+    from dyadflow.tergm.rewire import rewire_networks
+
+    panel = _sparse_panel(directed)
+    tails, heads = dyad_index(panel[0].n, directed).T
+    for level, seed in ((0.005, 1), (0.02, 2), (0.3, 3)):
+        before = panel[1].network
+        (after,) = rewire_networks([before], level, np.random.default_rng(seed), directed=directed)
+        rows = changed_rows(before, after, tails, heads, reach, directed)
+        for limit in sorted({0, max(len(rows) - 1, 0), len(rows), len(rows) + 1, len(tails)}):
+            limited = changed_rows(before, after, tails, heads, reach, directed, limit=limit)
+            if len(rows) > limit:
+                assert limited is None, (level, limit)
+            else:
+                np.testing.assert_array_equal(limited, rows)
+
+
 def test_design_with_networks_keeps_the_rows_of_observed_dyads_only():
     """Periods with unobserved dyads (missing = "drop-dyad") have no rows for them; the fast path
     must drop the same rows as a full build."""
