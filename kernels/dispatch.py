@@ -123,16 +123,27 @@ def _packed_terms(codes, par_offsets, params, col_offsets) -> tuple[np.ndarray, 
     )
 
 
-def dyad_change_matrix(codes, par_offsets, params, col_offsets, net) -> np.ndarray:
+def dyad_change_matrix(codes, par_offsets, params, col_offsets, net, out: np.ndarray | None = None) -> np.ndarray:
     """Change statistics of several terms for every dyad of `net`, one row per dyad.
 
     Rows are in ergm's order: tail-major over i != j (directed) or i < j (undirected).
     Term t has code codes[t], parameters params[par_offsets[t]:par_offsets[t+1]] and writes
     columns col_offsets[t]:col_offsets[t+1]. Runs the design driver of exactly these codes, which
     compiles (once, then numba's disk cache) only their kernels.
+    out: a C-contiguous float64 (rows, columns) array to overwrite and return (scratch reused period
+    after period: where malloc's thresholds are fixed, as on Dask workers, every fresh array of more
+    than 128 KiB costs an mmap and its page faults); default a new array.
     """
     terms = _packed_terms(codes, par_offsets, params, col_offsets)
-    return _drivers(terms[0].tolist()).design(*terms, net)
+    n = net.adj.shape[0]
+    shape = (n * (n - 1) if net.directed else n * (n - 1) // 2, int(terms[3][-1]))
+    if out is None:
+        out = np.empty(shape)
+    elif out.shape != shape or out.dtype != np.float64 or not (out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(
+            f"out must be a writable C-contiguous float64 array of shape {shape}, got {out.dtype} {out.shape}"
+        )
+    return _drivers(terms[0].tolist()).design(*terms, net, out)
 
 
 def dyad_rows_change_matrix(codes, par_offsets, params, col_offsets, net, tails, heads) -> np.ndarray:

@@ -238,17 +238,34 @@ def design_for_period(
     return X, y, dyads
 
 
-def _fill_structural(model: Model, period: Period, kept: np.ndarray | None, X: np.ndarray) -> None:
-    """The change-statistic columns of the period's (observed) dyads, written into X."""
+def _fill_structural(
+    model: Model, period: Period, kept: np.ndarray | None, X: np.ndarray, scratch: np.ndarray | None = None
+) -> None:
+    """The change-statistic columns of the period's (observed) dyads, written into X. scratch: a
+    float64 buffer to hold the period's change statistics on the way, if large enough (one buffer
+    for all periods of a design: no fresh array per period)."""
     if len(model.codes):
+        shape = (_all_dyad_count(period.n, model.directed), len(model.structural_columns))
+        size = shape[0] * shape[1]
         changes = dyad_change_matrix(
             model.codes,
             model.par_offsets,
             model.params,
             model.kernel_col_offsets,
             network_state(period.network, model.directed),
+            out=None if scratch is None or scratch.size < size else scratch[:size].reshape(shape),
         )
         X[:, model.structural_columns] = changes if kept is None else changes[kept]
+
+
+def _all_dyad_count(n: int, directed: bool) -> int:
+    return n * (n - 1) if directed else n * (n - 1) // 2
+
+
+def _structural_scratch(model: Model, panel: Panel, periods) -> np.ndarray:
+    """_fill_structural's buffer for these periods of `panel`."""
+    largest = max((_all_dyad_count(panel[t].n, model.directed) for t in periods), default=0)
+    return np.empty(largest * len(model.structural_columns))
 
 
 def _fill_covariates(
@@ -306,6 +323,7 @@ def design_with_networks(
     X = design.X.copy() if reuse is None else reuse.X
     y = np.empty_like(design.y) if reuse is None else reuse.y
     reach = registry.reach(model.codes)
+    scratch = _structural_scratch(model, panel, periods)
     for k, t in enumerate(periods):
         period = panel[t]
         if not np.array_equal(period.nodes, design.nodes[k]):
@@ -332,7 +350,7 @@ def design_with_networks(
                 if period.observed is None
                 else _observed_rows(period, dyad_index(period.n, model.directed), model.directed)
             )
-            _fill_structural(model, period, kept, X[rows])
+            _fill_structural(model, period, kept, X[rows], scratch)
         else:
             block = X[rows]
             block[:, model.structural_columns] = design.X[rows][:, model.structural_columns]

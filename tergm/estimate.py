@@ -783,8 +783,10 @@ def mple(design: Design, period_weights=None, start=None, max_iter: int = 50) ->
     result = newton(design, weights[None, :], start[None, :], max_iter)
     if result.status[0] != CONVERGED:
         raise separation_error(design, weights, result)
-    row_w = _row_weights(design, weights)
-    return mple_result(design.names, result, row_w.sum(), float(row_w @ design.y))
+    # weighted row and tie counts, whole numbers, so exact in any order: per period, without a
+    # row-weight vector of the design's length
+    ties = [design.y[design.offsets[t] : design.offsets[t + 1]].sum() for t in range(design.n_periods)]
+    return mple_result(design.names, result, float(weights @ np.diff(design.offsets)), float(weights @ ties))
 
 
 def separation_error(design: Design, weights: np.ndarray, result: NewtonResult) -> SeparationError:
