@@ -48,7 +48,9 @@ def rewire_networks(
         raise RewireError(f"rewiring mode {mode!r}: expected one of {list(MODES)}")
     networks = [np.asarray(a, dtype=np.uint8) for a in networks]
     if mode == "period":
-        return [_rewire_one(a, float(share), rng, directed) for a in networks]
+        # one mask for all periods: a smaller period's is the top-left corner of the largest one's
+        mask = _dyad_mask(max((a.shape[0] for a in networks), default=0), directed)
+        return [_rewire_one(a, float(share), rng, directed, mask[: a.shape[0], : a.shape[0]]) for a in networks]
     if nodes is None:
         sizes = {a.shape[0] for a in networks}
         if len(sizes) != 1:
@@ -62,9 +64,11 @@ def _dyad_mask(n: int, directed: bool) -> np.ndarray:
     return ~np.eye(n, dtype=bool) if directed else np.triu(np.ones((n, n), dtype=bool), 1)
 
 
-def _rewire_one(adj: np.ndarray, share: float, rng: np.random.Generator, directed: bool) -> np.ndarray:
+def _rewire_one(
+    adj: np.ndarray, share: float, rng: np.random.Generator, directed: bool, mask: np.ndarray
+) -> np.ndarray:
+    """One period rewired; mask: _dyad_mask(n, directed) of its size n."""
     n = adj.shape[0]
-    mask = _dyad_mask(n, directed)
     flat = adj[mask]
     ties = np.flatnonzero(flat == 1)
     non_ties = np.flatnonzero(flat == 0)

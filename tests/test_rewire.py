@@ -149,3 +149,18 @@ def test_aggregate_matches_hand_computed_summaries():
     assert edges["mean"] == pytest.approx(-2.0) and edges["sign_kept"] == 1.0
     with pytest.raises(ValueError, match="lacks"):
         aggregate({"edges": 1.0}, {0.1: level_a}, names)
+
+
+@pytest.mark.parametrize("directed", [True, False])
+def test_period_rewiring_of_periods_of_different_sizes_draws_as_one_period_at_a_time(directed):
+    """Periods of other sizes share the largest period's dyad mask (its top-left corner): the draws,
+    dyad by dyad, are those of each period rewired alone with its own mask, in period order."""
+    from dyadflow.tergm.rewire import _dyad_mask, _rewire_one
+
+    networks = [random_panel(n=n, periods=1, density=0.2, directed=directed, seed=n)[0] for n in (9, 14, 5, 14)]
+    rewired = rewire_networks(networks, 0.4, np.random.default_rng(3), directed=directed)
+    rng = np.random.default_rng(3)
+    for before, after in zip(networks, rewired):
+        alone = _rewire_one(before, 0.4, rng, directed, _dyad_mask(before.shape[0], directed))
+        np.testing.assert_array_equal(after, alone)
+        assert not np.array_equal(after, before)
