@@ -130,18 +130,27 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net, out: np.nda
     Term t has code codes[t], parameters params[par_offsets[t]:par_offsets[t+1]] and writes
     columns col_offsets[t]:col_offsets[t+1]. Runs the design driver of exactly these codes, which
     compiles (once, then numba's disk cache) only their kernels.
-    out: a C-contiguous float64 (rows, columns) array to overwrite and return (scratch reused period
-    after period: where malloc's thresholds are fixed, as on Dask workers, every fresh array of more
-    than 128 KiB costs an mmap and its page faults); default a new array.
+    out: a writable C-contiguous float64 (rows, at least col_offsets[-1] columns) array whose columns
+    col_offsets[0]:col_offsets[-1] are overwritten, the others left as they are; returned. A design's
+    own rows (col_offsets shifted to its change-statistic columns), or scratch reused period after
+    period: where malloc's thresholds are fixed, as on Dask workers, every fresh array of more than
+    128 KiB costs an mmap and its page faults. Default: a new (rows, col_offsets[-1]) array.
     """
     terms = _packed_terms(codes, par_offsets, params, col_offsets)
     n = net.adj.shape[0]
-    shape = (n * (n - 1) if net.directed else n * (n - 1) // 2, int(terms[3][-1]))
+    rows, columns = n * (n - 1) if net.directed else n * (n - 1) // 2, int(terms[3][-1])
     if out is None:
-        out = np.empty(shape)
-    elif out.shape != shape or out.dtype != np.float64 or not (out.flags.c_contiguous and out.flags.writeable):
+        out = np.empty((rows, columns))
+    elif (
+        out.ndim != 2
+        or out.shape[0] != rows
+        or out.shape[1] < columns
+        or out.dtype != np.float64
+        or not (out.flags.c_contiguous and out.flags.writeable)
+    ):
         raise ValueError(
-            f"out must be a writable C-contiguous float64 array of shape {shape}, got {out.dtype} {out.shape}"
+            f"out must be a writable C-contiguous float64 array of {rows} rows and at least {columns} columns, "
+            f"got {out.dtype} {out.shape}"
         )
     return _drivers(terms[0].tolist()).design(*terms, net, out)
 

@@ -241,21 +241,30 @@ def design_for_period(
 def _fill_structural(
     model: Model, period: Period, kept: np.ndarray | None, X: np.ndarray, scratch: np.ndarray | None = None
 ) -> None:
-    """The change-statistic columns of the period's (observed) dyads, written into X. scratch: a
-    float64 buffer to hold the period's change statistics on the way, if large enough (one buffer
-    for all periods of a design: no fresh array per period)."""
-    if len(model.codes):
-        shape = (_all_dyad_count(period.n, model.directed), len(model.structural_columns))
-        size = shape[0] * shape[1]
-        changes = dyad_change_matrix(
-            model.codes,
-            model.par_offsets,
-            model.params,
-            model.kernel_col_offsets,
-            network_state(period.network, model.directed),
-            out=None if scratch is None or scratch.size < size else scratch[:size].reshape(shape),
-        )
-        X[:, model.structural_columns] = changes if kept is None else changes[kept]
+    """The change-statistic columns of the period's (observed) dyads, written into X.
+
+    When every dyad has a row and the change-statistic columns are adjacent, the kernels write into
+    X's rows directly; otherwise into `scratch` (a float64 buffer, if large enough: one for all
+    periods of a design, no fresh array per period), then copied into X's columns."""
+    if not len(model.codes):
+        return
+    columns = model.structural_columns
+    state = network_state(period.network, model.directed)
+    terms = (model.codes, model.par_offsets, model.params, model.kernel_col_offsets)
+    if (
+        kept is None
+        and X.flags.c_contiguous
+        and X.flags.writeable
+        and np.array_equal(columns, np.arange(columns[0], columns[0] + len(columns)))
+    ):
+        dyad_change_matrix(*terms[:3], model.kernel_col_offsets + columns[0], state, out=X)
+        return
+    shape = (_all_dyad_count(period.n, model.directed), len(columns))
+    size = shape[0] * shape[1]
+    changes = dyad_change_matrix(
+        *terms, state, out=None if scratch is None or scratch.size < size else scratch[:size].reshape(shape)
+    )
+    X[:, columns] = changes if kept is None else changes[kept]
 
 
 def _all_dyad_count(n: int, directed: bool) -> int:

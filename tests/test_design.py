@@ -552,3 +552,18 @@ def test_design_with_networks_keeps_the_rows_of_observed_dyads_only():
     fast, full = design_with_networks(model, observed, rewired), build_design(formula, rewired)
     for field in ("X", "y", "dyads"):
         np.testing.assert_array_equal(getattr(fast, field), getattr(full, field))
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_change_statistic_columns_are_the_same_written_in_place_or_through_scratch(directed):
+    """Adjacent change-statistic columns are written by the kernels into the design's rows; columns
+    split by a covariate go through a scratch buffer and a copy. The same numbers either way."""
+    panel = _sparse_panel(directed)
+    degree = "gwidegree(0.3, fixed=TRUE)" if directed else "gwdegree(0.5, fixed=TRUE)"
+    adjacent = build_design(f"y ~ edges + gwesp(0.5, fixed=TRUE) + {degree} + edgecov(dist)", panel)
+    split = build_design(f"y ~ edges + edgecov(dist) + gwesp(0.5, fixed=TRUE) + {degree}", panel)
+    assert parse_model(
+        f"y ~ edges + edgecov(dist) + gwesp(0.5, fixed=TRUE) + {degree}", panel
+    ).structural_columns.tolist() == [0, 2, 3]
+    np.testing.assert_array_equal(split.X[:, [0, 2, 3, 1]], adjacent.X)
+    assert np.abs(adjacent.X[:, 1]).sum() > 0 and np.abs(adjacent.X[:, 2]).sum() > 0

@@ -245,7 +245,18 @@ def test_per_tail_passes_equal_the_per_dyad_kernel_bit_for_bit(directed, density
     buffer = np.full_like(want, np.nan)
     assert dyad_change_matrix(*packed, net, out=buffer) is buffer
     np.testing.assert_array_equal(buffer, want)
-    for wrong in (np.empty((len(want) + 1, want.shape[1])), np.empty(want.shape, np.float32), np.empty(want.T.shape).T):
+    # into a window of wider rows (a design's own columns): the other columns are left as they were
+    wide = np.full((len(want), want.shape[1] + 3), 7.0)
+    dyad_change_matrix(codes, par_offsets, params, col_offsets + 2, net, out=wide)
+    np.testing.assert_array_equal(wide[:, 2 : 2 + want.shape[1]], want)
+    assert (wide[:, :2] == 7.0).all() and (wide[:, 2 + want.shape[1] :] == 7.0).all()
+    narrow = np.empty((len(want), want.shape[1] - 1))
+    for wrong in (
+        np.empty((len(want) + 1, want.shape[1])),
+        np.empty(want.shape, np.float32),
+        np.empty(want.T.shape).T,
+        narrow,
+    ):
         with pytest.raises(ValueError, match="out must be"):
             dyad_change_matrix(*packed, net, out=wrong)
 
