@@ -132,9 +132,9 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net, out: np.nda
     compiles (once, then numba's disk cache) only their kernels.
     out: a writable C-contiguous float64 (rows, at least col_offsets[-1] columns) array whose columns
     col_offsets[0]:col_offsets[-1] are overwritten, the others left as they are; returned. A design's
-    own rows (col_offsets shifted to its change-statistic columns), or scratch reused period after
-    period: where malloc's thresholds are fixed, as on Dask workers, every fresh array of more than
-    128 KiB costs an mmap and its page faults. Default: a new (rows, col_offsets[-1]) array.
+    own rows (col_offsets shifted to its change-statistic columns): no temporary matrix, which where
+    malloc's thresholds are fixed, as on Dask workers, costs an mmap and its page faults per period.
+    Default: a new (rows, col_offsets[-1]) array.
     """
     terms = _packed_terms(codes, par_offsets, params, col_offsets)
     n = net.adj.shape[0]

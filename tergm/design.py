@@ -238,43 +238,23 @@ def design_for_period(
     return X, y, dyads
 
 
-def _fill_structural(
-    model: Model, period: Period, kept: np.ndarray | None, X: np.ndarray, scratch: np.ndarray | None = None
-) -> None:
+def _fill_structural(model: Model, period: Period, kept: np.ndarray | None, X: np.ndarray) -> None:
     """The change-statistic columns of the period's (observed) dyads, written into X.
 
     When every dyad has a row and the change-statistic columns are adjacent, the kernels write into
-    X's rows directly; otherwise into `scratch` (a float64 buffer, if large enough: one for all
-    periods of a design, no fresh array per period), then copied into X's columns."""
+    X's rows directly (no temporary matrix to fill and scatter); otherwise into a new matrix whose
+    rows are copied into X's columns."""
     if not len(model.codes):
         return
     columns = model.structural_columns
     state = network_state(period.network, model.directed)
-    terms = (model.codes, model.par_offsets, model.params, model.kernel_col_offsets)
-    if (
-        kept is None
-        and X.flags.c_contiguous
-        and X.flags.writeable
-        and np.array_equal(columns, np.arange(columns[0], columns[0] + len(columns)))
-    ):
-        dyad_change_matrix(*terms[:3], model.kernel_col_offsets + columns[0], state, out=X)
+    adjacent = np.array_equal(columns, np.arange(columns[0], columns[0] + len(columns)))
+    if kept is None and adjacent and X.flags.c_contiguous and X.flags.writeable:
+        offsets = model.kernel_col_offsets + columns[0]  # the kernels' columns placed at X's
+        dyad_change_matrix(model.codes, model.par_offsets, model.params, offsets, state, out=X)
         return
-    shape = (_all_dyad_count(period.n, model.directed), len(columns))
-    size = shape[0] * shape[1]
-    changes = dyad_change_matrix(
-        *terms, state, out=None if scratch is None or scratch.size < size else scratch[:size].reshape(shape)
-    )
+    changes = dyad_change_matrix(model.codes, model.par_offsets, model.params, model.kernel_col_offsets, state)
     X[:, columns] = changes if kept is None else changes[kept]
-
-
-def _all_dyad_count(n: int, directed: bool) -> int:
-    return n * (n - 1) if directed else n * (n - 1) // 2
-
-
-def _structural_scratch(model: Model, panel: Panel, periods) -> np.ndarray:
-    """_fill_structural's buffer for these periods of `panel`."""
-    largest = max((_all_dyad_count(panel[t].n, model.directed) for t in periods), default=0)
-    return np.empty(largest * len(model.structural_columns))
 
 
 def _fill_covariates(
@@ -332,7 +312,6 @@ def design_with_networks(
     X = design.X.copy() if reuse is None else reuse.X
     y = np.empty_like(design.y) if reuse is None else reuse.y
     reach = registry.reach(model.codes)
-    scratch = _structural_scratch(model, panel, periods)
     for k, t in enumerate(periods):
         period = panel[t]
         if not np.array_equal(period.nodes, design.nodes[k]):
@@ -359,7 +338,7 @@ def design_with_networks(
                 if period.observed is None
                 else _observed_rows(period, dyad_index(period.n, model.directed), model.directed)
             )
-            _fill_structural(model, period, kept, X[rows], scratch)
+            _fill_structural(model, period, kept, X[rows])
         else:
             block = X[rows]
             block[:, model.structural_columns] = design.X[rows][:, model.structural_columns]

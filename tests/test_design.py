@@ -555,9 +555,9 @@ def test_design_with_networks_keeps_the_rows_of_observed_dyads_only():
 
 
 @pytest.mark.parametrize("directed", [False, True])
-def test_change_statistic_columns_are_the_same_written_in_place_or_through_scratch(directed):
+def test_change_statistic_columns_are_the_same_written_in_place_or_through_a_copy(directed):
     """Adjacent change-statistic columns are written by the kernels into the design's rows; columns
-    split by a covariate go through a scratch buffer and a copy. The same numbers either way."""
+    split by a covariate go through a temporary matrix and a copy. The same numbers either way."""
     panel = _sparse_panel(directed)
     degree = "gwidegree(0.3, fixed=TRUE)" if directed else "gwdegree(0.5, fixed=TRUE)"
     adjacent = build_design(f"y ~ edges + gwesp(0.5, fixed=TRUE) + {degree} + edgecov(dist)", panel)

@@ -241,7 +241,7 @@ def test_per_tail_passes_equal_the_per_dyad_kernel_bit_for_bit(directed, density
         for t, code in enumerate(codes):
             change(code, net, i, j, params[par_offsets[t] : par_offsets[t + 1]], want[row], col_offsets[t])
     np.testing.assert_array_equal(dyad_change_matrix(*packed, net), want)
-    # into a caller's buffer (reused period after period): overwritten, whatever it held
+    # into a caller's buffer: overwritten, whatever it held
     buffer = np.full_like(want, np.nan)
     assert dyad_change_matrix(*packed, net, out=buffer) is buffer
     np.testing.assert_array_equal(buffer, want)
