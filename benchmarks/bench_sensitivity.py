@@ -41,7 +41,7 @@ def full_rebuild(refit: RewiredRefit, job) -> np.ndarray:
     panel, model, observed = refit.observed()
     _, networks = refit.networks(job)
     design = design_with_networks(model, observed, panel.with_networks(networks))
-    return np.asarray(mple(design, start=refit.start).coef, dtype=float)
+    return np.asarray(mple(design, start=refit.start, information=False).coef, dtype=float)
 
 
 def main() -> None:

@@ -170,6 +170,7 @@ class PeriodContributions:
                 counts.astype(np.float64),
                 coef,
                 b,
+                True,
             )
         finally:
             numba.set_num_threads(calling_threads)
@@ -276,7 +277,9 @@ def newton_periods(
             f"start must be {counts.shape[0]} x {p} finite numbers (one row per fit), got shape {start.shape}"
         )
 
-    def run(fits: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    def run(fits: np.ndarray, coef: np.ndarray, information: bool = True) -> np.ndarray:
+        # the periods always return the information (newton_iterations asks for none only where a
+        # caller passes final_information=False, which the period engine never does)
         sub = counts[fits]
         return combine_periods(periods.contributions(_requests(sub, coef)), sub)
 

@@ -15,7 +15,7 @@ criterion stopped at; btergm's bootstrap intervals include those numbers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit, prange
@@ -64,12 +64,14 @@ class MpleResult:
     deviance: float  # -2 loglik (the response is binary, so the saturated loglik is 0)
     null_deviance: float  # deviance of the model with every probability equal to the weighted tie rate
     score: np.ndarray  # (p,) gradient of loglik at coef (rounding level at convergence)
-    information: np.ndarray  # (p, p) negative Hessian of loglik at coef
+    information: np.ndarray | None  # (p, p) negative Hessian of loglik at coef (None: not asked for)
     nobs: int  # dyads in the likelihood, each counted with its period weight
 
     @property
     def covariance(self) -> np.ndarray:
         """Inverse of the information matrix (ergm's MPLE "invHess" covariance)."""
+        if self.information is None:
+            raise EstimationError("this fit was made without the information (mple(..., information=False))")
         return np.linalg.inv(self.information)
 
     @property
@@ -185,8 +187,9 @@ def _pairwise_log_product(a, n, tmp):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")  # no ZeroDivisionError branch: it stops SIMD
-def _evaluate(X, X32, columns, y, offsets, member_ptr, member_fit, member_count, B, n_fits):
-    """Sums over rows for each fit: [loglik, score (p), packed upper-triangular information (q)].
+def _evaluate(X, X32, columns, y, offsets, member_ptr, member_fit, member_count, B, n_fits, information):
+    """Sums over rows for each fit: [loglik, score (p), packed upper-triangular information (q)]; the
+    information is left 0 unless `information` (the q products per row are 40 % of the work).
 
     The design's p columns are columns[j] >= 0: X[:, columns[j]] (float64), else X32[:, -columns[j] - 1]
     (float32 columns, read exactly as float64: tergm.engine keeps a period's float32-exact columns so).
@@ -232,7 +235,7 @@ def _evaluate(X, X32, columns, y, offsets, member_ptr, member_fit, member_count,
         shared = False  # does any block of this chunk serve several fits (then it stores products)?
         for item in range(first_item, last_item):
             t = item_period[item]
-            shared = shared or member_ptr[t + 1] - member_ptr[t] > 1
+            shared = shared or (information and member_ptr[t + 1] - member_ptr[t] > 1)
         # Block scratch, allocated once per chunk and used up to each block's n_pad: a fresh
         # (p, BLOCK_ROWS) array per block costs an mmap and its page faults wherever malloc's mmap
         # threshold is fixed, as Dask fixes it on its workers (measured: 2x slower refits there).
@@ -280,6 +283,7 @@ def _evaluate(X, X32, columns, y, offsets, member_ptr, member_fit, member_count,
                 linear,
                 onepz,
                 tmp,
+                information,
             )
 
     # Each period's blocks are added into the period's own sums, which are then added into the totals in
@@ -338,6 +342,7 @@ def _evaluate_block(
     linear,
     onepz,
     tmp,
+    information,
 ):
     """One work item of _evaluate: the rows lo.. of period t (at most BLOCK_ROWS), for every fit that
     counts the period, into partial[base:]; the arrays after `width` are scratch of BLOCK_ROWS (tmp: half)."""
@@ -362,7 +367,7 @@ def _evaluate_block(
     M = member_ptr[t + 1] - m0
     # Products x_j x_l of each row, stored once when several fits share them; a lone fit forms
     # them on the fly (_pairwise_dot_product: bit-identical, and no (q, rows) array to stream).
-    if M > 1:
+    if M > 1 and information:
         idx = 0
         for j in range(p):
             for l in range(j, p):
@@ -420,6 +425,8 @@ def _evaluate_block(
         partial[out] = cm * (_pairwise_sum(linear, n_pad, tmp) - logsum)
         for j in range(p):
             partial[out + 1 + j] = cm * _pairwise_dot(xt[j], resid, n_pad, tmp)
+        if not information:
+            continue
         if M > 1:
             for idx in range(q):
                 partial[out + 1 + p + idx] = cm * _pairwise_dot(zt[idx], weight, n_pad, tmp)
@@ -511,6 +518,7 @@ def evaluate(design: Design, counts: np.ndarray, coef: np.ndarray) -> np.ndarray
         member_count,
         np.ascontiguousarray(coef, dtype=np.float64),
         counts.shape[0],
+        True,
     )
 
 
@@ -542,31 +550,60 @@ class NewtonResult:
 
 
 def newton(
-    design: Design, counts: np.ndarray, start: np.ndarray, max_iter: int, start_totals: np.ndarray | None = None
+    design: Design,
+    counts: np.ndarray,
+    start: np.ndarray,
+    max_iter: int,
+    start_totals: np.ndarray | None = None,
+    *,
+    final_information: bool = True,
 ) -> NewtonResult:
     """Newton-Raphson with step-halving for b fits that differ in their period counts.
 
     Each fit stops when its relative Newton step max|d_k|/(1+|b_k|) falls to rounding level
     (<= 1e-13) or stops shrinking once below 1e-6 (the rounding floor of an ill-conditioned fit).
     A fit's arithmetic never depends on which other fits are in the batch.
+    final_information: see newton_iterations.
     """
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     X, y = _float64_columns(design.X), _read_only(design.y)
     offsets = _read_only(np.asarray(design.offsets, dtype=np.int64))
 
-    def run(fits: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    def run(fits: np.ndarray, coef: np.ndarray, information: bool = True) -> np.ndarray:
         ptr, member_pos, member_count = _members(counts, fits)
-        return _evaluate(*X, y, offsets, ptr, member_pos, member_count, np.ascontiguousarray(coef), len(fits))
+        coef = np.ascontiguousarray(coef)
+        return _evaluate(*X, y, offsets, ptr, member_pos, member_count, coef, len(fits), information)
 
-    return newton_iterations(run, counts, start, max_iter, start_totals)
+    return newton_iterations(run, counts, start, max_iter, start_totals, final_information=final_information)
+
+
+# Below this relative step the next one is expected at rounding level (Newton's error squares: steps of
+# the study's refits run 3e-2, 1e-4, 1e-8, 1e-15), so without final_information the next evaluation
+# skips the information.
+_QUASI_STEP = 1e-7
 
 
 def newton_iterations(
-    run, counts: np.ndarray, start: np.ndarray, max_iter: int, start_totals: np.ndarray | None = None
+    run,
+    counts: np.ndarray,
+    start: np.ndarray,
+    max_iter: int,
+    start_totals: np.ndarray | None = None,
+    *,
+    final_information: bool = True,
 ) -> NewtonResult:
-    """The Newton loop of `newton`, over any evaluator: run(fits, coef) returns the (len(fits), 1+p+q)
-    sums [loglik, score, packed information] of the fits `fits` (positions in `counts`) at `coef`.
-    The in-memory design and the period engine (tergm.engine) share it, so equal sums give equal fits."""
+    """The Newton loop of `newton`, over any evaluator: run(fits, coef, information=True) returns the
+    (len(fits), 1+p+q) sums [loglik, score, packed information] of the fits `fits` (positions in
+    `counts`) at `coef` (the information 0 when not asked for). The in-memory design and the period
+    engine (tergm.engine) share it, so equal sums give equal fits.
+
+    final_information=False (a caller that needs only the estimates): once a fit's step falls below
+    _QUASI_STEP, its next point is evaluated without the information, and the step there is taken with
+    the previous point's information -- trusted only to say that the fit has converged (a step at
+    rounding level either way); otherwise the point is evaluated again in full and the iteration goes
+    on as with final_information. The estimates are then those of final_information=True unless the
+    two steps fall on either side of the 1e-13 floor; the returned totals of such a fit hold the
+    previous point's information."""
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     n = counts.shape[0]
     B = np.array(start, dtype=np.float64, copy=True).reshape(n, -1)
@@ -576,26 +613,35 @@ def newton_iterations(
     status = np.full(n, NOT_CONVERGED, np.int64)
     last_step = np.zeros((n, p))
     previous = np.full(n, np.inf)
+    stale = np.zeros(n, np.bool_)  # totals holding the previous point's information
     active = np.arange(n)
     for _ in range(max_iter + 1):
         if active.size == 0:
             break
         steps, ok = _newton_steps(totals[active], p)
+        relative = np.max(np.abs(steps) / (1.0 + np.abs(B[active])), axis=1)
+        recheck = stale[active] & ~(ok & (relative <= _STEP_FLOOR))
+        if recheck.any():  # a stale step that does not show convergence: the exact one decides
+            fits = active[recheck]
+            totals[fits] = run(fits, B[fits])
+            stale[fits] = False
+            steps[recheck], ok[recheck] = _newton_steps(totals[fits], p)
+            relative[recheck] = np.max(np.abs(steps[recheck]) / (1.0 + np.abs(B[fits])), axis=1)
         status[active[~ok]] = SINGULAR
         keep = ok.copy()
-        relative = np.max(np.abs(steps) / (1.0 + np.abs(B[active])), axis=1)
         last_step[active[ok]] = steps[ok]
         done = ok & ((relative <= _STEP_FLOOR) | ((previous[active] < 1e-6) & (relative > 0.1 * previous[active])))
         status[active[done]] = CONVERGED
         keep &= ~done & (iterations[active] < max_iter)
         previous[active] = relative
+        quick = not final_information and bool(np.all(relative[keep] <= _QUASI_STEP))
         steps = steps[keep]
         active = active[keep]
         if active.size == 0:
             break
         old_ll = totals[active, 0]
         trial = B[active] + steps
-        new_totals = run(active, trial)
+        new_totals = run(active, trial, not quick)
         # step-halving: a step that lowers the log pseudolikelihood is shortened until it does not
         tolerance = 1e-10 * (1.0 + np.abs(old_ll))
         worse = ~(new_totals[:, 0] >= old_ll - tolerance)
@@ -603,9 +649,12 @@ def newton_iterations(
         while worse.any() and halvings < _HALVINGS:
             steps[worse] *= 0.5
             trial[worse] = B[active[worse]] + steps[worse]
-            new_totals[worse] = run(active[worse], trial[worse])
+            new_totals[worse] = run(active[worse], trial[worse], not quick)
             worse = ~(new_totals[:, 0] >= old_ll - tolerance)
             halvings += 1
+        if quick:
+            new_totals[:, 1 + p :] = totals[active, 1 + p :]
+        stale[active] = quick
         B[active] = trial
         totals[active] = new_totals
         iterations[active] += 1
@@ -616,7 +665,10 @@ def newton_iterations(
 # Input checks and diagnostics
 
 
-def validate_design(design: Design) -> None:
+def validate_design(design: Design, *, finite: bool = True) -> None:
+    """Raise EstimationError for a malformed design. finite=False leaves the scan for nan/inf to the
+    caller (mple: check_identified's Gram matrix reads every row anyway, and a non-finite value shows
+    on its diagonal; one pass over the design instead of two)."""
     X, y = design.X, design.y
     if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype != np.float64 or not X.flags.c_contiguous:
         raise EstimationError("design.X must be a C-contiguous (N, p) float64 array")
@@ -636,10 +688,15 @@ def validate_design(design: Design) -> None:
         raise EstimationError("the response must be 0/1; found other values")
     # A nan or inf anywhere makes the sum of all entries non-finite: one contiguous pass (10x faster than
     # per-column sums, which reduce across rows), the exact scan only then.
-    if not np.isfinite(X.sum()):
-        bad = ~np.isfinite(X).all(axis=0)
-        if bad.any():
-            raise EstimationError(f"non-finite change statistics (nan/inf) in terms {_names(design, bad)}")
+    if finite and not np.isfinite(X.sum()):
+        require_finite(design)
+
+
+def require_finite(design: Design) -> None:
+    """Raise EstimationError naming the terms with nan/inf change statistics, if any."""
+    bad = ~np.isfinite(design.X).all(axis=0)
+    if bad.any():
+        raise EstimationError(f"non-finite change statistics (nan/inf) in terms {_names(design, bad)}")
 
 
 def validate_period_weights(design: Design, period_weights) -> np.ndarray:
@@ -666,7 +723,8 @@ def _row_weights(design: Design, weights: np.ndarray) -> np.ndarray:
 
 
 def check_identified(design: Design, weights: np.ndarray) -> None:
-    """Raise CollinearityError when the weighted change statistics are linearly dependent.
+    """Raise CollinearityError when the weighted change statistics are linearly dependent
+    (EstimationError when some are nan or inf, in any period: see validate_design).
 
     Pivoted QR of the column-normalised design (rows of weight 0 dropped): a column whose residual
     after projecting out the earlier pivots is below 1e-7 of its norm is aliased, glm.fit's criterion.
@@ -677,11 +735,16 @@ def check_identified(design: Design, weights: np.ndarray) -> None:
     names = design.names
     # The weighted Gram matrix, period by period on views of X (no copy of the design): enough to
     # settle the usual full-rank case; only a suspect design pays for the weighted copy and QR below.
+    # Every period's is formed, weighted or not: a nan or inf in its rows shows on its diagonal, so
+    # this pass is also validate_design's scan (a finite overflow there costs only the exact scan).
     gram = np.zeros((len(names), len(names)))
     for t, weight in enumerate(weights):
+        rows_t = design.X[design.offsets[t] : design.offsets[t + 1]]
+        gram_t = rows_t.T @ rows_t
+        if not np.isfinite(np.diagonal(gram_t)).all():
+            require_finite(design)
         if weight > 0:
-            rows_t = design.X[design.offsets[t] : design.offsets[t + 1]]
-            gram += weight * (rows_t.T @ rows_t)
+            gram += weight * gram_t
     if gram_identified(names, gram):
         return
     row_w = _row_weights(design, weights)
@@ -766,27 +829,33 @@ def diverging_terms(names: list[str], step: np.ndarray) -> list[str]:
 # Public estimators
 
 
-def mple(design: Design, period_weights=None, start=None, max_iter: int = 50) -> MpleResult:
+def mple(
+    design: Design, period_weights=None, start=None, max_iter: int = 50, *, information: bool = True
+) -> MpleResult:
     """Maximum pseudolikelihood estimate: pooled logit of ties on change statistics, Newton-Raphson
     from `start` (default 0) to machine precision.
 
     period_weights: how often each period counts (integers; default 1 each).
+    information=False: for a caller that needs only the estimate (a sensitivity refit): the last
+    Newton evaluation skips the information (newton_iterations' final_information), and the result's
+    information (and covariance, standard errors) is None.
     Raises CollinearityError (linearly dependent terms) or SeparationError (coefficients diverge).
     """
-    validate_design(design)
+    validate_design(design, finite=False)
     weights = validate_period_weights(design, period_weights)
     p = len(design.names)
-    check_identified(design, weights)
+    check_identified(design, weights)  # also the scan for nan/inf
     start = np.zeros(p) if start is None else np.asarray(start, dtype=np.float64)
     if start.shape != (p,) or not np.isfinite(start).all():
         raise EstimationError(f"start must be {p} finite numbers, got {start}")
-    result = newton(design, weights[None, :], start[None, :], max_iter)
+    result = newton(design, weights[None, :], start[None, :], max_iter, final_information=information)
     if result.status[0] != CONVERGED:
         raise separation_error(design, weights, result)
     # weighted row and tie counts, whole numbers, so exact in any order: per period, without a
     # row-weight vector of the design's length
     ties = [design.y[design.offsets[t] : design.offsets[t + 1]].sum() for t in range(design.n_periods)]
-    return mple_result(design.names, result, float(weights @ np.diff(design.offsets)), float(weights @ ties))
+    fit = mple_result(design.names, result, float(weights @ np.diff(design.offsets)), float(weights @ ties))
+    return fit if information else replace(fit, information=None)
 
 
 def separation_error(design: Design, weights: np.ndarray, result: NewtonResult) -> SeparationError:

@@ -159,7 +159,7 @@ class RewiredRefit:
         self._working.design = design
         try:
             start = self.start if len(job) == 2 else np.asarray(job[2], dtype=np.float64)
-            return np.asarray(mple(design, start=start).coef, dtype=float)
+            return np.asarray(mple(design, start=start, information=False).coef, dtype=float)
         except EstimationError:  # separation or collinearity in this rewired panel: counted as failed
             return np.full(len(design.names), np.nan)
 
