@@ -240,7 +240,7 @@ def logit(
             design, R=R, seed=seed, resamples=resamples, map_batches=map_batches, batch_size=batch_size, formula=formula
         )
         replicates, drawn, converged = boot.replicates, boot.resamples, boot.replicate_converged
-    conventional = np.linalg.inv(estimate.information)
+    conventional = estimate.covariance
     robust, groups = (
         (None, None) if labels is None else cluster_covariance(design, estimate.coef, conventional, labels, correction)
     )
