@@ -102,7 +102,7 @@ def change(code, net, i, j, par, out, col):
 
 
 @njit(cache=True)
-def rows_0(net, i, par, rows, col):
+def rows_0(net, i, par, rows, col, memo):
     """asymmetric: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -115,7 +115,7 @@ def rows_0(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_1(net, i, par, rows, col):
+def rows_1(net, i, par, rows, col, memo):
     """ctriple: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -128,7 +128,7 @@ def rows_1(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_2(net, i, par, rows, col):
+def rows_2(net, i, par, rows, col, memo):
     """cyclicalties: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -141,7 +141,7 @@ def rows_2(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_3(net, i, par, rows, col):
+def rows_3(net, i, par, rows, col, memo):
     """degree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -154,7 +154,7 @@ def rows_3(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_4(net, i, par, rows, col):
+def rows_4(net, i, par, rows, col, memo):
     """dsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -167,10 +167,10 @@ def rows_4(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_5(net, i, par, rows, col):
+def rows_5(net, i, par, rows, col, memo):
     """edges: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
-    if _tail_5(net, i, par, rows, col):
+    if _tail_5(net, i, par, rows, col, memo):
         return
     n = net.adj.shape[0]
     first = 0 if net.directed else i + 1
@@ -182,10 +182,10 @@ def rows_5(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_6(net, i, par, rows, col):
+def rows_6(net, i, par, rows, col, memo):
     """esp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
-    if _tail_6(net, i, par, rows, col):
+    if _tail_6(net, i, par, rows, col, memo):
         return
     n = net.adj.shape[0]
     first = 0 if net.directed else i + 1
@@ -197,10 +197,10 @@ def rows_6(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_7(net, i, par, rows, col):
+def rows_7(net, i, par, rows, col, memo):
     """gwdegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
-    if _tail_7(net, i, par, rows, col):
+    if _tail_7(net, i, par, rows, col, memo):
         return
     n = net.adj.shape[0]
     first = 0 if net.directed else i + 1
@@ -212,7 +212,7 @@ def rows_7(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_8(net, i, par, rows, col):
+def rows_8(net, i, par, rows, col, memo):
     """gwdsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -225,10 +225,10 @@ def rows_8(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_9(net, i, par, rows, col):
+def rows_9(net, i, par, rows, col, memo):
     """gwesp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
-    if _tail_9(net, i, par, rows, col):
+    if _tail_9(net, i, par, rows, col, memo):
         return
     n = net.adj.shape[0]
     first = 0 if net.directed else i + 1
@@ -240,10 +240,10 @@ def rows_9(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_10(net, i, par, rows, col):
+def rows_10(net, i, par, rows, col, memo):
     """gwidegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
-    if _tail_10(net, i, par, rows, col):
+    if _tail_10(net, i, par, rows, col, memo):
         return
     n = net.adj.shape[0]
     first = 0 if net.directed else i + 1
@@ -255,7 +255,7 @@ def rows_10(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_11(net, i, par, rows, col):
+def rows_11(net, i, par, rows, col, memo):
     """gwnsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -268,10 +268,10 @@ def rows_11(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_12(net, i, par, rows, col):
+def rows_12(net, i, par, rows, col, memo):
     """gwodegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
-    if _tail_12(net, i, par, rows, col):
+    if _tail_12(net, i, par, rows, col, memo):
         return
     n = net.adj.shape[0]
     first = 0 if net.directed else i + 1
@@ -283,7 +283,7 @@ def rows_12(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_13(net, i, par, rows, col):
+def rows_13(net, i, par, rows, col, memo):
     """idegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -296,7 +296,7 @@ def rows_13(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_14(net, i, par, rows, col):
+def rows_14(net, i, par, rows, col, memo):
     """isolates: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -309,7 +309,7 @@ def rows_14(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_15(net, i, par, rows, col):
+def rows_15(net, i, par, rows, col, memo):
     """istar: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -322,7 +322,7 @@ def rows_15(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_16(net, i, par, rows, col):
+def rows_16(net, i, par, rows, col, memo):
     """kstar: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -335,7 +335,7 @@ def rows_16(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_17(net, i, par, rows, col):
+def rows_17(net, i, par, rows, col, memo):
     """mutual: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -348,7 +348,7 @@ def rows_17(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_18(net, i, par, rows, col):
+def rows_18(net, i, par, rows, col, memo):
     """nsp: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -361,7 +361,7 @@ def rows_18(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_19(net, i, par, rows, col):
+def rows_19(net, i, par, rows, col, memo):
     """odegree: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -374,7 +374,7 @@ def rows_19(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_20(net, i, par, rows, col):
+def rows_20(net, i, par, rows, col, memo):
     """ostar: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -387,7 +387,7 @@ def rows_20(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_21(net, i, par, rows, col):
+def rows_21(net, i, par, rows, col, memo):
     """transitiveties: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -400,7 +400,7 @@ def rows_21(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_22(net, i, par, rows, col):
+def rows_22(net, i, par, rows, col, memo):
     """triangle: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -413,7 +413,7 @@ def rows_22(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_23(net, i, par, rows, col):
+def rows_23(net, i, par, rows, col, memo):
     """ttriple: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]
@@ -426,7 +426,7 @@ def rows_23(net, i, par, rows, col):
 
 
 @njit(cache=True)
-def rows_24(net, i, par, rows, col):
+def rows_24(net, i, par, rows, col, memo):
     """twopath: rows of every dyad with tail i (heads j != i directed, j > i undirected,
     ascending): the kernel's per-tail pass where it has one and it applies, else the per-dyad kernel."""
     n = net.adj.shape[0]

@@ -78,7 +78,8 @@ def _all_nodes(n, directed, par, columns):
 # ---------------------------------------------------------------------------------------------
 # Every dyad of one tail at once (the MPLE design's path, the registry's `tail=`): edges and the
 # gw-degree terms, whose per-dyad cost is otherwise a libm pow or two. Each weight pow(1 - e^-decay, d)
-# is computed once per degree value and reused -- the same numbers as the per-dyad kernels, bit for bit.
+# is computed once per degree value and run of tails (kept in the pass's memo, kernels/registry.py) and
+# reused -- the same numbers as the per-dyad kernels, bit for bit.
 
 
 @njit(cache=True)
@@ -91,7 +92,7 @@ def remembered_pow(table, base, k):
 
 
 @njit(cache=True)
-def edges_tail(net, i, par, rows, col):
+def edges_tail(net, i, par, rows, col, memo):
     for r in range(rows.shape[0]):
         rows[r, col] += 1.0
     return True
@@ -103,12 +104,13 @@ _GW_OUT = 2
 
 
 @njit(cache=True)
-def _gw_degree_tail(kind, net, i, par, rows, col):
-    """gwdegree (kind _GW_TOTAL), gwidegree (_GW_IN) or gwodegree (_GW_OUT) for every head of tail i."""
+def _gw_degree_tail(kind, net, i, par, rows, col, memo):
+    """gwdegree (kind _GW_TOTAL), gwidegree (_GW_IN) or gwodegree (_GW_OUT) for every head of tail i;
+    memo holds the weights by degree (degrees, directed DEG in + out, stay below 2n)."""
     n = net.adj.shape[0]
     first = 0 if net.directed else i + 1
     one_minus_r = 1.0 - math.exp(-par[0])
-    table = np.full(2 * n + 1, -1.0)  # degrees (directed DEG: in + out) stay below 2n
+    table = memo
     r = 0
     for j in range(first, n):
         if j == i:
@@ -127,18 +129,18 @@ def _gw_degree_tail(kind, net, i, par, rows, col):
 
 
 @njit(cache=True)
-def gwdegree_tail(net, i, par, rows, col):
-    return _gw_degree_tail(_GW_TOTAL, net, i, par, rows, col)
+def gwdegree_tail(net, i, par, rows, col, memo):
+    return _gw_degree_tail(_GW_TOTAL, net, i, par, rows, col, memo)
 
 
 @njit(cache=True)
-def gwidegree_tail(net, i, par, rows, col):
-    return _gw_degree_tail(_GW_IN, net, i, par, rows, col)
+def gwidegree_tail(net, i, par, rows, col, memo):
+    return _gw_degree_tail(_GW_IN, net, i, par, rows, col, memo)
 
 
 @njit(cache=True)
-def gwodegree_tail(net, i, par, rows, col):
-    return _gw_degree_tail(_GW_OUT, net, i, par, rows, col)
+def gwodegree_tail(net, i, par, rows, col, memo):
+    return _gw_degree_tail(_GW_OUT, net, i, par, rows, col, memo)
 
 
 # ---------------------------------------------------------------------------------------------

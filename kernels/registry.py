@@ -44,12 +44,18 @@ def zero(n: int, directed: bool, par: np.ndarray, columns: int) -> np.ndarray:
 # tests/test_kernel_reach.py checks every kernel's declaration by brute force.
 REACHES = ("none", "endpoints", "neighbours")
 
+# A per-tail pass gets `memo`: float64 scratch of 3n + 2 entries (n nodes), the term's alone. The first
+# 2n + 2 are -1.0 when a design driver starts a run of tails and are kept from one tail of the run to
+# the next: they may hold only values that depend on the term's parameters and their index (the gw
+# terms' pow(1 - e^-decay, k), computed once per run instead of once per tail: gwdegree 4x faster).
+# The last n are working space, their values undefined at every tail.
+
 
 @dataclass(frozen=True)
 class KernelEntry:
     name: str  # the kernel's registry name (the ergm term it computes, e.g. "gwesp")
     change: Callable  # numba kernel (net, i, j, par, out, col)
-    tail: Callable | None  # numba per-tail pass (net, i, par, rows, col) -> bool, or None
+    tail: Callable | None  # numba per-tail pass (net, i, par, rows, col, memo) -> bool, or None (memo: see above)
     empty: Callable[[int, bool, np.ndarray, int], np.ndarray]  # (n, directed, par, columns) -> g(empty)
     module: str
     attribute: str
@@ -173,12 +179,12 @@ def dispatch_source() -> str:
             "",
             "",
             "@njit(cache=True)",
-            f"def rows_{number}(net, i, par, rows, col):",
+            f"def rows_{number}(net, i, par, rows, col, memo):",
             f'    """{entry.name}: rows of every dyad with tail i (heads j != i directed, j > i undirected,',
             '    ascending): the kernel\'s per-tail pass where it has one and it applies, else the per-dyad kernel."""',
         ]
         if entry.tail is not None:
-            lines += [f"    if _tail_{number}(net, i, par, rows, col):", "        return"]
+            lines += [f"    if _tail_{number}(net, i, par, rows, col, memo):", "        return"]
         lines += [
             "    n = net.adj.shape[0]",
             "    first = 0 if net.directed else i + 1",
@@ -206,6 +212,11 @@ def _code_chain(codes, indent: str, call: str) -> list[str]:
         lines += [f"{indent}{'if' if k == 0 else 'elif'} code == {code}:", f"{indent}    {call.format(code=code)}"]
     unknown = 'raise ValueError("change-statistic code not compiled into these drivers")'
     return lines + ([f"{indent}else:", f"{indent}    {unknown}"] if codes else [f"{indent}{unknown}"])
+
+
+# Runs of tails per design: parallel tasks, each with its own memos (the per-tail passes'); any
+# number gives the same rows.
+DESIGN_RUNS = 32
 
 
 def drivers_source(codes) -> str:
@@ -240,8 +251,9 @@ def drivers_source(codes) -> str:
         "",
         "",
         "@njit(cache=True)",
-        "def tail_rows(codes, par_offsets, params, col_offsets, net, i, out):",
-        '    """Rows of every dyad with tail i: heads j != i (directed) or j > i (undirected), ascending."""',
+        "def tail_rows(codes, par_offsets, params, col_offsets, net, i, out, memo):",
+        '    """Rows of every dyad with tail i: heads j != i (directed) or j > i (undirected), ascending;',
+        '    memo[t]: term t\'s memo (kernels.registry: the per-tail passes\' memo), kept across a run of tails."""',
         "    n = net.adj.shape[0]",
         "    if net.directed:",
         "        r = i * (n - 1)",
@@ -254,7 +266,7 @@ def drivers_source(codes) -> str:
         "        code = codes[t]",
         "        par = params[par_offsets[t] : par_offsets[t + 1]]",
     ]
-    lines += _code_chain(codes, "        ", "rows_{code}(net, i, par, rows, col_offsets[t])")
+    lines += _code_chain(codes, "        ", "rows_{code}(net, i, par, rows, col_offsets[t], memo[t])")
     lines += [
         "",
         "",
@@ -264,18 +276,18 @@ def drivers_source(codes) -> str:
         '    col_offsets[0]:col_offsets[-1] of `out` (see kernels.dispatch.dyad_change_matrix)."""',
         "    n = net.adj.shape[0]",
         "    out[:, col_offsets[0] : col_offsets[-1]] = 0.0  # the kernels add into their columns",
-        "    if net.directed:",
-        "        for task in prange(n):",
+        "    # Undirected, tail i has n - 1 - i rows: a task of tails i and n - 1 - i has n - 1, so numba's",
+        "    # static split of the runs of tasks over threads stays balanced. Each run of tasks starts the",
+        "    # terms' memos afresh (what they hold never depends on the tail, so neither does a row).",
+        "    tasks = n if net.directed else (n + 1) // 2",
+        f"    runs = min(tasks, {DESIGN_RUNS})",
+        "    for run in prange(runs):",
+        "        memo = np.full((codes.shape[0], 3 * n + 2), -1.0)  # the per-tail passes' memos",
+        "        for task in range(run * tasks // runs, (run + 1) * tasks // runs):",
         "            i = np.int64(task)  # one integer type for every call below: one compilation",
-        "            tail_rows(codes, par_offsets, params, col_offsets, net, i, out)",
-        "    else:",
-        "        # Tail i has n - 1 - i rows: pairing tails i and n - 1 - i gives every parallel task n - 1",
-        "        # rows, so numba's static split of the tasks over threads stays balanced.",
-        "        for task in prange((n + 1) // 2):",
-        "            i = np.int64(task)",
-        "            tail_rows(codes, par_offsets, params, col_offsets, net, i, out)",
-        "            if n - 1 - i != i:",
-        "                tail_rows(codes, par_offsets, params, col_offsets, net, n - 1 - i, out)",
+        "            tail_rows(codes, par_offsets, params, col_offsets, net, i, out, memo)",
+        "            if not net.directed and n - 1 - i != i:",
+        "                tail_rows(codes, par_offsets, params, col_offsets, net, n - 1 - i, out, memo)",
         "    return out",
         "",
         "",
