@@ -375,6 +375,13 @@ def changed_rows(
         return np.empty(0, dtype=np.int64)
     toggled = np.asarray(before != after)
     touched = toggled.any(axis=0) | toggled.any(axis=1)  # the toggled ties' endpoints
+    if limit is not None:
+        # Rows are distinct dyads, so at most u(u - 1) (ordered) or u(u - 1)/2 of them join two of the u
+        # untouched nodes: the rest, a lower bound on the changed rows, settles most calls for free.
+        untouched = len(touched) - int(np.count_nonzero(touched))
+        between_untouched = untouched * (untouched - 1) // (1 if directed else 2)
+        if len(tails) - between_untouched > limit:
+            return None
     rows = touched[tails] | touched[heads]
     if reach == "neighbours":
         if limit is not None and np.count_nonzero(rows) > limit:

@@ -7,6 +7,7 @@ term, so a failure names the term (and so the kernel) at fault.
 
 from __future__ import annotations
 
+import itertools
 import json
 from functools import cache
 
@@ -512,8 +513,11 @@ def test_changed_rows_past_the_limit_is_none_and_below_it_the_same_rows(directed
     from dyadflow.tergm.rewire import rewire_networks
 
     panel = _sparse_panel(directed)
-    tails, heads = dyad_index(panel[0].n, directed).T
-    for level, seed in ((0.005, 1), (0.02, 2), (0.3, 3)):
+    every_dyad = dyad_index(panel[0].n, directed)
+    some_dyads = every_dyad[np.random.default_rng(0).random(len(every_dyad)) < 0.7]  # dyads missing too
+    for (tails, heads), (level, seed) in itertools.product(
+        (every_dyad.T, some_dyads.T), ((0.005, 1), (0.02, 2), (0.3, 3))
+    ):
         before = panel[1].network
         (after,) = rewire_networks([before], level, np.random.default_rng(seed), directed=directed)
         rows = changed_rows(before, after, tails, heads, reach, directed)
