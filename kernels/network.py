@@ -30,13 +30,19 @@ class Network(NamedTuple):
     in_nbr: np.ndarray  # (edges,) int64
 
 
-def network_state(adj: np.ndarray, directed: bool) -> Network:
+def network_state(adj: np.ndarray, directed: bool, *, counts: np.ndarray | None = None) -> Network:
     """Build the state of a 0/1 adjacency matrix: square, binary, zero diagonal, symmetric when
-    undirected (checked here too: a kernel fed anything else returns silently wrong numbers)."""
+    undirected (checked here too: a kernel fed anything else returns silently wrong numbers).
+
+    counts: int64 scratch of at least n * n entries (3 n * n directed) that the path counts are written
+    into, the state holding views of it (valid until it is written again): for a caller that builds the
+    states of many periods one after another, since a fresh 0.4 MB matrix per 230-node period costs an
+    mmap and its page faults where malloc's thresholds are fixed, as on Dask workers. Default: new."""
     adj = np.asarray(adj)
     if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
         raise ValueError(f"adjacency matrix must be square, got shape {adj.shape}")
-    if not ((adj == 0) | (adj == 1)).all():
+    binary = adj.max(initial=0) <= 1 if adj.dtype == np.uint8 else ((adj == 0) | (adj == 1)).all()
+    if not binary:
         raise ValueError("adjacency matrix must contain only 0 and 1")
     adj = np.ascontiguousarray(adj, dtype=np.uint8)
     if not adj.flags.writeable:  # a read-only array is another numba type: every kernel would compile twice
@@ -45,7 +51,13 @@ def network_state(adj: np.ndarray, directed: bool) -> Network:
         raise ValueError("adjacency matrix must have a zero diagonal (no self-loops)")
     if not directed and not np.array_equal(adj, adj.T):
         raise ValueError("adjacency matrix of an undirected network must be symmetric")
-    paths, out_shared, in_shared = _two_step_counts(adj, bool(directed))
+    n, matrices = adj.shape[0], 3 if directed else 1
+    if counts is None:
+        counts = np.empty(matrices * n * n, np.int64)
+    elif counts.dtype != np.int64 or counts.ndim != 1 or counts.size < matrices * n * n or not counts.flags.writeable:
+        raise ValueError(f"counts must be writable 1-d int64 scratch of at least {matrices * n * n} entries")
+    out = counts[: matrices * n * n].reshape(matrices, n, n)
+    paths, out_shared, in_shared = _two_step_counts(adj, bool(directed), out)
     out_ptr, out_nbr = _neighbour_lists(adj)
     in_ptr, in_nbr = _neighbour_lists(np.ascontiguousarray(adj.T)) if directed else (out_ptr, out_nbr)
     return Network(
@@ -89,12 +101,14 @@ def _neighbour_lists(adj):
 
 
 @njit(cache=True)
-def _two_step_counts(adj, directed):
-    """A @ A, A @ A.T and A.T @ A as int64, by adding 0/1 rows: O(n * edges), exact, and no BLAS
-    threads competing with numba's or Dask's (measured: dense BLAS products cost 2-6 ms per
-    230-node period on a busy 2-core machine, this about 1 ms). Undirected: all three are A @ A."""
+def _two_step_counts(adj, directed, out):
+    """A @ A, A @ A.T and A.T @ A as int64 into out[0], out[1], out[2] (undirected: out[0] only, all
+    three being A @ A), by adding 0/1 rows: O(n * edges), exact, and no BLAS threads competing with
+    numba's or Dask's (measured: dense BLAS products cost 2-6 ms per 230-node period on a busy 2-core
+    machine, this about 1 ms)."""
     n = adj.shape[0]
-    paths = np.zeros((n, n), np.int64)
+    out[:] = 0
+    paths = out[0]
     for i in range(n):
         for k in range(n):
             if adj[i, k]:
@@ -103,8 +117,8 @@ def _two_step_counts(adj, directed):
     if not directed:
         return paths, paths, paths
     adj_t = np.ascontiguousarray(adj.T)
-    out_shared = np.zeros((n, n), np.int64)
-    in_shared = np.zeros((n, n), np.int64)
+    out_shared = out[1]
+    in_shared = out[2]
     for i in range(n):
         for k in range(n):
             if adj[i, k]:

@@ -158,7 +158,8 @@ def _validated_network(network, period: str, directed: bool, n: int) -> np.ndarr
         raise PanelError(f"period {period}: the network has {array.shape[0]} rows for {n} nodes")
     if array.dtype.kind not in "biuf":
         raise PanelError(f"period {period}: the network must be numeric 0/1, got dtype {array.dtype}")
-    if not ((array == 0) | (array == 1)).all():
+    binary = array.max(initial=0) <= 1 if array.dtype == np.uint8 else ((array == 0) | (array == 1)).all()
+    if not binary:
         bad = np.argwhere(~np.isin(array, (0, 1)))[0]
         raise PanelError(
             f"period {period}: the network must be binary (0/1); cell {tuple(bad.tolist())} is {array[tuple(bad)]}"

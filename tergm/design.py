@@ -238,16 +238,19 @@ def design_for_period(
     return X, y, dyads
 
 
-def _fill_structural(model: Model, period: Period, kept: np.ndarray | None, X: np.ndarray) -> None:
+def _fill_structural(
+    model: Model, period: Period, kept: np.ndarray | None, X: np.ndarray, counts: np.ndarray | None = None
+) -> None:
     """The change-statistic columns of the period's (observed) dyads, written into X.
 
     When every dyad has a row and the change-statistic columns are adjacent, the kernels write into
     X's rows directly (no temporary matrix to fill and scatter); otherwise into a new matrix whose
-    rows are copied into X's columns."""
+    rows are copied into X's columns. counts: network_state's scratch, for a caller filling period
+    after period."""
     if not len(model.codes):
         return
     columns = model.structural_columns
-    state = network_state(period.network, model.directed)
+    state = network_state(period.network, model.directed, counts=counts)
     adjacent = np.array_equal(columns, np.arange(columns[0], columns[0] + len(columns)))
     if kept is None and adjacent and X.flags.c_contiguous and X.flags.writeable:
         offsets = model.kernel_col_offsets + columns[0]  # the kernels' columns placed at X's
@@ -312,6 +315,10 @@ def design_with_networks(
     X = design.X.copy() if reuse is None else reuse.X
     y = np.empty_like(design.y) if reuse is None else reuse.y
     reach = registry.reach(model.codes)
+    # one scratch for every period's path counts (network_state's `counts`)
+    counts = np.empty(
+        (3 if model.directed else 1) * max((len(nodes) for nodes in design.nodes), default=0) ** 2, np.int64
+    )
     for k, t in enumerate(periods):
         period = panel[t]
         if not np.array_equal(period.nodes, design.nodes[k]):
@@ -338,7 +345,7 @@ def design_with_networks(
                 if period.observed is None
                 else _observed_rows(period, dyad_index(period.n, model.directed), model.directed)
             )
-            _fill_structural(model, period, kept, X[rows])
+            _fill_structural(model, period, kept, X[rows], counts)
         else:
             block = X[rows]
             block[:, model.structural_columns] = design.X[rows][:, model.structural_columns]
@@ -348,12 +355,12 @@ def design_with_networks(
                     model.par_offsets,
                     model.params,
                     model.kernel_col_offsets,
-                    network_state(period.network, model.directed),
+                    network_state(period.network, model.directed, counts=counts),
                     tails[changed],
                     heads[changed],
                 )
         _fill_covariates(model, panel, t, X[rows], tails, heads, networks_only=True)
-        y[rows] = period.network[tails, heads]
+        y[rows] = period.network.ravel().take(tails * period.n + heads)  # 2x faster than [tails, heads]
     return replace(design, X=X, y=y)
 
 

@@ -38,3 +38,27 @@ def test_lowest_set_bit_of_every_word_shape():
         mask = ~((low << np.uint64(1)) - np.uint64(1)) if b < 63 else np.uint64(0)
         assert _lowest(low) == b
         assert _lowest(low | (above & mask)) == b
+
+
+@pytest.mark.parametrize("directed", [True, False])
+def test_path_counts_are_the_matrix_products_in_new_memory_or_in_scratch(directed):
+    """network_state's path counts equal A @ A, A @ A.T, A.T @ A, written into a fresh array or into
+    `counts` scratch that periods of different sizes share one after another (stale counts from a
+    larger period must not leak into a smaller one)."""
+    rng = np.random.default_rng(5)
+    scratch = np.full(3 * 19 * 19, 7, np.int64)
+    for n, density in ((19, 0.4), (11, 0.2), (19, 0.1), (6, 0.0)):
+        adj = (rng.random((n, n)) < density).astype(np.uint8)
+        if not directed:
+            adj = np.triu(adj, 1) | np.triu(adj, 1).T
+        np.fill_diagonal(adj, 0)
+        a = adj.astype(np.int64)
+        expected = (a @ a, a @ a.T, a.T @ a) if directed else (a @ a,) * 3
+        for net in (network_state(adj, directed), network_state(adj, directed, counts=scratch)):
+            for got, want in zip((net.paths, net.out_shared, net.in_shared), expected):
+                assert got.dtype == np.int64 and got.flags.c_contiguous
+                np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="counts must be"):
+        network_state(np.zeros((5, 5), np.uint8), directed, counts=np.zeros(24, np.int64))
+    with pytest.raises(ValueError, match="counts must be"):
+        network_state(np.zeros((5, 5), np.uint8), directed, counts=np.zeros(3 * 25, np.float64))
