@@ -93,6 +93,9 @@ def test_local_cluster_results_are_identical_for_any_worker_count(workers, tmp_p
     with dask_client(ClusterSpec(workers=workers)) as client:
         threads = client.run(lambda: os.environ.get("NUMBA_NUM_THREADS"))
         assert len(threads) == workers and set(threads.values()) == {"1"}
+        # Dask's statistical profiler is off on the workers (it costs a CPU-bound task a few per cent)
+        profiling = client.run(lambda dask_worker: dask_worker.periodic_callbacks.get("profile") is not None)
+        assert set(profiling.values()) == {False}
         pids = client.run(os.getpid)
         assert os.getpid() not in pids.values()  # process workers
         seen = []
