@@ -26,7 +26,7 @@ import pandas as pd
 from dyadflow.kernels import registry
 from dyadflow.kernels.cache import kernel_sources_digest
 from dyadflow.kernels.dispatch import dyad_change_matrix, dyad_index, dyad_rows_change_matrix, statistics_from_empty
-from dyadflow.kernels.network import network_state
+from dyadflow.kernels.network import dyad_values, network_state
 from dyadflow.kernels.sampler import sampler_state
 from dyadflow.storage.panel import Panel, Period
 from dyadflow.tergm.formula import Formula, FormulaError, parse_formula
@@ -360,7 +360,7 @@ def design_with_networks(
                     heads[changed],
                 )
         _fill_covariates(model, panel, t, X[rows], tails, heads, networks_only=True)
-        y[rows] = period.network.ravel().take(tails * period.n + heads)  # 2x faster than [tails, heads]
+        dyad_values(period.network, tails, heads, y[rows])
     return replace(design, X=X, y=y)
 
 
