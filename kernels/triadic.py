@@ -542,10 +542,17 @@ def _gwesp_tail_undirected(net, t, alpha, r, rows, col, powers, acc):
     """_esp_tail for undirected gwesp (the study's term): _esp_tail_part's two undirected parts over
     the same (h, k) pairs in the same order (k over t's list ascending; first the k above h, then those
     below), found directly -- k's sorted list cut by bisection to the h above t (and below k, or above
-    it) -- instead of walking k's whole list: a quarter of the pairs, and counts[t, k] read once per k;
-    then the focal edge, as _focus computes it. Bit for bit _esp_tail's general path, 1.5x faster."""
+    it) -- instead of walking k's whole list: a quarter of the pairs; then the focal edge. Every count
+    is at most the largest degree, so the powers up to it are remembered first and then read without
+    a test (e^a (1 - r^0) is 0, as _focus has it). Bit for bit _esp_tail's general path, 2x faster."""
     adj, paths, ptr, nbr = net.adj, net.paths, net.out_ptr, net.out_nbr
     n = adj.shape[0]
+    top = 0
+    for v in range(n):
+        top = max(top, ptr[v + 1] - ptr[v])
+    if powers[top] < 0.0:
+        for count in range(top + 1):
+            remembered_pow(powers, r, count)
     for h in range(t + 1, n):
         acc[h] = 0.0
     for slot in range(ptr[t], ptr[t + 1]):  # t < h < k
@@ -556,26 +563,23 @@ def _gwesp_tail_undirected(net, t, alpha, r, rows, col, powers, acc):
             if h >= k:
                 break
             e = adj[t, h]
-            acc[h] += remembered_pow(powers, r, tk - e)
-            acc[h] += remembered_pow(powers, r, paths[k, h] - e)
+            acc[h] += powers[tk - e]
+            acc[h] += powers[paths[k, h] - e]
     for slot in range(ptr[t], ptr[t + 1]):  # h > t, h > k
         k = nbr[slot]
         tk = paths[t, k]
         for h_slot in range(_first_above(nbr, ptr[k], ptr[k + 1], max(t, k)), ptr[k + 1]):
             h = nbr[h_slot]
             e = adj[t, h]
-            acc[h] += remembered_pow(powers, r, tk - e)
-            acc[h] += remembered_pow(powers, r, paths[k, h] - e)
-    scale = math.exp(alpha)
-    for h in range(t + 1, n):
-        count = paths[t, h]
-        if count == 0:
-            focal = 0.0
-        elif alpha < 100.0:
-            focal = scale * (1.0 - remembered_pow(powers, r, count))
-        else:
-            focal = float(count)
-        rows[h - t - 1, col] += acc[h] + focal
+            acc[h] += powers[tk - e]
+            acc[h] += powers[paths[k, h] - e]
+    if alpha < 100.0:  # _focus's value, as it computes it
+        scale = math.exp(alpha)
+        for h in range(t + 1, n):
+            rows[h - t - 1, col] += acc[h] + scale * (1.0 - powers[paths[t, h]])
+    else:  # ergm's large-decay limit
+        for h in range(t + 1, n):
+            rows[h - t - 1, col] += acc[h] + float(paths[t, h])
 
 
 @njit(cache=True)

@@ -249,7 +249,7 @@ def test_per_tail_passes_equal_the_per_dyad_kernels_bit_for_bit(directed, densit
     terms = [
         (name, args)
         for sp in (SP_NAMES if directed else ("OTP",))
-        for name, args in sp_terms(sp)
+        for name, args in [*sp_terms(sp), ("gwesp", (150.0, sp))]  # and ergm's large-decay limit
         if name in ("gwesp", "esp")
     ]
     np.testing.assert_array_equal(
