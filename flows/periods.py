@@ -63,8 +63,8 @@ class SpilledPeriod:
     def summary(self) -> PeriodSummary:
         return self._summary
 
-    def contributions(self, coef_batch: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        return self.read().contributions(coef_batch, counts)
+    def contributions(self, coef_batch: np.ndarray, counts: np.ndarray, information: bool = True) -> np.ndarray:
+        return self.read().contributions(coef_batch, counts, information)
 
 
 def _build(store: str, model: Model, t: int, spill: str | None, select: list[int] | None = None):
@@ -79,8 +79,8 @@ def _build(store: str, model: Model, t: int, spill: str | None, select: list[int
     return SpilledPeriod.write(period, Path(spill) / f"period-{t}")
 
 
-def _answer(period, coef: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    return period.contributions(coef, counts)
+def _answer(period, coef: np.ndarray, counts: np.ndarray, information: bool) -> np.ndarray:
+    return period.contributions(coef, counts, information)
 
 
 def _summary(period) -> PeriodSummary:
@@ -157,6 +157,7 @@ class DaskPeriods:
             [self._periods[t] for t in asked],
             [requests[t][0] for t in asked],  # type: ignore[index]
             [requests[t][1] for t in asked],  # type: ignore[index]
+            [requests[t][2] for t in asked],  # type: ignore[index]
         )
         by_period: list[np.ndarray | None] = [None] * len(requests)
         for t, answer in zip(asked, answers):

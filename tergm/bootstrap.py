@@ -93,7 +93,9 @@ def fit_replicates(design: Design, start: np.ndarray, resamples: np.ndarray) -> 
     # the sums at the warm start differ between replicates only by period counts: compute them per period
     per_period = evaluate(design, np.eye(T, dtype=np.int64), np.repeat(start[None, :], T, axis=0))
     start_totals = warm_start_totals(per_period, counts)
-    result = newton(design, counts, np.repeat(start[None, :], b, axis=0), REPLICATE_MAX_ITER, start_totals)
+    starts = np.repeat(start[None, :], b, axis=0)
+    # replicates are estimates only: no information at their last points (newton_iterations)
+    result = newton(design, counts, starts, REPLICATE_MAX_ITER, start_totals, final_information=False)
     return replicates_without_mle(result, counts, design.names, lambda: design)
 
 

@@ -144,9 +144,10 @@ class PeriodContributions:
     def summary(self) -> PeriodSummary:
         return self._summary
 
-    def contributions(self, coef_batch: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    def contributions(self, coef_batch: np.ndarray, counts: np.ndarray, information: bool = True) -> np.ndarray:
         """(b, 1+p+q) this period's sums [loglik, score (p), packed upper-triangular information (q)]
-        for b fits: coefficients (b, p), and how often each fit counts the period (b,) >= 1."""
+        for b fits: coefficients (b, p), and how often each fit counts the period (b,) >= 1; the
+        information 0 unless asked for (see estimate.newton_iterations' final_information)."""
         coef = np.ascontiguousarray(coef_batch, dtype=np.float64)
         p = self.n_terms
         if coef.ndim != 2 or coef.shape[1] != p:
@@ -170,13 +171,14 @@ class PeriodContributions:
                 counts.astype(np.float64),
                 coef,
                 b,
-                True,
+                bool(information),
             )
         finally:
             numba.set_num_threads(calling_threads)
 
 
-Request = tuple[np.ndarray, np.ndarray]  # (coefficients (b, p), counts (b,)) of the fits counting a period
+# (coefficients (b, p), counts (b,), whether the information is wanted) of the fits counting a period
+Request = tuple[np.ndarray, np.ndarray, bool]
 
 
 class LocalPeriods:
@@ -229,11 +231,11 @@ def stacked_design(names: Sequence[str], rows: Sequence[tuple[np.ndarray, np.nda
     )
 
 
-def _requests(counts: np.ndarray, coef: np.ndarray) -> list[Request | None]:
+def _requests(counts: np.ndarray, coef: np.ndarray, information: bool = True) -> list[Request | None]:
     requests: list[Request | None] = []
     for t in range(counts.shape[1]):
         members = counts[:, t] > 0
-        requests.append((coef[members], counts[members, t]) if members.any() else None)
+        requests.append((coef[members], counts[members, t], information) if members.any() else None)
     return requests
 
 
@@ -266,7 +268,13 @@ def _check_counts(periods, counts: np.ndarray) -> np.ndarray:
 
 
 def newton_periods(
-    periods, counts: np.ndarray, start: np.ndarray, max_iter: int, start_totals: np.ndarray | None = None
+    periods,
+    counts: np.ndarray,
+    start: np.ndarray,
+    max_iter: int,
+    start_totals: np.ndarray | None = None,
+    *,
+    final_information: bool = True,
 ) -> NewtonResult:
     """`estimate.newton` over a period set: b fits with (b, T) period counts from (b, p) starts."""
     counts = _check_counts(periods, counts)
@@ -278,12 +286,10 @@ def newton_periods(
         )
 
     def run(fits: np.ndarray, coef: np.ndarray, information: bool = True) -> np.ndarray:
-        # the periods always return the information (newton_iterations asks for none only where a
-        # caller passes final_information=False, which the period engine never does)
         sub = counts[fits]
-        return combine_periods(periods.contributions(_requests(sub, coef)), sub)
+        return combine_periods(periods.contributions(_requests(sub, coef, information)), sub)
 
-    return newton_iterations(run, counts, start, max_iter, start_totals)
+    return newton_iterations(run, counts, start, max_iter, start_totals, final_information=final_information)
 
 
 def mple_periods(periods, max_iter: int = 50) -> MpleResult:
@@ -318,7 +324,9 @@ def replicates_periods(periods, start: np.ndarray, counts: np.ndarray, max_iter:
     at_start = periods.contributions(_requests(each_once, np.repeat(start[None, :], T, axis=0)))
     per_period = combine_periods(at_start, each_once)
     starts = np.repeat(start[None, :], counts.shape[0], axis=0)
-    return newton_periods(periods, counts, starts, max_iter, warm_start_totals(per_period, counts))
+    totals = warm_start_totals(per_period, counts)
+    # replicates are estimates only: no information at their last points, as in bootstrap.fit_replicates
+    return newton_periods(periods, counts, starts, max_iter, totals, final_information=False)
 
 
 def fit_replicates_periods(periods, start: np.ndarray, resamples: np.ndarray) -> ReplicateResult:

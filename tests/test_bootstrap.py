@@ -177,3 +177,29 @@ def test_fit_tables(replayed):
     assert fit.ci(0.9)["5%"].le(fit.ci(0.95)["2.5%"].add(1e300)).all()
     text = fit.summary()
     assert "Bootstrapping sample size: 100" in text and design.names[0] in text
+
+
+def test_replicates_skip_the_information_at_their_last_points_and_keep_their_estimates(monkeypatch):
+    """fit_replicates' Newton iteration asks no information at the points after steps below 1e-7
+    (estimate.newton_iterations' final_information=False): the replicates, their iterations and
+    statuses are those of the iteration that evaluates the information everywhere, bit for bit."""
+    import dyadflow.tergm.estimate as estimate
+    from dyadflow.tergm.bootstrap import REPLICATE_MAX_ITER, fit_replicates, resample_counts, warm_start_totals
+    from dyadflow.tergm.estimate import evaluate, newton
+
+    asked = []
+    kernel = estimate._evaluate
+    monkeypatch.setattr(estimate, "_evaluate", lambda *args: asked.append(args[-1]) or kernel(*args))
+
+    design = knecht_design("knecht_gw_directed")
+    start = mple(design).coef
+    resamples = np.random.default_rng(3).integers(0, design.n_periods, size=(12, design.n_periods))
+    counts = resample_counts(resamples, design.n_periods)
+    T = design.n_periods
+    at_start = evaluate(design, np.eye(T, dtype=np.int64), np.repeat(start[None, :], T, axis=0))
+    starts = np.repeat(start[None, :], len(counts), axis=0)
+    exact = newton(design, counts, starts, REPLICATE_MAX_ITER, warm_start_totals(at_start, counts))
+    got = fit_replicates(design, start, resamples)
+    assert np.array_equal(got.coef, exact.coef) and np.array_equal(got.iterations, exact.iterations)
+    assert np.array_equal(got.converged, exact.status == 0)
+    assert False in asked  # some evaluation went without the information

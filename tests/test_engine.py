@@ -121,7 +121,7 @@ def test_periods_built_from_the_panel(panel_design):
     built = LocalPeriods([PeriodContributions.build(model, panel, t) for t in model.likelihood_periods], model.names)
     counts = np.ones((1, design.n_periods), np.int64)
     coef = np.array([[-2.0, 0.3, -0.5, 0.2, 3.0]])
-    answers = built.contributions([(coef, np.ones(1, np.int64))] * design.n_periods)
+    answers = built.contributions([(coef, np.ones(1, np.int64), True)] * design.n_periods)
     assert np.array_equal(combine_periods(answers, counts), evaluate(design, counts, coef))
 
 
