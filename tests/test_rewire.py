@@ -164,3 +164,27 @@ def test_period_rewiring_of_periods_of_different_sizes_draws_as_one_period_at_a_
         alone = _rewire_one(before, 0.4, rng, directed, _dyad_mask(before.shape[0], directed))
         np.testing.assert_array_equal(after, alone)
         assert not np.array_equal(after, before)
+
+
+@pytest.mark.parametrize("directed", [True, False])
+@pytest.mark.parametrize("density", [0.02, 0.3, 0.9])
+def test_period_rewiring_draws_the_non_ties_as_choice_of_their_positions_would(directed, density):
+    """_rewire_one finds the drawn non-ties from their ranks: the same networks, draw for draw, as
+    rng.choice over the array of non-tie positions (the algorithm it replaces)."""
+    from dyadflow.tergm.rewire import _dyad_mask, _rewire_one
+
+    adj = random_panel(n=23, periods=1, density=density, directed=directed, seed=int(density * 100))[0]
+    mask = _dyad_mask(23, directed)
+    for share in (0.1, 0.5, 1.0):
+        if round(share * (adj[mask] == 1).sum()) > (adj[mask] == 0).sum():
+            continue
+        rng, reference_rng = np.random.default_rng(11), np.random.default_rng(11)
+        flat = adj[mask]
+        ties, non_ties = np.flatnonzero(flat == 1), np.flatnonzero(flat == 0)
+        k = int(round(share * len(ties)))
+        expected = flat.copy()
+        expected[reference_rng.choice(ties, size=k, replace=False)] = 0
+        expected[reference_rng.choice(non_ties, size=k, replace=False)] = 1
+        got = _rewire_one(adj, share, rng, directed, mask)
+        np.testing.assert_array_equal(got[mask], expected)
+        assert rng.random() == reference_rng.random()  # the same draws consumed
