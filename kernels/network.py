@@ -12,6 +12,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from dyadflow.storage.panel import is_binary
+
 
 class Network(NamedTuple):
     adj: np.ndarray  # (n, n) uint8; row = tail (sender), column = head (receiver)
@@ -41,8 +43,7 @@ def network_state(adj: np.ndarray, directed: bool, *, counts: np.ndarray | None 
     adj = np.asarray(adj)
     if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
         raise ValueError(f"adjacency matrix must be square, got shape {adj.shape}")
-    binary = adj.max(initial=0) <= 1 if adj.dtype == np.uint8 else ((adj == 0) | (adj == 1)).all()
-    if not binary:
+    if not is_binary(adj):
         raise ValueError("adjacency matrix must contain only 0 and 1")
     adj = np.ascontiguousarray(adj, dtype=np.uint8)
     if not adj.flags.writeable:  # a read-only array is another numba type: every kernel would compile twice

@@ -150,6 +150,11 @@ class Panel:
         return cls(directed=directed, period_names=names, load=periods.__getitem__)
 
 
+def is_binary(array: np.ndarray) -> bool:
+    """Whether every entry is 0 or 1; a uint8 array by its maximum (one pass, no temporaries)."""
+    return bool(array.max(initial=0) <= 1) if array.dtype == np.uint8 else bool(((array == 0) | (array == 1)).all())
+
+
 def _validated_network(network, period: str, directed: bool, n: int) -> np.ndarray:
     array = np.asarray(network)
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
@@ -158,8 +163,7 @@ def _validated_network(network, period: str, directed: bool, n: int) -> np.ndarr
         raise PanelError(f"period {period}: the network has {array.shape[0]} rows for {n} nodes")
     if array.dtype.kind not in "biuf":
         raise PanelError(f"period {period}: the network must be numeric 0/1, got dtype {array.dtype}")
-    binary = array.max(initial=0) <= 1 if array.dtype == np.uint8 else ((array == 0) | (array == 1)).all()
-    if not binary:
+    if not is_binary(array):
         bad = np.argwhere(~np.isin(array, (0, 1)))[0]
         raise PanelError(
             f"period {period}: the network must be binary (0/1); cell {tuple(bad.tolist())} is {array[tuple(bad)]}"
