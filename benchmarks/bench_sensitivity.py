@@ -27,7 +27,7 @@ from dyadflow.flows.fanout import map_on_dask
 from dyadflow.storage.demo import write_demo_dataset
 from dyadflow.tergm.api import btergm
 from dyadflow.tergm.design import design_with_networks
-from dyadflow.tergm.estimate import mple
+from dyadflow.tergm.estimate import mple_coef
 from dyadflow.tergm.sensitivity import RewiredRefit, rewiring_jobs, rewiring_sensitivity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,7 +41,7 @@ def full_rebuild(refit: RewiredRefit, job) -> np.ndarray:
     panel, model, observed = refit.observed()
     _, networks = refit.networks(job)
     design = design_with_networks(model, observed, panel.with_networks(networks))
-    return np.asarray(mple(design, start=refit.start, information=False).coef, dtype=float)
+    return mple_coef(design, start=refit.start)
 
 
 def main() -> None:

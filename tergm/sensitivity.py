@@ -145,7 +145,7 @@ class RewiredRefit:
 
     def __call__(self, job: tuple) -> np.ndarray:
         """The refit of job (share, seed) from `start`, or of (share, seed, start) from that start."""
-        from dyadflow.tergm.estimate import EstimationError, mple
+        from dyadflow.tergm.estimate import EstimationError, mple_coef
 
         panel, model, observed = self.observed()
         networks, rewired = self.networks(job)
@@ -159,7 +159,7 @@ class RewiredRefit:
         self._working.design = design
         try:
             start = self.start if len(job) == 2 else np.asarray(job[2], dtype=np.float64)
-            return np.asarray(mple(design, start=start, information=False).coef, dtype=float)
+            return mple_coef(design, start=start)
         except EstimationError:  # separation or collinearity in this rewired panel: counted as failed
             return np.full(len(design.names), np.nan)
 

@@ -157,16 +157,77 @@ def test_start_values_do_not_change_the_answer():
 
 
 @pytest.mark.parametrize("model", KNECHT_MODELS)
-def test_fit_without_the_final_information_gives_the_same_estimate(model):
-    """mple(information=False) stops on a step from the previous point's information: the same
-    iterate, score and iterations, one information fewer."""
+def test_coefficients_alone_are_the_mple_bit_for_bit(model, monkeypatch):
+    """mple_coef: mple's estimate, from zero and from a start near it, with one evaluation fewer where
+    the last step is taken unconfirmed, and without check_identified's Gram pass (the information at
+    the start shows full rank)."""
+    import dyadflow.tergm.estimate as estimate
+
     design = knecht_design(model)
-    full, quick = mple(design), mple(design, information=False)
-    assert np.array_equal(full.coef, quick.coef) and full.iterations == quick.iterations
-    assert np.array_equal(full.score, quick.score) and full.loglik == quick.loglik
-    assert quick.information is None
-    with pytest.raises(EstimationError, match="without the information"):
-        _ = quick.std_errors
+    near = mple(design).coef + 0.01
+    calls, saved = [], 0
+
+    def counting_evaluate(*args):
+        calls.append(args[-1])
+        return evaluate_kernel(*args)
+
+    evaluate_kernel = estimate._evaluate
+    monkeypatch.setattr(estimate, "_evaluate", counting_evaluate)
+    for start in (None, near):
+        full = mple(design, start=start)
+        full_calls, calls[:] = len(calls), []
+        monkeypatch.setattr(estimate, "check_identified", lambda *args: pytest.fail("the Gram pass ran"))
+        coef = estimate.mple_coef(design, start=start)
+        monkeypatch.undo()
+        monkeypatch.setattr(estimate, "_evaluate", counting_evaluate)
+        assert np.array_equal(coef, full.coef)
+        assert calls[0] and len(calls) <= full_calls  # the information at the start, then no more than mple
+        saved += full_calls - len(calls)
+        calls[:] = []
+    # model2a's steps contract quadratically to 1e-8 from either start (its directed gw models' only to
+    # 1e-7, where a last step is still evaluated)
+    if model == "knecht_model2a":
+        assert saved == 2
+
+
+def test_a_last_step_is_taken_unconfirmed_only_after_a_quadratic_contraction(monkeypatch):
+    """Without a predicted contraction (_PREDICTED_STEP tiny) every step is confirmed: the same
+    iterates and evaluations as final_information=False alone."""
+    import dyadflow.tergm.estimate as estimate
+
+    design = knecht_design("knecht_gw_directed")
+    counts = np.ones((1, design.n_periods), np.int64)
+    start = np.zeros((1, len(design.names)))
+    confirmed = estimate.newton(design, counts, start, 50, final_information=False)
+    run = estimate._design_evaluator(design, counts)
+    unconfirmed = estimate.newton_iterations(run, counts, start, 50, final_information=False, final_evaluation=False)
+    assert np.array_equal(unconfirmed.coef, confirmed.coef)
+    assert unconfirmed.iterations[0] == confirmed.iterations[0] and unconfirmed.status[0] == 0
+    monkeypatch.setattr(estimate, "_PREDICTED_STEP", 1e-300)
+    never = estimate.newton_iterations(run, counts, start, 50, final_information=False, final_evaluation=False)
+    assert np.array_equal(never.coef, confirmed.coef) and np.array_equal(never.totals, confirmed.totals)
+
+
+def test_coefficients_alone_fail_as_mple_does():
+    """mple_coef's identification falls back to check_identified: the same errors as mple."""
+    from dyadflow.tergm.estimate import mple_coef
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=400)
+    y = rng.random(400) < 0.3
+    cases = [
+        (np.column_stack([np.ones(400), x, 2 * x + 1]), y, CollinearityError, "linear combinations"),
+        (np.column_stack([np.ones(400), np.zeros(400)]), y, CollinearityError, "zero for every dyad"),
+        (np.column_stack([np.ones(400), np.where(np.arange(400) == 7, np.inf, x)]), y, EstimationError, "non-finite"),
+        (np.column_stack([np.ones(400), y, x]), y, SeparationError, "separation"),
+    ]
+    for X, response, error, message in cases:
+        design = simple_design(X, response, [f"t{k}" for k in range(X.shape[1])])
+        for fit in (mple, mple_coef):
+            with pytest.raises(error, match=message):
+                fit(design)
+    with pytest.raises(EstimationError, match="start"):
+        mple_coef(simple_design(np.ones((4, 1)), [0, 1, 0, 1], ["edges"]), start=[0.0, 1.0])
 
 
 def test_a_stale_step_that_does_not_show_convergence_is_redone_exactly(monkeypatch):
