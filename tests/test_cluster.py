@@ -96,6 +96,12 @@ def test_local_cluster_results_are_identical_for_any_worker_count(workers, tmp_p
         # Dask's statistical profiler is off on the workers (it costs a CPU-bound task a few per cent)
         profiling = client.run(lambda dask_worker: dask_worker.periodic_callbacks.get("profile") is not None)
         assert set(profiling.values()) == {False}
+        # and its monitors poll once a second or two, not every 20-500 ms (cluster.LOCAL_MONITOR_INTERVALS)
+        polling = client.run(
+            lambda dask_worker: {k: v.callback_time for k, v in dask_worker.periodic_callbacks.items()}
+        )
+        for intervals in polling.values():
+            assert intervals["memory_monitor"] == intervals["tick"] == 1000 and intervals["monitor"] == 2000
         pids = client.run(os.getpid)
         assert os.getpid() not in pids.values()  # process workers
         seen = []
