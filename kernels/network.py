@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from dyadflow.storage.panel import is_binary
+from dyadflow.storage.panel import is_binary, is_valid_network, valid_network_kernel
 
 
 class Network(NamedTuple):
@@ -41,17 +41,18 @@ def network_state(adj: np.ndarray, directed: bool, *, counts: np.ndarray | None 
     states of many periods one after another, since a fresh 0.4 MB matrix per 230-node period costs an
     mmap and its page faults where malloc's thresholds are fixed, as on Dask workers. Default: new."""
     adj = np.asarray(adj)
-    if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
-        raise ValueError(f"adjacency matrix must be square, got shape {adj.shape}")
-    if not is_binary(adj):
-        raise ValueError("adjacency matrix must contain only 0 and 1")
-    adj = np.ascontiguousarray(adj, dtype=np.uint8)
-    if not adj.flags.writeable:  # a read-only array is another numba type: every kernel would compile twice
-        adj = adj.copy()
-    if np.diagonal(adj).any():
-        raise ValueError("adjacency matrix must have a zero diagonal (no self-loops)")
-    if not directed and not np.array_equal(adj, adj.T):
-        raise ValueError("adjacency matrix of an undirected network must be symmetric")
+    if not is_valid_network(adj, directed):  # else the checks that say what is wrong
+        if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
+            raise ValueError(f"adjacency matrix must be square, got shape {adj.shape}")
+        if not is_binary(adj):
+            raise ValueError("adjacency matrix must contain only 0 and 1")
+        adj = np.ascontiguousarray(adj, dtype=np.uint8)
+        if not adj.flags.writeable:  # a read-only array is another numba type: every kernel would compile twice
+            adj = adj.copy()
+        if np.diagonal(adj).any():
+            raise ValueError("adjacency matrix must have a zero diagonal (no self-loops)")
+        if not directed and not np.array_equal(adj, adj.T):
+            raise ValueError("adjacency matrix of an undirected network must be symmetric")
     n, matrices = adj.shape[0], 3 if directed else 1
     if counts is None:
         counts = np.empty(matrices * n * n, np.int64)
@@ -78,7 +79,7 @@ def network_state(adj: np.ndarray, directed: bool, *, counts: np.ndarray | None 
 
 def network_state_dispatchers() -> list:
     """The numba functions `network_state` runs (see kernels.cache.needs_compiling)."""
-    return [_two_step_counts, _neighbour_lists]
+    return [valid_network_kernel, _two_step_counts, _neighbour_lists]
 
 
 @njit(cache=True)

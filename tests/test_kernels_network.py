@@ -62,3 +62,32 @@ def test_path_counts_are_the_matrix_products_in_new_memory_or_in_scratch(directe
         network_state(np.zeros((5, 5), np.uint8), directed, counts=np.zeros(24, np.int64))
     with pytest.raises(ValueError, match="counts must be"):
         network_state(np.zeros((5, 5), np.uint8), directed, counts=np.zeros(3 * 25, np.float64))
+
+
+@pytest.mark.parametrize("directed", [True, False])
+def test_the_compiled_network_check_agrees_with_numpy(directed):
+    """storage.panel.is_valid_network: True exactly where the matrix is binary with a zero diagonal
+    (and symmetric when undirected), on random defects; False (left to the callers' numpy checks,
+    which name the defect) for what it does not read."""
+    from dyadflow.storage.panel import is_valid_network
+
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        n = int(rng.integers(1, 9))
+        adj = (rng.random((n, n)) < 0.4).astype(np.uint8)
+        if not directed:
+            adj = np.triu(adj, 1) | np.triu(adj, 1).T
+        np.fill_diagonal(adj, 0)
+        i, j = rng.integers(n, size=2)
+        adj[i, j] = (0, 1, 2, 255)[trial % 4] if trial % 3 else adj[i, j]
+        truth = bool(
+            ((adj == 0) | (adj == 1)).all() and not np.diagonal(adj).any() and (directed or (adj == adj.T).all())
+        )
+        assert is_valid_network(adj, directed) == truth
+    good = np.zeros((4, 4), np.uint8)
+    assert is_valid_network(good, directed)
+    read_only = good.copy()
+    read_only.flags.writeable = False
+    for other in (good.astype(np.int64), good.T[:, :3], np.asfortranarray(good[:, ::-1]), read_only):
+        assert not is_valid_network(other, directed)
+    assert not is_valid_network(np.zeros((3, 4), np.uint8), directed)
