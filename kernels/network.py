@@ -138,3 +138,61 @@ def dyad_values(adj, tails, heads, out):
     malloc's thresholds are fixed, as on Dask workers, cost an mmap and page faults per 230-node period."""
     for r in range(tails.shape[0]):
         out[r] = adj[tails[r], heads[r]]
+
+
+@njit(cache=True)
+def dyad_ties(adj, directed):
+    """(positions, dyads): the positions of the ties among the dyads that count -- i != j when directed,
+    i < j when not, numbered row-major as adj[mask] numbers them -- ascending, and how many dyads count."""
+    n = adj.shape[0]
+    count = 0
+    for i in range(n):
+        for j in range(0 if directed else i + 1, n):
+            count += adj[i, j] if i != j else 0
+    ties = np.empty(count, np.int64)
+    position = 0
+    found = 0
+    for i in range(n):
+        for j in range(0 if directed else i + 1, n):
+            if i == j:
+                continue
+            if adj[i, j]:
+                ties[found] = position
+                found += 1
+            position += 1
+    return ties, position
+
+
+@njit(cache=True)
+def rewired_network(n, directed, ties, removed, added_ranks):
+    """The (n, n) uint8 network whose dyads (numbered as dyad_ties numbers them) are tied at `ties`
+    but not at `removed` (some of them), and tied at the non-ties of ranks `added_ranks` (rank m: the
+    m-th untied dyad, counted from 0 among the dyads not in `ties`); symmetric when undirected."""
+    dyads = n * (n - 1) if directed else n * (n - 1) // 2
+    flat = np.zeros(dyads, np.uint8)
+    for position in ties:
+        flat[position] = 1
+    for position in removed:
+        flat[position] = 0
+    # the rank-m non-tie lies after the ties whose count of non-ties before them is at most m
+    for rank in added_ranks:
+        lo, hi = 0, ties.shape[0]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ties[mid] - mid <= rank:
+                lo = mid + 1
+            else:
+                hi = mid
+        flat[rank + lo] = 1
+    adj = np.zeros((n, n), np.uint8)
+    position = 0
+    for i in range(n):
+        for j in range(0 if directed else i + 1, n):
+            if i == j:
+                continue
+            if flat[position]:
+                adj[i, j] = 1
+                if not directed:
+                    adj[j, i] = 1
+            position += 1
+    return adj

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dyadflow.kernels.network import dyad_ties, rewired_network
+
 MODES = ("period", "agreement")
 
 
@@ -48,9 +50,7 @@ def rewire_networks(
         raise RewireError(f"rewiring mode {mode!r}: expected one of {list(MODES)}")
     networks = [np.asarray(a, dtype=np.uint8) for a in networks]
     if mode == "period":
-        # one mask for all periods: a smaller period's is the top-left corner of the largest one's
-        mask = _dyad_mask(max((a.shape[0] for a in networks), default=0), directed)
-        return [_rewire_one(a, float(share), rng, directed, mask[: a.shape[0], : a.shape[0]]) for a in networks]
+        return [_rewire_one(a, float(share), rng, directed) for a in networks]
     if nodes is None:
         sizes = {a.shape[0] for a in networks}
         if len(sizes) != 1:
@@ -64,30 +64,21 @@ def _dyad_mask(n: int, directed: bool) -> np.ndarray:
     return ~np.eye(n, dtype=bool) if directed else np.triu(np.ones((n, n), dtype=bool), 1)
 
 
-def _rewire_one(
-    adj: np.ndarray, share: float, rng: np.random.Generator, directed: bool, mask: np.ndarray
-) -> np.ndarray:
-    """One period rewired; mask: _dyad_mask(n, directed) of its size n."""
+def _rewire_one(adj: np.ndarray, share: float, rng: np.random.Generator, directed: bool) -> np.ndarray:
+    """One period rewired: round(share * ties) ties drawn (rng.choice of their positions among the
+    dyads, _dyad_mask's order) are removed and as many non-ties drawn (rng.choice of their count, by
+    rank) are tied; the numbering and the rebuilt network are kernels.network's."""
     n = adj.shape[0]
-    flat = adj[mask]
-    ties = np.flatnonzero(flat)  # the entries are 0/1
-    non_ties = len(flat) - len(ties)
+    ties, dyads = dyad_ties(np.ascontiguousarray(adj), directed)
+    non_ties = dyads - len(ties)
     k = int(round(share * len(ties)))
     if k > non_ties:
         raise RewireError(f"cannot rewire {k} ties: only {non_ties} non-ties in a network of {n} nodes")
-    out = flat.copy()
-    if k:
-        out[rng.choice(ties, size=k, replace=False)] = 0
-        # The non-ties drawn by rank, as rng.choice of their positions draws them, without the array of
-        # positions (a few hundred KB per period: an mmap and page faults on Dask workers): the rank-m
-        # non-tie lies after the ties whose count of non-ties before them is at most m.
-        ranks = rng.choice(non_ties, size=k, replace=False)
-        out[ranks + np.searchsorted(ties - np.arange(len(ties)), ranks, side="right")] = 1
-    result = np.zeros_like(adj)
-    result[mask] = out
-    if not directed:
-        result = result | result.T
-    return result
+    removed = rng.choice(ties, size=k, replace=False) if k else ties[:0]
+    # The non-ties drawn by rank, as rng.choice of their positions draws them, without the array of
+    # positions (a few hundred KB per period: an mmap and page faults on Dask workers).
+    added = rng.choice(non_ties, size=k, replace=False) if k else ties[:0]
+    return rewired_network(n, directed, ties, removed, added)
 
 
 def _rewire_agreements(networks, share, rng, directed, nodes) -> list[np.ndarray]:

@@ -153,15 +153,14 @@ def test_aggregate_matches_hand_computed_summaries():
 
 @pytest.mark.parametrize("directed", [True, False])
 def test_period_rewiring_of_periods_of_different_sizes_draws_as_one_period_at_a_time(directed):
-    """Periods of other sizes share the largest period's dyad mask (its top-left corner): the draws,
-    dyad by dyad, are those of each period rewired alone with its own mask, in period order."""
-    from dyadflow.tergm.rewire import _dyad_mask, _rewire_one
+    """Periods of other sizes draw, dyad by dyad, as each period rewired alone, in period order."""
+    from dyadflow.tergm.rewire import _rewire_one
 
     networks = [random_panel(n=n, periods=1, density=0.2, directed=directed, seed=n)[0] for n in (9, 14, 5, 14)]
     rewired = rewire_networks(networks, 0.4, np.random.default_rng(3), directed=directed)
     rng = np.random.default_rng(3)
     for before, after in zip(networks, rewired):
-        alone = _rewire_one(before, 0.4, rng, directed, _dyad_mask(before.shape[0], directed))
+        alone = _rewire_one(before, 0.4, rng, directed)
         np.testing.assert_array_equal(after, alone)
         assert not np.array_equal(after, before)
 
@@ -185,6 +184,6 @@ def test_period_rewiring_draws_the_non_ties_as_choice_of_their_positions_would(d
         expected = flat.copy()
         expected[reference_rng.choice(ties, size=k, replace=False)] = 0
         expected[reference_rng.choice(non_ties, size=k, replace=False)] = 1
-        got = _rewire_one(adj, share, rng, directed, mask)
+        got = _rewire_one(adj, share, rng, directed)
         np.testing.assert_array_equal(got[mask], expected)
         assert rng.random() == reference_rng.random()  # the same draws consumed
