@@ -321,7 +321,7 @@ def design_with_networks(
     )
     for k, t in enumerate(periods):
         period = panel[t]
-        if not np.array_equal(period.nodes, design.nodes[k]):
+        if period.nodes is not design.nodes[k] and not np.array_equal(period.nodes, design.nodes[k]):
             raise ValueError(f"period {period.name}: the panel's nodes differ from those the design was built on")
         rows = design.period_rows(k)
         dyads = design.dyads[rows]

@@ -312,3 +312,15 @@ def test_bad_input_errors():
         mple(simple_design(X, np.arange(10) % 2, ["a", "b"]), period_weights=[1, 1])
     with pytest.raises(EstimationError, match="start"):
         mple(simple_design(X, np.arange(10) % 2, ["a", "b"]), start=[0.0])
+
+
+def test_the_binary_response_check_finds_one_bad_value_anywhere():
+    from dyadflow.tergm.estimate import _all_binary
+
+    y = (np.arange(10_000) % 3 == 0).astype(np.float64)
+    assert _all_binary(y) and _all_binary(y[:0]) and _all_binary(np.array([-0.0, 1.0]))
+    for position in (0, 4095, 4096, 8191, 9_999):
+        for bad in (2.0, 0.5, -1.0, np.nan, np.inf):
+            z = y.copy()
+            z[position] = bad
+            assert not _all_binary(z)
