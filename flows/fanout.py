@@ -110,8 +110,26 @@ class Checkpoints:
         partial.replace(path)
 
 
-def _call(fn, item):
-    return fn(item)
+# A task costs the scheduler and the client a few ms of CPU (measured ~4 ms each with 2 workers on 2
+# cores, where it is taken from the workers), so many short items go several to a task: in guided
+# chunks, a quarter of each thread's share of what is left and at most MAX_ITEMS_PER_TASK, which shrink
+# to single items at the end so that no worker waits on another's long last chunk. (900 sensitivity
+# refits: 891 tasks -> ~130.) Results never depend on it: each item is computed alone, placed by index.
+MAX_ITEMS_PER_TASK = 8
+
+
+def task_chunks(count: int, threads: int) -> list[range]:
+    """Consecutive ranges covering range(count), one per task, for `threads` worker threads."""
+    chunks, start = [], 0
+    while start < count:
+        size = max(1, min(MAX_ITEMS_PER_TASK, (count - start) // (4 * max(1, threads))))
+        chunks.append(range(start, start + size))
+        start += size
+    return chunks
+
+
+def _call_each(fn, items):
+    return [fn(item) for item in items]
 
 
 def map_on_dask(
@@ -129,7 +147,8 @@ def map_on_dask(
 ) -> list:
     """[fn(item) for item in items], computed as Dask tasks, in item order.
 
-    fn is shipped to the workers once (it usually holds a large design); each item is one task.
+    fn is shipped to the workers once (it usually holds a large design); items go one or a few to a
+    task (task_chunks).
     keys: the content key of each item (default: content_key(item)); with checkpoints, finished
     items are loaded, not recomputed, and new results are saved as they arrive.
     progress(n) is called with the number of items just finished (cached ones included).
@@ -156,23 +175,24 @@ def map_on_dask(
     if not todo:
         return results
     [fn_future] = client.scatter([fn], broadcast=True, hash=False)
+    chunks = [[todo[i] for i in chunk] for chunk in task_chunks(len(todo), sum(client.nthreads().values()))]
     futures = client.map(
-        _call,
-        [fn_future] * len(todo),
-        [items[k] for k in todo],
-        key=[f"{label}-{keys[k]}" for k in todo],
+        _call_each,
+        [fn_future] * len(chunks),
+        [[items[k] for k in chunk] for chunk in chunks],
+        key=[f"{label}-{keys[chunk[0]]}-{len(chunk)}" for chunk in chunks],
         retries=retries,
         pure=False,
     )
-    index = {future.key: k for future, k in zip(futures, todo)}
+    index = {future.key: chunk for future, chunk in zip(futures, chunks)}
     try:
         for future in as_completed(futures, loop=client.loop):
-            value = future.result()
-            k = index[future.key]
-            results[k] = value
-            checkpoints.save(keys[k], encode(value) if encode else value)
+            chunk = index[future.key]
+            for k, value in zip(chunk, future.result(), strict=True):
+                results[k] = value
+                checkpoints.save(keys[k], encode(value) if encode else value)
             if progress:
-                progress(1)
+                progress(len(chunk))
     finally:
         client.cancel(futures)
         fn_future.release()

@@ -452,7 +452,7 @@ def sensitivity(
     checkpoints: Checkpoints | None = None,
     progress: Callable[[int], None] | None = None,
 ):
-    """tergm.sensitivity.rewiring_sensitivity with every refit as one Dask task, checkpointed under
+    """tergm.sensitivity.rewiring_sensitivity with the refits as plain Dask tasks, checkpointed under
     (data, formula, mode, level, seed, start); returns the table and the raw estimates (levels, sims, p)."""
 
     def map_jobs(fn, jobs):

@@ -84,6 +84,9 @@ def test_map_on_dask_recomputes_a_truncated_checkpoint(tmp_path, monkeypatch):
         def cancel(self, futures):
             pass
 
+        def nthreads(self):
+            return {"in-process": 1}
+
     calls = []
 
     def square(x):

@@ -89,7 +89,7 @@ def test_content_key_is_stable_and_discriminating():
 def test_local_cluster_results_are_identical_for_any_worker_count(workers, tmp_path):
     import functools
 
-    items = list(range(12))
+    items = list(range(150))  # several to a task at first (fanout.task_chunks), single ones at the end
     with dask_client(ClusterSpec(workers=workers)) as client:
         threads = client.run(lambda: os.environ.get("NUMBA_NUM_THREADS"))
         assert len(threads) == workers and set(threads.values()) == {"1"}
@@ -356,3 +356,19 @@ def test_workers_run_the_specs_numba_threads_even_when_numba_was_imported_first(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[(1, 1)]"
+
+
+def test_task_chunks_cover_the_items_in_order_and_shrink_to_single_items():
+    from dyadflow.flows.fanout import MAX_ITEMS_PER_TASK, task_chunks
+
+    for count in (0, 1, 7, 64, 150, 891):
+        for threads in (1, 2, 4):
+            chunks = task_chunks(count, threads)
+            assert [i for chunk in chunks for i in chunk] == list(range(count))
+            sizes = [len(chunk) for chunk in chunks]
+            assert sizes == sorted(sizes, reverse=True) and all(1 <= size <= MAX_ITEMS_PER_TASK for size in sizes)
+            assert not sizes or sizes[-1] == 1
+            # no more items in the remaining chunks than each thread's quarter-share allows
+            for k, size in enumerate(sizes):
+                assert size == 1 or size * 4 * threads <= sum(sizes[k:])
+    assert len(task_chunks(891, 2)) < 150
