@@ -1,6 +1,6 @@
 """Sensitivity benchmark (issue 11, item 4): the rewiring batch of the study, 9 levels x 100 refits of
-the demo model on the 230 x 31 demo panel, each refit a plain Dask task on a local cluster (as the
-`run` flow maps them, without checkpoints), wall time and the peak memory of all processes.
+the demo model on the 230 x 31 demo panel, the refits plain Dask tasks on a local cluster, a few to a
+task (as the `run` flow maps them, without checkpoints), wall time and the peak memory of all processes.
 
 Baseline in the same run: refits that rebuild every period's change statistics (design_with_networks
 without observed_networks, what a refit did before the incremental update), timed one by one in this
