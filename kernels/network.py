@@ -59,9 +59,9 @@ def network_state(adj: np.ndarray, directed: bool, *, counts: np.ndarray | None 
     elif counts.dtype != np.int64 or counts.ndim != 1 or counts.size < matrices * n * n or not counts.flags.writeable:
         raise ValueError(f"counts must be writable 1-d int64 scratch of at least {matrices * n * n} entries")
     out = counts[: matrices * n * n].reshape(matrices, n, n)
-    paths, out_shared, in_shared = _two_step_counts(adj, bool(directed), out)
     out_ptr, out_nbr = _neighbour_lists(adj)
     in_ptr, in_nbr = _neighbour_lists(np.ascontiguousarray(adj.T)) if directed else (out_ptr, out_nbr)
+    paths, out_shared, in_shared = _two_step_counts(out_ptr, out_nbr, in_ptr, in_nbr, bool(directed), out)
     return Network(
         adj,
         bool(directed),
@@ -103,32 +103,31 @@ def _neighbour_lists(adj):
 
 
 @njit(cache=True)
-def _two_step_counts(adj, directed, out):
+def _pairs_through(first_ptr, first_nbr, second_ptr, second_nbr, counts):
+    """counts[i, j] += 1 for every node k, i in k's first list and j in its second list."""
+    for k in range(first_ptr.shape[0] - 1):
+        for s in range(first_ptr[k], first_ptr[k + 1]):
+            row = counts[first_nbr[s]]
+            for u in range(second_ptr[k], second_ptr[k + 1]):
+                row[second_nbr[u]] += 1
+
+
+@njit(cache=True)
+def _two_step_counts(out_ptr, out_nbr, in_ptr, in_nbr, directed, out):
     """A @ A, A @ A.T and A.T @ A as int64 into out[0], out[1], out[2] (undirected: out[0] only, all
-    three being A @ A), by adding 0/1 rows: O(n * edges), exact, and no BLAS threads competing with
-    numba's or Dask's (measured: dense BLAS products cost 2-6 ms per 230-node period on a busy 2-core
-    machine, this about 1 ms)."""
-    n = adj.shape[0]
+    three being A @ A), from the neighbour lists: every two-step path i - k - j counted at its middle
+    node k, O(sum of squared degrees) and exact, with no BLAS threads competing with numba's or
+    Dask's (measured on 230-node periods of mean degree 14: dense BLAS products 2-6 ms on a busy 2-core
+    machine, adding 0/1 rows 0.14 ms, these lists 0.07 ms)."""
     out[:] = 0
     paths = out[0]
-    for i in range(n):
-        for k in range(n):
-            if adj[i, k]:
-                for j in range(n):  # i->k->j
-                    paths[i, j] += adj[k, j]
+    _pairs_through(in_ptr, in_nbr, out_ptr, out_nbr, paths)  # i -> k -> j
     if not directed:
         return paths, paths, paths
-    adj_t = np.ascontiguousarray(adj.T)
     out_shared = out[1]
     in_shared = out[2]
-    for i in range(n):
-        for k in range(n):
-            if adj[i, k]:
-                for j in range(n):  # j->k: k is a common out-neighbour of i and j
-                    out_shared[i, j] += adj_t[k, j]
-            if adj_t[i, k]:
-                for j in range(n):  # k->j: k is a common in-neighbour of i and j
-                    in_shared[i, j] += adj[k, j]
+    _pairs_through(in_ptr, in_nbr, in_ptr, in_nbr, out_shared)  # i -> k <- j
+    _pairs_through(out_ptr, out_nbr, out_ptr, out_nbr, in_shared)  # i <- k -> j
     return paths, out_shared, in_shared
 
 
