@@ -103,28 +103,57 @@ _GW_IN = 1
 _GW_OUT = 2
 
 
+@njit(cache=True, inline="always")
+def _gw_degree(kind, net, v):
+    """The degree a gw-degree term of this kind weighs: DEG(v) (in + out when directed), in or out."""
+    if kind == _GW_TOTAL:
+        return _degree_minus(net, v, 0)
+    return net.indeg[v] if kind == _GW_IN else net.outdeg[v]
+
+
+@njit(cache=True, inline="always")
+def _gw_degree_rows(kind, ties, i, lo, hi, weight, less, rows, r, col):
+    """Rows r.. of the heads lo..hi-1 of tail i: a weight at the degree, or at the degree less one
+    where the tie is present -- pow(1 - e^-decay, DEG - tie) of the tail's and the head's, added."""
+    tail_less, tail_weight = less[i], weight[i]  # held in registers: the stores below may not touch them
+    for j in range(lo, hi):
+        tie = ties[j]
+        if kind == _GW_TOTAL:
+            rows[r, col] += (tail_less + less[j]) if tie else (tail_weight + weight[j])
+        elif kind == _GW_IN:
+            rows[r, col] += less[j] if tie else weight[j]
+        else:
+            rows[r, col] += tail_less if tie else tail_weight
+        r += 1
+
+
 @njit(cache=True)
 def _gw_degree_tail(kind, net, i, par, rows, col, memo):
-    """gwdegree (kind _GW_TOTAL), gwidegree (_GW_IN) or gwodegree (_GW_OUT) for every head of tail i;
-    memo holds the weights by degree (degrees, directed DEG in + out, stay below 2n)."""
+    """gwdegree (kind _GW_TOTAL), gwidegree (_GW_IN) or gwodegree (_GW_OUT) for every head of tail i.
+    At a run's first tail the memo gets the weights by degree (degrees, directed DEG in + out, stay
+    below 2n) and from them each node's weight at its degree and at its degree less one, which every
+    tail then reads without a pow or a test."""
     n = net.adj.shape[0]
-    first = 0 if net.directed else i + 1
-    one_minus_r = 1.0 - math.exp(-par[0])
-    table = memo
-    r = 0
-    for j in range(first, n):
-        if j == i:
-            continue
-        tie = net.adj[i, j]
-        if kind == _GW_TOTAL:
-            rows[r, col] += remembered_pow(table, one_minus_r, _degree_minus(net, i, tie)) + remembered_pow(
-                table, one_minus_r, _degree_minus(net, j, tie)
-            )
-        elif kind == _GW_IN:
-            rows[r, col] += remembered_pow(table, one_minus_r, net.indeg[j] - tie)
-        else:
-            rows[r, col] += remembered_pow(table, one_minus_r, net.outdeg[i] - tie)
-        r += 1
+    table = memo[: 2 * n + 2]
+    weight = memo[2 * n + 2 : 3 * n + 2]
+    less = memo[3 * n + 2 : 4 * n + 2]
+    if table[0] < 0.0:
+        one_minus_r = 1.0 - math.exp(-par[0])
+        top = 0
+        for v in range(n):
+            top = max(top, _gw_degree(kind, net, v))
+        for d in range(top + 1):
+            table[d] = _gw_weight(d, one_minus_r)
+        for v in range(n):
+            d = _gw_degree(kind, net, v)
+            weight[v] = table[d]
+            less[v] = table[max(d - 1, 0)]  # read only where v has a tie, so a degree of at least 1
+    ties = net.adj[i]
+    if net.directed:  # heads j != i
+        _gw_degree_rows(kind, ties, i, 0, i, weight, less, rows, 0, col)
+        _gw_degree_rows(kind, ties, i, i + 1, n, weight, less, rows, i, col)
+    else:  # heads j > i
+        _gw_degree_rows(kind, ties, i, i + 1, n, weight, less, rows, 0, col)
     return True
 
 

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+import numba
 import numpy as np
 
 from dyadflow.kernels import registry
@@ -103,7 +104,12 @@ def _drivers(codes) -> ModuleType:
     spec.loader.exec_module(module)
     # they compile the kernels into themselves
     stamp_with_kernel_sources(
-        module.design, module.tail_rows, module.change, module.statistics_from_empty, module.dyad_row, module.dyad_rows
+        module.design,
+        module.tail_rows,
+        module.change,
+        module.statistics_from_empty,
+        module.dyad_row,
+        module.dyad_rows,
     )
     _drivers_modules[key] = module
     return module
@@ -152,7 +158,7 @@ def dyad_change_matrix(codes, par_offsets, params, col_offsets, net, out: np.nda
             f"out must be a writable C-contiguous float64 array of {rows} rows and at least {columns} columns, "
             f"got {out.dtype} {out.shape}"
         )
-    return _drivers(terms[0].tolist()).design(*terms, net, out)
+    return _drivers(terms[0].tolist()).design(*terms, net, out, numba.get_num_threads())
 
 
 def dyad_rows_change_matrix(codes, par_offsets, params, col_offsets, net, tails, heads) -> np.ndarray:

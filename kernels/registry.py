@@ -44,11 +44,12 @@ def zero(n: int, directed: bool, par: np.ndarray, columns: int) -> np.ndarray:
 # tests/test_kernel_reach.py checks every kernel's declaration by brute force.
 REACHES = ("none", "endpoints", "neighbours")
 
-# A per-tail pass gets `memo`: float64 scratch of 3n + 2 entries (n nodes), the term's alone. The first
-# 2n + 2 are -1.0 when a design driver starts a run of tails and are kept from one tail of the run to
-# the next: they may hold only values that depend on the term's parameters and their index (the gw
-# terms' pow(1 - e^-decay, k), computed once per run instead of once per tail: gwdegree 4x faster).
-# The last n are working space, their values undefined at every tail.
+# A per-tail pass gets `memo`: float64 scratch of MEMO_NODES * n + 2 entries (n nodes), the term's alone.
+# The first 4n + 2 are -1.0 when a design driver starts a run of tails and are kept from one tail of the
+# run to the next: they may hold only values that do not depend on the tail (the gw terms'
+# pow(1 - e^-decay, k) by k, gwdegree's weight of each node's degree), computed once per run instead
+# of once per tail. The last n are working space, their values undefined at every tail.
+MEMO_NODES = 5
 
 
 @dataclass(frozen=True)
@@ -214,9 +215,9 @@ def _code_chain(codes, indent: str, call: str) -> list[str]:
     return lines + ([f"{indent}else:", f"{indent}    {unknown}"] if codes else [f"{indent}{unknown}"])
 
 
-# Runs of tails per design: parallel tasks, each with its own memos (the per-tail passes'); any
-# number gives the same rows.
-DESIGN_RUNS = 32
+# Runs of tails per design and numba thread: parallel tasks, each with its own memos (the per-tail
+# passes'), filled once per run; any number gives the same rows.
+DESIGN_RUNS_PER_THREAD = 4
 
 
 def drivers_source(codes) -> str:
@@ -261,6 +262,11 @@ def drivers_source(codes) -> str:
         "    else:",
         "        r = i * n - i * (i + 1) // 2",
         "        rows = out[r : r + n - 1 - i]",
+        "    # Zeroed here, not by `design` in a pass of its own: the rows come into cache once for every term.",
+        "    first_column, end_column = col_offsets[0], col_offsets[col_offsets.shape[0] - 1]",
+        "    for r in range(rows.shape[0]):  # the kernels add into their columns",
+        "        for c in range(first_column, end_column):",
+        "            rows[r, c] = 0.0",
         "    # Terms write disjoint columns, so they fill the rows one term at a time.",
         "    for t in range(codes.shape[0]):",
         "        code = codes[t]",
@@ -271,18 +277,18 @@ def drivers_source(codes) -> str:
         "",
         "",
         "@njit(parallel=True, cache=True)",
-        "def design(codes, par_offsets, params, col_offsets, net, out):",
+        "def design(codes, par_offsets, params, col_offsets, net, out, threads):",
         '    """Change statistics of the terms for every dyad of `net`, one row per dyad, into the columns',
-        '    col_offsets[0]:col_offsets[-1] of `out` (see kernels.dispatch.dyad_change_matrix)."""',
+        "    col_offsets[0]:col_offsets[-1] of `out` (see kernels.dispatch.dyad_change_matrix); `threads`:",
+        '    numba\'s thread count (read by the caller: numba.get_num_threads here would stop the disk cache)."""',
         "    n = net.adj.shape[0]",
-        "    out[:, col_offsets[0] : col_offsets[-1]] = 0.0  # the kernels add into their columns",
-        "    # Undirected, tail i has n - 1 - i rows: a task of tails i and n - 1 - i has n - 1, so numba's",
-        "    # static split of the runs of tasks over threads stays balanced. Each run of tasks starts the",
-        "    # terms' memos afresh (what they hold never depends on the tail, so neither does a row).",
         "    tasks = n if net.directed else (n + 1) // 2",
-        f"    runs = min(tasks, {DESIGN_RUNS})",
+        "    # Undirected, tail i has n - 1 - i rows: a task of tails i and n - 1 - i has n - 1, so numba's",
+        "    # static split of a few runs of tasks per thread stays balanced.",
+        f"    runs = min(tasks, {DESIGN_RUNS_PER_THREAD} * max(threads, 1))",
         "    for run in prange(runs):",
-        "        memo = np.full((codes.shape[0], 3 * n + 2), -1.0)  # the per-tail passes' memos",
+        "        # each run starts the terms' memos afresh (what they hold never depends on the tail, nor a row)",
+        f"        memo = np.full((codes.shape[0], {MEMO_NODES} * n + 2), -1.0)",
         "        for task in range(run * tasks // runs, (run + 1) * tasks // runs):",
         "            i = np.int64(task)  # one integer type for every call below: one compilation",
         "            tail_rows(codes, par_offsets, params, col_offsets, net, i, out, memo)",

@@ -543,14 +543,14 @@ def _gwesp_tail_undirected(net, t, alpha, r, rows, col, powers, acc):
     the same (h, k) pairs in the same order (k over t's list ascending; first the k above h, then those
     below), found directly -- k's sorted list cut by bisection to the h above t (and below k, or above
     it) -- instead of walking k's whole list: a quarter of the pairs; then the focal edge. Every count
-    is at most the largest degree, so the powers up to it are remembered first and then read without
-    a test (e^a (1 - r^0) is 0, as _focus has it). Bit for bit _esp_tail's general path, 2x faster."""
+    is at most the largest degree, so the powers up to it are remembered at a run's first tail and
+    then read without a test (e^a (1 - r^0) is 0, as _focus has it). Bit for bit _esp_tail's general path, 2x faster."""
     adj, paths, ptr, nbr = net.adj, net.paths, net.out_ptr, net.out_nbr
     n = adj.shape[0]
-    top = 0
-    for v in range(n):
-        top = max(top, ptr[v + 1] - ptr[v])
-    if powers[top] < 0.0:
+    if powers[0] < 0.0:  # a run's first tail (this pass alone fills its memo)
+        top = 0
+        for v in range(n):
+            top = max(top, ptr[v + 1] - ptr[v])
         for count in range(top + 1):
             remembered_pow(powers, r, count)
     for h in range(t + 1, n):
@@ -591,7 +591,7 @@ def _esp_tail(net, t, sptype, mode, alpha, r, ds, rows, col, sign, memo):
     n = adj.shape[0]
     first = 0 if net.directed else t + 1
     powers = memo[: 2 * n + 2]
-    acc = memo[2 * n + 2 : 3 * n + 2]
+    acc = memo[-n:]  # the working space
     if sptype == _SP_UNDIRECTED and mode == _MODE_GW:
         _gwesp_tail_undirected(net, t, alpha, r, rows, col, powers, acc)
         return
