@@ -140,6 +140,20 @@ def dyad_values(adj, tails, heads, out):
 
 
 @njit(cache=True)
+def toggled_nodes(before, after):
+    """Per node, whether any of its ties (as tail or head) differs between two (n, n) networks: one
+    pass, not a difference matrix and two reductions (a rewiring refit asks it of every period)."""
+    n = before.shape[0]
+    touched = np.zeros(n, np.bool_)
+    for i in range(n):
+        for j in range(n):
+            if before[i, j] != after[i, j]:
+                touched[i] = True
+                touched[j] = True
+    return touched
+
+
+@njit(cache=True)
 def dyad_ties(adj, directed):
     """(positions, dyads): the positions of the ties among the dyads that count -- i != j when directed,
     i < j when not, numbered row-major as adj[mask] numbers them -- ascending, and how many dyads count."""
